@@ -1,0 +1,5 @@
+"""WSGI entry point for gunicorn: ``gunicorn app:app``."""
+
+from tumorboard.web import create_app
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Preparation of the weekly tumor conferences (Tumorkonferenzen) of a certified cancer center."""

@@ -1,0 +1,3 @@
+from tumorboard.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""The composition root: every process (web, scheduler, CLI) starts from :func:`bootstrap`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tumorboard.clock import Clock, SystemClock
+from tumorboard.config import Settings
+from tumorboard.db import make_engine, make_session_factory
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+
+
+def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
+    """Build settings, engine, session factory and clock. ``overrides`` replace any of them (tests)."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    engine = overrides.pop("engine", None)
+    if engine is None:
+        if settings.database_url.startswith("sqlite"):
+            settings.instance_path.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+    session_factory = overrides.pop("session_factory", None) or make_session_factory(engine)
+    clock = overrides.pop("clock", None) or SystemClock()
+    if overrides:
+        raise TypeError(f"unknown overrides: {sorted(overrides)}")
+    return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock)
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

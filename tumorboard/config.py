@@ -1,0 +1,85 @@
+"""Settings: one frozen dataclass read from ``TUMORBOARD_*`` environment variables.
+
+Production refuses to start without a secret key; ``make run`` sets ``TUMORBOARD_ENV=development`` and
+creates a key for the demo in the instance folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tumorboard.errors import ConfigurationError
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_path: Path
+    database_url: str
+    secret_key: str
+    #: Cookies only over HTTPS; off in development because the demo serves plain HTTP on 127.0.0.1.
+    cookie_secure: bool
+    #: How far ahead the scheduler keeps concrete sessions (weeks).
+    horizon_weeks: int
+    #: Failed logins per account within ``login_window_minutes`` before further attempts are refused.
+    login_max_failures: int
+    login_window_minutes: int
+    log_level: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = env.get("TUMORBOARD_ENV", "production")
+        if mode not in ("production", "development", "test"):
+            raise ConfigurationError(
+                "TUMORBOARD_ENV muss production, development oder test sein, nicht %(value)s", value=mode
+            )
+        instance = Path(env.get("TUMORBOARD_INSTANCE_PATH", str(CHECKOUT / "instance"))).resolve()
+        url = env.get("TUMORBOARD_DATABASE_URL") or f"sqlite:///{instance / 'tumorboard.sqlite'}"
+        secret = env.get("TUMORBOARD_SECRET_KEY", "")
+        if len(secret) < 32:
+            if mode == "production":
+                raise ConfigurationError(
+                    "TUMORBOARD_SECRET_KEY fehlt oder ist kürzer als 32 Zeichen; ohne ihn startet der "
+                    "Dienst im Produktionsbetrieb nicht."
+                )
+            secret = secret or "insecure-development-key-" + "x" * 16
+        return cls(
+            env=mode,
+            instance_path=instance,
+            database_url=url,
+            secret_key=secret,
+            cookie_secure=_flag(env.get("TUMORBOARD_COOKIE_SECURE"), default=mode == "production"),
+            horizon_weeks=_int(env, "TUMORBOARD_HORIZON_WEEKS", 12),
+            login_max_failures=_int(env, "TUMORBOARD_LOGIN_MAX_FAILURES", 5),
+            login_window_minutes=_int(env, "TUMORBOARD_LOGIN_WINDOW_MINUTES", 15),
+            log_level=env.get("TUMORBOARD_LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def _flag(value: str | None, *, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError("%(name)s muss eine ganze Zahl sein", name=name) from None
+    if value < 1:
+        raise ConfigurationError("%(name)s muss größer als 0 sein", name=name)
+    return value

@@ -1,0 +1,83 @@
+"""iCalendar rendering of sessions (RFC 5545) — a pure renderer: sessions in, bytes out.
+
+Stable UIDs (fixed when a session is created), DTSTART/DTEND with TZID=Europe/Berlin and its VTIMEZONE,
+cancelled sessions as STATUS:CANCELLED, SEQUENCE raised on every change. No patient data: only the board,
+room, video link and status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from icalendar import Calendar, Event
+
+from tumorboard.clock import BERLIN
+from tumorboard.conferences.models import ConferenceSession, SessionStatus
+from tumorboard.i18n import translate
+
+PRODID = "-//Tumorboard//Tumorkonferenzen//DE"
+
+
+def render_calendar(
+    sessions: Iterable[ConferenceSession],
+    *,
+    name: str,
+    generated_at: dt.datetime,
+    locale: str = "de",
+    session_url: str | None = None,
+) -> bytes:
+    """``session_url`` is a format string with ``{id}`` for a link to the session page, if wanted."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    cal.add("x-wr-timezone", "Europe/Berlin")
+    cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    # Holiday-skipped sessions never took place in anybody's calendar; the board page shows why.
+    shown = [cs for cs in sessions if cs.status is not SessionStatus.HOLIDAY]
+    for cs in shown:
+        cal.add_component(_event(cs, generated_at=generated_at, locale=locale, session_url=session_url))
+    # VTIMEZONE only for the years the events span: icalendar's default (1970-2038) bloats every feed.
+    years = [cs.starts_at.year for cs in shown] or [generated_at.year]
+    cal.add_missing_timezones(first_date=dt.date(min(years) - 1, 1, 1), last_date=dt.date(max(years) + 2, 1, 1))
+    return cal.to_ical()
+
+
+def _event(cs: ConferenceSession, *, generated_at: dt.datetime, locale: str, session_url: str | None) -> Event:
+    ev = Event()
+    ev.add("uid", cs.uid)
+    ev.add("dtstamp", generated_at.astimezone(dt.UTC))
+    ev.add("last-modified", cs.updated_at.astimezone(dt.UTC))
+    ev.add("created", cs.created_at.astimezone(dt.UTC))
+    ev.add("sequence", cs.sequence)
+    ev.add("dtstart", cs.starts_at.astimezone(BERLIN))
+    ev.add("dtend", cs.ends_at.astimezone(BERLIN))
+    summary = translate("Tumorkonferenz %(board)s", locale, board=cs.board.short_name)
+    lines = [cs.board.name]
+    if cs.status is SessionStatus.CANCELLED:
+        summary = translate("Abgesagt: %(summary)s", locale, summary=summary)
+        ev.add("status", "CANCELLED")
+        lines.append(translate("Abgesagt: %(reason)s", locale, reason=cs.cancel_reason or ""))
+    else:
+        ev.add("status", "CONFIRMED")
+    if cs.is_moved:
+        lines.append(translate("Verschoben: %(reason)s", locale, reason=cs.move_reason or ""))
+    if cs.holiday_name:
+        lines.append(translate("Feiertag: %(name)s", locale, name=cs.holiday_name))
+    if cs.video_url:
+        lines.append(translate("Videokonferenz: %(url)s", locale, url=cs.video_url))
+    ev.add("summary", summary)
+    ev.add("description", "\n".join(lines))
+    ev.add("transp", "OPAQUE")
+    ev.add("class", "PUBLIC")
+    if cs.room:
+        ev.add("location", cs.room)
+    if cs.video_url:
+        ev.add("url", cs.video_url)
+    elif session_url:
+        ev.add("url", session_url.format(id=cs.id))
+    ev.add("categories", [translate("Tumorkonferenz", locale)])
+    return ev

@@ -1,0 +1,39 @@
+"""Patients. Synthetic only in this repository; their names, IDs and birth dates never leave the process in
+logs, URLs, calendar feeds or mail subjects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tumorboard.db import Base
+
+
+class Sex(enum.StrEnum):
+    #: HL7 administrative gender / oBDS Geschlecht: männlich, weiblich, divers, unbekannt.
+    MALE = "M"
+    FEMALE = "W"
+    DIVERSE = "D"
+    UNKNOWN = "U"
+
+
+class Patient(Base):
+    __tablename__ = "patient"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Our patient ID (KIS number), unique within the center.
+    patient_number: Mapped[str] = mapped_column(String(40), unique=True)
+    family_name: Mapped[str] = mapped_column(String(120))
+    given_name: Mapped[str] = mapped_column(String(120))
+    birth_date: Mapped[dt.date]
+    sex: Mapped[Sex] = mapped_column(
+        Enum(Sex, name="patient_sex", values_callable=lambda e: [m.value for m in e], native_enum=False, length=1,
+             validate_strings=True)
+    )
+    created_at: Mapped[dt.datetime]
+
+    def __repr__(self) -> str:  # never the name: reprs end up in logs and tracebacks
+        return f"<Patient id={self.id}>"

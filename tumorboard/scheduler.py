@@ -1,0 +1,70 @@
+"""The one table of background jobs and the scheduler process (``tumorboard jobs run``).
+
+Never started inside web workers (flask-apscheduler #51): one scheduler process per installation.
+Every job body is idempotent, so a coalesced or repeated run does no harm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from tumorboard.bootstrap import Runtime
+from tumorboard.clock import BERLIN
+from tumorboard.conferences.jobs import generate_upcoming_sessions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    func: Callable[[Runtime], object]
+    trigger: CronTrigger
+    run_at_start: bool
+
+
+JOBS: tuple[Job, ...] = (
+    Job("conferences.generate_sessions", generate_upcoming_sessions, CronTrigger(minute=7, timezone=BERLIN), True),
+)
+
+
+def _run(job: Job, runtime: Runtime) -> None:
+    try:
+        job.func(runtime)
+    except Exception:  # process boundary: a failing job must not stop the scheduler
+        log.exception("job %s failed", job.id)
+
+
+def build_scheduler(runtime: Runtime) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=BERLIN, job_defaults={"coalesce": True, "max_instances": 1,
+                                                                 "misfire_grace_time": 3600})
+    for job in JOBS:
+        scheduler.add_job(_run, job.trigger, args=(job, runtime), id=job.id, name=job.id, replace_existing=True)
+        if job.run_at_start:
+            scheduler.add_job(_run, "date", args=(job, runtime), id=f"{job.id}.start",
+                              run_date=dt.datetime.now(BERLIN))
+    return scheduler
+
+
+def run_scheduler(runtime: Runtime) -> None:
+    scheduler = build_scheduler(runtime)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("scheduler stopping (signal %s)", signum)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("scheduler started with jobs: %s", ", ".join(j.id for j in JOBS))
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        scheduler.shutdown(wait=True)
+    log.info("scheduler stopped")

@@ -1,0 +1,12 @@
+"""Imports every domain's models so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from tumorboard.audit import models as audit_models
+from tumorboard.auth import models as auth_models
+from tumorboard.conferences import models as conference_models
+from tumorboard.db import Base
+from tumorboard.disciplines import models as discipline_models
+from tumorboard.patients import models as patient_models
+
+__all__ = ["Base", "audit_models", "auth_models", "conference_models", "discipline_models", "patient_models"]
+
+metadata = Base.metadata

@@ -1,0 +1,83 @@
+"""The web boundary: ``create_app(runtime)`` builds the Flask app around a bootstrapped runtime."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Flask, g, request, session
+from flask_babel import Babel, format_date, format_datetime, format_time
+from flask_wtf.csrf import CSRFProtect
+
+from tumorboard.bootstrap import Runtime, bootstrap
+from tumorboard.config import CHECKOUT
+from tumorboard.conferences.schedule import describe_rrule
+from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR, N_, translate
+
+ROLE_LABELS = {"admin": N_("Administration"), "coordinator": N_("Koordination"), "physician": N_("Ärztin/Arzt"),
+               "qm": N_("Qualitätsmanagement")}
+
+csrf = CSRFProtect()
+
+
+def select_locale() -> str:
+    user = g.get("user")
+    if user is not None and user.locale in LOCALES:
+        return str(user.locale)
+    chosen = session.get("locale")
+    return chosen if chosen in LOCALES else DEFAULT_LOCALE
+
+
+def create_app(runtime: Runtime | None = None) -> Flask:
+    runtime = runtime or bootstrap()
+    app = Flask(
+        __name__,
+        template_folder=str(CHECKOUT / "templates"),
+        static_folder=str(CHECKOUT / "static"),
+    )
+    settings = runtime.settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_NAME="tumorboard_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=10),
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the login session instead; a board meeting can last hours
+        BABEL_DEFAULT_LOCALE=DEFAULT_LOCALE,
+        BABEL_DEFAULT_TIMEZONE="Europe/Berlin",
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
+    )
+    app.extensions["runtime"] = runtime
+    Babel(app, locale_selector=select_locale)
+    csrf.init_app(app)
+
+    from tumorboard.web import errors, request_session, security
+
+    request_session.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from tumorboard.audit.views import bp as audit_bp
+    from tumorboard.auth.views import bp as auth_bp
+    from tumorboard.conferences.feeds import bp as feeds_bp
+    from tumorboard.conferences.views import bp as conferences_bp
+
+    for bp in (auth_bp, conferences_bp, feeds_bp, audit_bp):
+        app.register_blueprint(bp)
+
+    app.jinja_env.filters.update(
+        date=lambda v, fmt="EEE, dd.MM.yyyy": format_date(v, fmt) if v else "",
+        time=lambda v, fmt="HH:mm": format_time(v, fmt) if v else "",
+        datetime=lambda v, fmt="EEE, dd.MM.yyyy, HH:mm": format_datetime(v, fmt) if v else "",
+    )
+    app.jinja_env.globals["LOCALES"] = LOCALES
+    app.jinja_env.globals["rrule_text"] = lambda rule: describe_rrule(rule, select_locale())
+    app.jinja_env.globals["role_label"] = lambda role: translate(ROLE_LABELS.get(role, role), select_locale())
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        return {"current_user": g.get("user"), "current_locale": select_locale(), "request_path": request.path}
+
+    return app
