@@ -1,0 +1,76 @@
+# The two commands: `make run` (demo on SQLite) and `make test` (everything CI runs). Both work as root on a
+# fresh Debian machine: they install what they need from Debian and PyPI.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTANCE := $(CURDIR)/instance
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# PostgreSQL for the second test run: used when it answers, skipped (with a notice) when not.
+PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+APT_RUN := python3-venv
+APT_TEST := chromium fonts-dejavu-core
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint typecheck pytest translations translations-update clean
+
+# --- setup -----------------------------------------------------------------------------------------------
+define apt_install
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+endef
+
+$(BIN)/python:
+	$(call apt_install,$(APT_RUN))
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+translations: $(VENV)/.installed-run
+	$(BIN)/pybabel compile -q -d tumorboard/translations
+
+translations-update: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -q -F babel.cfg -k N_ -k _l -o tumorboard/translations/messages.pot .
+	$(BIN)/pybabel update -q -N -i tumorboard/translations/messages.pot -d tumorboard/translations
+
+$(INSTANCE)/secret_key:
+	mkdir -p $(INSTANCE)
+	umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
+
+# --- run -------------------------------------------------------------------------------------------------
+run: $(VENV)/.installed-run translations $(INSTANCE)/secret_key
+	@export TUMORBOARD_ENV=development TUMORBOARD_INSTANCE_PATH=$(INSTANCE) \
+	        TUMORBOARD_SECRET_KEY="$$(cat $(INSTANCE)/secret_key)"; \
+	$(BIN)/tumorboard db upgrade && $(BIN)/tumorboard demo load && \
+	echo && echo "  Tumorboard läuft auf http://$(HOST):$(PORT)/  (Strg-C beendet alles)" && \
+	echo "  Demo-Logins, Passwort jeweils: tumorboard-demo" && \
+	echo "    koordination (Koordination) · dr.berger (Ärztin, Radiologie) · qm (QM) · admin (Administration)" && \
+	echo && exec $(BIN)/tumorboard run --host $(HOST) --port $(PORT)
+
+# --- test ------------------------------------------------------------------------------------------------
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-test translations
+	$(call apt_install,$(APT_TEST))
+	$(BIN)/pytest -q
+	@if $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 2).close()' 2>/dev/null; then \
+	  echo "PostgreSQL answers on 127.0.0.1:5432: database tests again on PostgreSQL"; \
+	  TUMORBOARD_TEST_PG_ADMIN_URL="$(PG_ADMIN_URL)" $(BIN)/pytest -q -m db; \
+	else echo "PostgreSQL not reachable on 127.0.0.1:5432: database tests ran on SQLite only"; fi
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info
