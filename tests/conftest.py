@@ -30,6 +30,20 @@ NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 PG_ADMIN_URL = os.environ.get("TUMORBOARD_TEST_PG_ADMIN_URL")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2 with RFC 9106 parameters costs ~0.16 s per hash; the suite hashes hundreds of times. Tests use
+    argon2's CHEAPEST profile — same code path, smaller work factor (the hash records its own parameters)."""
+    from argon2 import PasswordHasher, profiles
+
+    from tumorboard.auth import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    passwords._hasher = original
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "engine" in getattr(item, "fixturenames", ()):

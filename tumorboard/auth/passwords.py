@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-#: Compared against when the user does not exist, so that the answer takes as long either way.
-_DUMMY = _hasher.hash("dummy password for timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Compared against when the user does not exist, so that the answer takes as long either way."""
+    return _hasher.hash("dummy password for timing")
 
 
 def hash_password(password: str) -> str:
@@ -16,6 +22,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
@@ -43,6 +44,7 @@ class BoardForm(FlaskForm):  # type: ignore[misc]
     deadline_time = TimeField(_l("Anmeldeschluss: Uhrzeit"), validators=[InputRequired()])
     holiday_policy = SelectField(
         _l("An Feiertagen (NRW)"),
-        choices=[("skip", _l("Sitzung entfällt")), ("keep_flag", _l("Sitzung findet statt, markiert"))],
+        choices=[SelectChoice("skip", _l("Sitzung entfällt")),
+                 SelectChoice("keep_flag", _l("Sitzung findet statt, markiert"))],
     )
     quorum = TextAreaField(_l("Pflicht-Fachrichtungen (Quorum)"), validators=[Length(max=4000)])
