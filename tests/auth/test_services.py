@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.factories import make_user
+from tumorboard.auth.services import authenticate, is_valid_efn
+from tumorboard.errors import Conflict, InvalidInput, PermissionDenied
+
+NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("efn", "ok"), [("802761234567896", True), ("802761234567892", False),
+                                         ("80276123456789", False), ("8027612345678960", False),
+                                         ("80276123456789a", False)])
+def test_efn_check_digit(efn, ok):
+    assert is_valid_efn(efn) is ok
+
+
+def test_physician_with_efn(db_session):
+    user = make_user(db_session, NOW, role="physician", efn="8027 6123 4567 896")
+    assert user.efn == "802761234567896" and user.discipline.name == "Radiologie"
+    assert user.password_hash.startswith("$argon2id$")
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"efn": "12345"}, "efn"), ({"efn": "802761234567892"}, "efn"), ({"username": "Hans Wurst"}, "username"),
+    ({"role": "chef"}, "role"), ({"role": "physician", "discipline": ""}, "discipline"),
+])
+def test_invalid_accounts_are_refused(db_session, kw, field):
+    with pytest.raises(InvalidInput) as info:
+        make_user(db_session, NOW, **kw)
+    assert info.value.field == field
+
+
+def test_duplicate_username(db_session):
+    make_user(db_session, NOW, username="doppelt")
+    with pytest.raises(Conflict):
+        make_user(db_session, NOW, username="doppelt")
+
+
+def test_authenticate(db_session):
+    make_user(db_session, NOW, username="anna")
+    window = dt.timedelta(minutes=15)
+    assert authenticate(db_session, username=" Anna ", password="correct horse battery", at=NOW, max_failures=3,
+                        window=window).username == "anna"
+    with pytest.raises(PermissionDenied):
+        authenticate(db_session, username="anna", password="wrong", at=NOW, max_failures=3, window=window)
