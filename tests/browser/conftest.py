@@ -1,0 +1,89 @@
+"""Browser tests: a real werkzeug server on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+The server gets its own SQLite file with the demo loaded; these tests never touch the ``engine`` fixture of
+``tests/conftest.py``, so they are not db tests and do not run again on PostgreSQL. Nothing leaves loopback:
+see ``/work/shared/testing-peers.md`` §2 for the Chromium flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from tumorboard.auth.actors import CLI
+from tumorboard.bootstrap import bootstrap
+from tumorboard.clock import FixedClock
+from tumorboard.config import Settings
+from tumorboard.db import make_engine
+from tumorboard.demo.data import load_demo
+from tumorboard.migrate import upgrade
+from tumorboard.web import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # without this Chromium asks the system resolver for Google hosts; with it only loopback resolves
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+DESKTOP = {"width": 1280, "height": 800}
+#: A Monday morning in Berlin (09:00 CET), as in tests/conftest.py: every session the pages list is upcoming.
+NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # ``--device "iPad Mini"`` (768x1024) replaces the desktop viewport
+    return {"viewport": DESKTOP, "locale": "de-DE", "timezone_id": "Europe/Berlin", **browser_context_args}
+
+
+@pytest.fixture(scope="session")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1, with a fresh migrated SQLite database holding the demo."""
+    tmp = tmp_path_factory.mktemp("live")
+    url = f"sqlite:///{tmp / 'tumorboard.sqlite'}"
+    settings = Settings.from_env({
+        "TUMORBOARD_ENV": "test",
+        "TUMORBOARD_SECRET_KEY": "b" * 48,
+        "TUMORBOARD_DATABASE_URL": url,
+        "TUMORBOARD_INSTANCE_PATH": str(tmp),
+    })
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        clock = FixedClock(NOW)
+        runtime = bootstrap(settings, engine=engine, clock=clock)
+        with runtime.session_factory() as session:
+            assert load_demo(session, at=clock.now(), actor=CLI, horizon_weeks=settings.horizon_weeks)
+            session.commit()
+        server = make_server("127.0.0.1", 0, create_app(runtime), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+            server.server_close()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    """Where screenshots go: ``$TEST_ARTIFACTS`` if set (CI keeps it), else the test's tmp dir."""
+    target = Path(os.environ.get("TEST_ARTIFACTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
