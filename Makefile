@@ -35,11 +35,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 translations: $(VENV)/.installed-run
-	$(BIN)/pybabel compile -q -d tumorboard/translations
+	$(BIN)/pybabel -q compile -d tumorboard/translations
 
 translations-update: $(VENV)/.installed-test
-	$(BIN)/pybabel extract -q -F babel.cfg -k N_ -k _l -o tumorboard/translations/messages.pot .
-	$(BIN)/pybabel update -q -N -i tumorboard/translations/messages.pot -d tumorboard/translations
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k _l -o tumorboard/translations/messages.pot .
+	$(BIN)/pybabel -q update -N -i tumorboard/translations/messages.pot -d tumorboard/translations
 
 $(INSTANCE)/secret_key:
 	mkdir -p $(INSTANCE)

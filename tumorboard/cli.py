@@ -26,7 +26,7 @@ from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import ConfigurationError, InvalidInput, TumorboardError
-from tumorboard.i18n import translate
+from tumorboard.i18n import N_, translate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,9 +145,9 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 def _window(session: Session, rt: Runtime, board_name: str | None, first: dt.date,
             last_exclusive: dt.date) -> tuple[conf.Board | None, list[ConferenceSession]]:
     if last_exclusive <= first:
-        raise InvalidInput("Das Ende des Zeitraums muss nach seinem Anfang liegen.")
+        raise InvalidInput(N_("Das Ende des Zeitraums muss nach seinem Anfang liegen."))
     if (last_exclusive - first).days > 3 * 366:
-        raise InvalidInput("Der Zeitraum darf höchstens drei Jahre umfassen.")
+        raise InvalidInput(N_("Der Zeitraum darf höchstens drei Jahre umfassen."))
     board = conf.find_board(session, board_name) if board_name else None
     # Sessions are generated on demand, idempotently, so that a requested range has stable UIDs.
     conf.generate_sessions(session, start=first, end=last_exclusive, at=rt.clock.now(), actor=CLI,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tumorboard.errors import ConfigurationError
+from tumorboard.i18n import N_
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ class Settings:
         mode = env.get("TUMORBOARD_ENV", "production")
         if mode not in ("production", "development", "test"):
             raise ConfigurationError(
-                "TUMORBOARD_ENV muss production, development oder test sein, nicht %(value)s", value=mode
+                N_("TUMORBOARD_ENV muss production, development oder test sein, nicht %(value)s"), value=mode
             )
         instance = Path(env.get("TUMORBOARD_INSTANCE_PATH", str(CHECKOUT / "instance"))).resolve()
         url = env.get("TUMORBOARD_DATABASE_URL") or f"sqlite:///{instance / 'tumorboard.sqlite'}"
@@ -49,8 +50,8 @@ class Settings:
         if len(secret) < 32:
             if mode == "production":
                 raise ConfigurationError(
-                    "TUMORBOARD_SECRET_KEY fehlt oder ist kürzer als 32 Zeichen; ohne ihn startet der "
-                    "Dienst im Produktionsbetrieb nicht."
+                    N_("TUMORBOARD_SECRET_KEY fehlt oder ist kürzer als 32 Zeichen; ohne ihn startet der "
+                       "Dienst im Produktionsbetrieb nicht.")
                 )
             secret = secret or "insecure-development-key-" + "x" * 16
         return cls(
@@ -79,7 +80,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError("%(name)s muss eine ganze Zahl sein", name=name) from None
+        raise ConfigurationError(N_("%(name)s muss eine ganze Zahl sein"), name=name) from None
     if value < 1:
-        raise ConfigurationError("%(name)s muss größer als 0 sein", name=name)
+        raise ConfigurationError(N_("%(name)s muss größer als 0 sein"), name=name)
     return value

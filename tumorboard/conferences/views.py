@@ -194,8 +194,8 @@ def move_session(session_id: int) -> Page:
 @requires(can_view_schedule)
 def session_ics(session_id: int) -> Response:
     cs = conf.get_session(db(), session_id)
-    body = render_calendar([cs], name=f"Tumorkonferenz {cs.board.short_name}", generated_at=now(),
-                           locale=current_user().locale)
+    body = render_calendar([cs], name=_("Tumorkonferenz %(board)s", board=cs.board.short_name),
+                           generated_at=now(), locale=current_user().locale)
     return Response(body, mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="tumorkonferenz-{cs.id}.ics"'})
 

@@ -14,7 +14,7 @@ from icalendar import Calendar, Event
 
 from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import ConferenceSession, SessionStatus
-from tumorboard.i18n import translate
+from tumorboard.i18n import N_, translate
 
 PRODID = "-//Tumorboard//Tumorkonferenzen//DE"
 
@@ -55,20 +55,20 @@ def _event(cs: ConferenceSession, *, generated_at: dt.datetime, locale: str, ses
     ev.add("sequence", cs.sequence)
     ev.add("dtstart", cs.starts_at.astimezone(BERLIN))
     ev.add("dtend", cs.ends_at.astimezone(BERLIN))
-    summary = translate("Tumorkonferenz %(board)s", locale, board=cs.board.short_name)
+    summary = translate(N_("Tumorkonferenz %(board)s"), locale, board=cs.board.short_name)
     lines = [cs.board.name]
     if cs.status is SessionStatus.CANCELLED:
-        summary = translate("Abgesagt: %(summary)s", locale, summary=summary)
+        summary = translate(N_("Abgesagt: %(summary)s"), locale, summary=summary)
         ev.add("status", "CANCELLED")
-        lines.append(translate("Abgesagt: %(reason)s", locale, reason=cs.cancel_reason or ""))
+        lines.append(translate(N_("Abgesagt: %(reason)s"), locale, reason=cs.cancel_reason or ""))
     else:
         ev.add("status", "CONFIRMED")
     if cs.is_moved:
-        lines.append(translate("Verschoben: %(reason)s", locale, reason=cs.move_reason or ""))
+        lines.append(translate(N_("Verschoben: %(reason)s"), locale, reason=cs.move_reason or ""))
     if cs.holiday_name:
-        lines.append(translate("Feiertag: %(name)s", locale, name=cs.holiday_name))
+        lines.append(translate(N_("Feiertag: %(name)s"), locale, name=cs.holiday_name))
     if cs.video_url:
-        lines.append(translate("Videokonferenz: %(url)s", locale, url=cs.video_url))
+        lines.append(translate(N_("Videokonferenz: %(url)s"), locale, url=cs.video_url))
     ev.add("summary", summary)
     ev.add("description", "\n".join(lines))
     ev.add("transp", "OPAQUE")
@@ -79,5 +79,5 @@ def _event(cs: ConferenceSession, *, generated_at: dt.datetime, locale: str, ses
         ev.add("url", cs.video_url)
     elif session_url:
         ev.add("url", session_url.format(id=cs.id))
-    ev.add("categories", [translate("Tumorkonferenz", locale)])
+    ev.add("categories", [translate(N_("Tumorkonferenz"), locale)])
     return ev
