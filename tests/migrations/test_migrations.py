@@ -1,0 +1,79 @@
+"""Migrations are code and are tested: one head, ``upgrade head`` equals the models, every revision up and down,
+on SQLite and (second run) PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Engine
+
+from tests.conftest import PG_ADMIN_URL
+from tumorboard.db import make_engine
+from tumorboard.migrate import alembic_config, downgrade, upgrade
+from tumorboard.schema import metadata
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def fresh_engine(tmp_path: Path) -> Iterator[Engine]:
+    if not PG_ADMIN_URL:
+        eng = make_engine(f"sqlite:///{tmp_path / 'migrations.sqlite'}")
+        yield eng
+        eng.dispose()
+        return
+    name = f"tumorboard_migr_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    eng = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _revisions(engine: Engine) -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def test_single_head(fresh_engine):
+    script = ScriptDirectory.from_config(alembic_config(fresh_engine))
+    assert len(script.get_heads()) == 1
+
+
+def test_revision_files_are_dated():
+    for path in (Path(__file__).resolve().parents[2] / "migrations" / "versions").glob("*.py"):
+        assert path.name[:11].replace("_", "").isdigit(), path.name
+
+
+def test_upgrade_head_matches_the_models(fresh_engine):
+    upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+
+def test_every_revision_up_and_down(fresh_engine):
+    revisions = _revisions(fresh_engine)
+    assert revisions
+    for rev in revisions:
+        upgrade(fresh_engine, rev)
+        downgrade(fresh_engine, "-1")
+        upgrade(fresh_engine, rev)
+    downgrade(fresh_engine, "base")
+    tables = set(inspect(fresh_engine).get_table_names()) - {"alembic_version"}
+    assert tables == set()
+    upgrade(fresh_engine)
+    assert set(metadata.tables) <= set(inspect(fresh_engine).get_table_names())
