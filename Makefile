@@ -58,6 +58,7 @@ run: $(VENV)/.installed-run translations $(INSTANCE)/secret_key
 # --- test ------------------------------------------------------------------------------------------------
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -51,12 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def make_settings(tmp: Path, url: str) -> Settings:
-    return Settings.from_env({
-        "TUMORBOARD_ENV": "test",
-        "TUMORBOARD_INSTANCE_PATH": str(tmp),
-        "TUMORBOARD_DATABASE_URL": url,
-        "TUMORBOARD_SECRET_KEY": "t" * 48,
-    })
+    return Settings.from_env(
+        {
+            "TUMORBOARD_ENV": "test",
+            "TUMORBOARD_INSTANCE_PATH": str(tmp),
+            "TUMORBOARD_DATABASE_URL": url,
+            "TUMORBOARD_SECRET_KEY": "t" * 48,
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +113,10 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, database_url: str, engine: Engine, session_factory: sessionmaker[Session],
-            clock: FixedClock) -> Runtime:
-    return bootstrap(make_settings(tmp_path, database_url), engine=engine, session_factory=session_factory,
-                     clock=clock)
+def runtime(
+    tmp_path: Path, database_url: str, engine: Engine, session_factory: sessionmaker[Session], clock: FixedClock
+) -> Runtime:
+    return bootstrap(make_settings(tmp_path, database_url), engine=engine, session_factory=session_factory, clock=clock)
 
 
 @pytest.fixture
@@ -148,10 +150,11 @@ def csrf_from(html: str) -> str:
     return found.group(1)
 
 
-def login(client: FlaskClient, username: str, password: str = "tumorboard-demo") -> None:
+def login(client: FlaskClient, username: str, password: str = "tumorboard-demo") -> None:  # noqa: S107
     page = client.get("/login")
-    response = client.post("/login", data={"csrf_token": csrf_from(page.text), "username": username,
-                                           "password": password})
+    response = client.post(
+        "/login", data={"csrf_token": csrf_from(page.text), "username": username, "password": password}
+    )
     assert response.status_code == 302, response.text
 
 

@@ -20,9 +20,15 @@ _seq = itertools.count(1)
 def board_input(**overrides: object) -> BoardInput:
     n = next(_seq)
     values: dict[str, object] = {
-        "name": f"Testkonferenz {n}", "short_name": f"Test{n}", "center": "Testzentrum",
-        "rrule": "FREQ=WEEKLY;BYDAY=TU", "series_start": dt.date(2026, 1, 6), "start_time": dt.time(15, 15),
-        "duration_minutes": 60, "room": "Raum 1", "video_url": "https://video.example.org/t",
+        "name": f"Testkonferenz {n}",
+        "short_name": f"Test{n}",
+        "center": "Testzentrum",
+        "rrule": "FREQ=WEEKLY;BYDAY=TU",
+        "series_start": dt.date(2026, 1, 6),
+        "start_time": dt.time(15, 15),
+        "duration_minutes": 60,
+        "room": "Raum 1",
+        "video_url": "https://video.example.org/t",
         "quorum": [QuorumSpec(QuorumKind.ALL_OF, ("Radiologie", "Pathologie"))],
     }
     values.update(overrides)
@@ -35,6 +41,14 @@ def make_board(session: Session, at: dt.datetime, **overrides: object) -> Board:
 
 def make_user(session: Session, at: dt.datetime, role: str = "coordinator", **kw: str) -> User:
     n = next(_seq)
-    return create_user(session, username=kw.pop("username", f"user{n}"), display_name=f"Test User {n}",
-                       password="correct horse battery", role=role, at=at, actor=CLI,
-                       discipline=kw.pop("discipline", "Radiologie" if role == "physician" else None), **kw)
+    return create_user(
+        session,
+        username=kw.pop("username", f"user{n}"),
+        display_name=f"Test User {n}",
+        password="correct horse battery",
+        role=role,
+        at=at,
+        actor=CLI,
+        discipline=kw.pop("discipline", "Radiologie" if role == "physician" else None),
+        **kw,
+    )

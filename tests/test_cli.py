@@ -14,9 +14,15 @@ from tumorboard.cli import main
 from tumorboard.clock import BERLIN
 
 DEMO_TIMES = {
-    "Viszeral": (1, dt.time(15, 15)), "Gyn": (0, dt.time(14, 30)), "Haut": (1, dt.time(15, 15)),
-    "Kopf-Hals": (2, dt.time(16, 0)), "Lunge": (1, dt.time(16, 30)), "Neuro": (2, dt.time(15, 30)),
-    "Prostata": (3, dt.time(16, 30)), "Brust": (0, dt.time(14, 30)), "Kinder": (2, dt.time(13, 45)),
+    "Viszeral": (1, dt.time(15, 15)),
+    "Gyn": (0, dt.time(14, 30)),
+    "Haut": (1, dt.time(15, 15)),
+    "Kopf-Hals": (2, dt.time(16, 0)),
+    "Lunge": (1, dt.time(16, 30)),
+    "Neuro": (2, dt.time(15, 30)),
+    "Prostata": (3, dt.time(16, 30)),
+    "Brust": (0, dt.time(14, 30)),
+    "Kinder": (2, dt.time(13, 45)),
 }
 
 
@@ -72,19 +78,22 @@ def test_calendar_export_of_one_board_and_stable_uids(runtime, demo):
 
 
 def test_sessions_list_json(runtime, demo):
-    result = _run(runtime, "sessions", "list", "--board", "Viszeral", "--from", "2026-11-23", "--to",
-                  "2026-12-08", "--json")
+    result = _run(
+        runtime, "sessions", "list", "--board", "Viszeral", "--from", "2026-11-23", "--to", "2026-12-08", "--json"
+    )
     assert result.exit_code == 0
     items = json.loads(result.stdout)
-    assert [i["start"] for i in items] == ["2026-11-24T15:15:00+01:00", "2026-12-01T15:15:00+01:00",
-                                          "2026-12-08T15:15:00+01:00"]
+    assert [i["start"] for i in items] == [
+        "2026-11-24T15:15:00+01:00",
+        "2026-12-01T15:15:00+01:00",
+        "2026-12-08T15:15:00+01:00",
+    ]
     assert {i["board"] for i in items} == {"Viszeral"} and {i["status"] for i in items} == {"planned"}
     assert all(isinstance(i["id"], int) for i in items)
 
 
 def test_cli_errors_are_german_with_exit_codes(runtime, demo):
-    result = _run(runtime, "sessions", "list", "--board", "Zahnmedizin", "--from", "2026-11-23", "--to",
-                  "2026-11-30")
+    result = _run(runtime, "sessions", "list", "--board", "Zahnmedizin", "--from", "2026-11-23", "--to", "2026-11-30")
     assert result.exit_code == 1 and "Keine Konferenz heißt „Zahnmedizin“." in result.stderr
     result = _run(runtime, "sessions", "list", "--from", "2026-11-30", "--to", "2026-11-23")
     assert result.exit_code == 2 and "Ende des Zeitraums" in result.stderr
@@ -93,13 +102,39 @@ def test_cli_errors_are_german_with_exit_codes(runtime, demo):
 
 
 def test_create_user_and_demo_load_once(runtime, db_session):
-    result = _run(runtime, "auth", "create-user", "--username", "dr.neu", "--display-name", "Dr. Neu",
-                  "--role", "physician", "--discipline", "Pathologie", "--efn", "802761234567896",
-                  input="sehr-geheimes-passwort\nsehr-geheimes-passwort\n")
+    result = _run(
+        runtime,
+        "auth",
+        "create-user",
+        "--username",
+        "dr.neu",
+        "--display-name",
+        "Dr. Neu",
+        "--role",
+        "physician",
+        "--discipline",
+        "Pathologie",
+        "--efn",
+        "802761234567896",
+        input="sehr-geheimes-passwort\nsehr-geheimes-passwort\n",
+    )
     assert result.exit_code == 0, result.output
-    result = _run(runtime, "auth", "create-user", "--username", "dr.kurz", "--display-name", "Dr. Kurz",
-                  "--role", "physician", "--discipline", "Pathologie", "--efn", "123",
-                  input="sehr-geheimes-passwort\nsehr-geheimes-passwort\n")
+    result = _run(
+        runtime,
+        "auth",
+        "create-user",
+        "--username",
+        "dr.kurz",
+        "--display-name",
+        "Dr. Kurz",
+        "--role",
+        "physician",
+        "--discipline",
+        "Pathologie",
+        "--efn",
+        "123",
+        input="sehr-geheimes-passwort\nsehr-geheimes-passwort\n",
+    )
     assert result.exit_code == 2 and "EFN muss aus genau 15 Ziffern" in result.stderr
     assert "Demodaten geladen." in _run(runtime, "demo", "load").output
     assert "schon vorhanden" in _run(runtime, "demo", "load").output

@@ -23,16 +23,26 @@ def test_defaults():
 
 
 def test_environment_overrides(tmp_path: Path):
-    s = Settings.from_env({"TUMORBOARD_ENV": "development", "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
-                           "TUMORBOARD_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/x",
-                           "TUMORBOARD_HORIZON_WEEKS": "20"})
+    s = Settings.from_env(
+        {
+            "TUMORBOARD_ENV": "development",
+            "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
+            "TUMORBOARD_DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/x",
+            "TUMORBOARD_HORIZON_WEEKS": "20",
+        }
+    )
     assert s.instance_path == tmp_path and s.database_url.startswith("postgresql") and s.horizon_weeks == 20
     assert not s.cookie_secure and len(s.secret_key) >= 32
 
 
-@pytest.mark.parametrize("env", [{"TUMORBOARD_ENV": "staging"},
-                                 {"TUMORBOARD_ENV": "development", "TUMORBOARD_HORIZON_WEEKS": "zwölf"},
-                                 {"TUMORBOARD_ENV": "development", "TUMORBOARD_HORIZON_WEEKS": "0"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TUMORBOARD_ENV": "staging"},
+        {"TUMORBOARD_ENV": "development", "TUMORBOARD_HORIZON_WEEKS": "zwölf"},
+        {"TUMORBOARD_ENV": "development", "TUMORBOARD_HORIZON_WEEKS": "0"},
+    ],
+)
 def test_bad_configuration(env):
     with pytest.raises(ConfigurationError):
         Settings.from_env(env)

@@ -38,8 +38,7 @@ def test_patients_exist_in_the_database(demo):
 def test_feeds_and_logs_hold_no_patient_data(runtime, client, demo, caplog, locale):
     caplog.set_level(logging.DEBUG)
     generate_upcoming_sessions(runtime)
-    export = CliRunner().invoke(main, ["calendar", "export", "--from", "2026-11-23", "--weeks", "12"],
-                                obj=runtime)
+    export = CliRunner().invoke(main, ["calendar", "export", "--from", "2026-11-23", "--weeks", "12"], obj=runtime)
     assert export.exit_code == 0
     _assert_clean(export.stdout, "CLI calendar export")
 

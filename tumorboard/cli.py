@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import Role
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.conferences import services as conf
-from tumorboard.conferences.models import ConferenceSession
+from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.errors import ConfigurationError, InvalidInput, TumorboardError
 from tumorboard.i18n import N_, translate
 
@@ -121,14 +120,31 @@ def auth() -> None:
 @click.option("--email")
 @click.password_option(help="Read from the prompt, or from stdin when not a terminal")
 @handles_errors
-def create_user_cmd(username: str, display_name: str, role: str, discipline: str | None, efn: str | None,
-                    email: str | None, password: str) -> None:
+def create_user_cmd(
+    username: str,
+    display_name: str,
+    role: str,
+    discipline: str | None,
+    efn: str | None,
+    email: str | None,
+    password: str,
+) -> None:
     """Create a local account."""
     from tumorboard.auth.services import create_user
 
     with unit_of_work() as (rt, session):
-        user = create_user(session, username=username, display_name=display_name, password=password, role=role,
-                           discipline=discipline, efn=efn, email=email, at=rt.clock.now(), actor=CLI)
+        user = create_user(
+            session,
+            username=username,
+            display_name=display_name,
+            password=password,
+            role=role,
+            discipline=discipline,
+            efn=efn,
+            email=email,
+            at=rt.clock.now(),
+            actor=CLI,
+        )
     click.echo(f"Benutzer {user.username} angelegt (id {user.id}).")
 
 
@@ -142,16 +158,18 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         raise click.BadParameter(f"{value!r} ist kein Datum im Format JJJJ-MM-TT") from None
 
 
-def _window(session: Session, rt: Runtime, board_name: str | None, first: dt.date,
-            last_exclusive: dt.date) -> tuple[conf.Board | None, list[ConferenceSession]]:
+def _window(
+    session: Session, rt: Runtime, board_name: str | None, first: dt.date, last_exclusive: dt.date
+) -> tuple[Board | None, list[ConferenceSession]]:
     if last_exclusive <= first:
         raise InvalidInput(N_("Das Ende des Zeitraums muss nach seinem Anfang liegen."))
     if (last_exclusive - first).days > 3 * 366:
         raise InvalidInput(N_("Der Zeitraum darf höchstens drei Jahre umfassen."))
     board = conf.find_board(session, board_name) if board_name else None
     # Sessions are generated on demand, idempotently, so that a requested range has stable UIDs.
-    conf.generate_sessions(session, start=first, end=last_exclusive, at=rt.clock.now(), actor=CLI,
-                           boards=[board] if board else None)
+    conf.generate_sessions(
+        session, start=first, end=last_exclusive, at=rt.clock.now(), actor=CLI, boards=[board] if board else None
+    )
     start, end = conf.day_range(first, last_exclusive)
     return board, list(conf.sessions_between(session, start, end, board=board))
 
@@ -190,7 +208,8 @@ def session_json(cs: ConferenceSession) -> dict[str, Any]:
         "holiday": cs.holiday_name,
         "extra": cs.is_extra,
         "moved_from": cs.original_starts_at.astimezone(cs.local_start.tzinfo).isoformat()
-        if cs.original_starts_at else None,
+        if cs.original_starts_at
+        else None,
         "cancel_reason": cs.cancel_reason,
         "uid": cs.uid,
         "sequence": cs.sequence,
@@ -209,8 +228,12 @@ def sessions_generate(weeks: int | None) -> None:
     with unit_of_work() as (rt, session):
         today = today_berlin(rt.clock)
         created = conf.generate_sessions(
-            session, start=today, end=today + dt.timedelta(weeks=weeks or rt.settings.horizon_weeks),
-            at=rt.clock.now(), actor=CLI)
+            session,
+            start=today,
+            end=today + dt.timedelta(weeks=weeks or rt.settings.horizon_weeks),
+            at=rt.clock.now(),
+            actor=CLI,
+        )
     click.echo(f"{len(created)} Sitzungen angelegt.")
 
 
@@ -257,8 +280,20 @@ def run_all(host: str, port: int) -> None:
     """Start web server (gunicorn) and scheduler together, for one machine (``make run``). Ctrl-C stops all."""
     runtime()  # fail early on bad configuration
     procs = [
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
-                          "--access-logfile", "-", "app:app"]),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+                "app:app",
+            ]
+        ),
         subprocess.Popen([sys.executable, "-m", "tumorboard", "jobs", "run"]),
     ]
     stopping = False

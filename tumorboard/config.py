@@ -50,8 +50,10 @@ class Settings:
         if len(secret) < 32:
             if mode == "production":
                 raise ConfigurationError(
-                    N_("TUMORBOARD_SECRET_KEY fehlt oder ist kürzer als 32 Zeichen; ohne ihn startet der "
-                       "Dienst im Produktionsbetrieb nicht.")
+                    N_(
+                        "TUMORBOARD_SECRET_KEY fehlt oder ist kürzer als 32 Zeichen; ohne ihn startet der "
+                        "Dienst im Produktionsbetrieb nicht."
+                    )
                 )
             secret = secret or "insecure-development-key-" + "x" * 16
         return cls(

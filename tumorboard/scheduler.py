@@ -46,11 +46,19 @@ def _run(job: Job, runtime: Runtime) -> None:
 def build_scheduler(runtime: Runtime) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=BERLIN)
     for job in JOBS:
-        scheduler.add_job(_run, job.trigger, args=(job, runtime), id=job.id, name=job.id, replace_existing=True,
-                          coalesce=True, max_instances=1, misfire_grace_time=3600)
+        scheduler.add_job(
+            _run,
+            job.trigger,
+            args=(job, runtime),
+            id=job.id,
+            name=job.id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
         if job.run_at_start:
-            scheduler.add_job(_run, "date", args=(job, runtime), id=f"{job.id}.start",
-                              run_date=dt.datetime.now(BERLIN))
+            scheduler.add_job(_run, "date", args=(job, runtime), id=f"{job.id}.start", run_date=dt.datetime.now(BERLIN))
     return scheduler
 
 

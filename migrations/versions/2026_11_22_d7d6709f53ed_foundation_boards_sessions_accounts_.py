@@ -38,9 +38,7 @@ def upgrade() -> None:
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "deadline_working_days BETWEEN 0 AND 10", name=op.f("ck_board_deadline_days_range")
-        ),
+        sa.CheckConstraint("deadline_working_days BETWEEN 0 AND 10", name=op.f("ck_board_deadline_days_range")),
         sa.CheckConstraint("duration_minutes BETWEEN 5 AND 720", name=op.f("ck_board_duration_range")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_board")),
         sa.UniqueConstraint("name", name=op.f("uq_board_name")),
@@ -101,9 +99,7 @@ def upgrade() -> None:
             ["board_id"], ["board.id"], name=op.f("fk_conference_session_board_id_board"), ondelete="RESTRICT"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conference_session")),
-        sa.UniqueConstraint(
-            "board_id", "series_date", name=op.f("uq_conference_session_board_id_series_date")
-        ),
+        sa.UniqueConstraint("board_id", "series_date", name=op.f("uq_conference_session_board_id_series_date")),
         sa.UniqueConstraint("uid", name=op.f("uq_conference_session_uid")),
     )
     with op.batch_alter_table("conference_session", schema=None) as batch_op:
@@ -133,9 +129,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column(
             "role",
-            sa.Enum(
-                "admin", "coordinator", "physician", "qm", name="user_role", native_enum=False, length=20
-            ),
+            sa.Enum("admin", "coordinator", "physician", "qm", name="user_role", native_enum=False, length=20),
             nullable=False,
         ),
         sa.Column("discipline_id", sa.Integer(), nullable=True),

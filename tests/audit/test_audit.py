@@ -20,8 +20,16 @@ NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 
 
 def _event(session):
-    ev = record_event(session, actor=CLI, tag="test:thing:do", subject_type="thing", subject_id=1, at=NOW,
-                      before={"a": 1}, after={"a": 2})
+    ev = record_event(
+        session,
+        actor=CLI,
+        tag="test:thing:do",
+        subject_type="thing",
+        subject_id=1,
+        at=NOW,
+        before={"a": 1},
+        after={"a": 2},
+    )
     session.flush()
     return ev
 
@@ -55,9 +63,13 @@ def test_code_offers_no_update_or_delete_of_audit_rows():
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("update", "delete"):
-                if any(isinstance(a, ast.Name) and a.id == "AuditEvent" for a in node.args):
-                    offenders.append(f"{path}: {node.func.id}(AuditEvent)")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("update", "delete")
+                and any(isinstance(a, ast.Name) and a.id == "AuditEvent" for a in node.args)
+            ):
+                offenders.append(f"{path}: {node.func.id}(AuditEvent)")
         lowered = source.lower()
         for verb in ("update audit_event", "delete from audit_event"):
             if verb in lowered and "migrations" not in str(path):

@@ -11,9 +11,16 @@ from tumorboard.errors import Conflict, InvalidInput, PermissionDenied
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize(("efn", "ok"), [("802761234567896", True), ("802761234567892", False),
-                                         ("80276123456789", False), ("8027612345678960", False),
-                                         ("80276123456789a", False)])
+@pytest.mark.parametrize(
+    ("efn", "ok"),
+    [
+        ("802761234567896", True),
+        ("802761234567892", False),
+        ("80276123456789", False),
+        ("8027612345678960", False),
+        ("80276123456789a", False),
+    ],
+)
 def test_efn_check_digit(efn, ok):
     assert is_valid_efn(efn) is ok
 
@@ -24,10 +31,16 @@ def test_physician_with_efn(db_session):
     assert user.password_hash.startswith("$argon2id$")
 
 
-@pytest.mark.parametrize(("kw", "field"), [
-    ({"efn": "12345"}, "efn"), ({"efn": "802761234567892"}, "efn"), ({"username": "Hans Wurst"}, "username"),
-    ({"role": "chef"}, "role"), ({"role": "physician", "discipline": ""}, "discipline"),
-])
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"efn": "12345"}, "efn"),
+        ({"efn": "802761234567892"}, "efn"),
+        ({"username": "Hans Wurst"}, "username"),
+        ({"role": "chef"}, "role"),
+        ({"role": "physician", "discipline": ""}, "discipline"),
+    ],
+)
 def test_invalid_accounts_are_refused(db_session, kw, field):
     with pytest.raises(InvalidInput) as info:
         make_user(db_session, NOW, **kw)
@@ -43,7 +56,11 @@ def test_duplicate_username(db_session):
 def test_authenticate(db_session):
     make_user(db_session, NOW, username="anna")
     window = dt.timedelta(minutes=15)
-    assert authenticate(db_session, username=" Anna ", password="correct horse battery", at=NOW, max_failures=3,
-                        window=window).username == "anna"
+    assert (
+        authenticate(
+            db_session, username=" Anna ", password="correct horse battery", at=NOW, max_failures=3, window=window
+        ).username
+        == "anna"
+    )
     with pytest.raises(PermissionDenied):
         authenticate(db_session, username="anna", password="wrong", at=NOW, max_failures=3, window=window)

@@ -28,8 +28,14 @@ from tumorboard.web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # without this Chromium asks the system resolver for Google hosts; with it only loopback resolves
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
 ]
@@ -54,12 +60,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on a free port of 127.0.0.1, with a fresh migrated SQLite database holding the demo."""
     tmp = tmp_path_factory.mktemp("live")
     url = f"sqlite:///{tmp / 'tumorboard.sqlite'}"
-    settings = Settings.from_env({
-        "TUMORBOARD_ENV": "test",
-        "TUMORBOARD_SECRET_KEY": "b" * 48,
-        "TUMORBOARD_DATABASE_URL": url,
-        "TUMORBOARD_INSTANCE_PATH": str(tmp),
-    })
+    settings = Settings.from_env(
+        {
+            "TUMORBOARD_ENV": "test",
+            "TUMORBOARD_SECRET_KEY": "b" * 48,
+            "TUMORBOARD_DATABASE_URL": url,
+            "TUMORBOARD_INSTANCE_PATH": str(tmp),
+        }
+    )
     engine = make_engine(url)
     try:
         upgrade(engine)

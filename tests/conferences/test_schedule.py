@@ -15,27 +15,32 @@ START = dt.date(2026, 1, 5)
 
 def test_weekly_rule_gives_each_tuesday():
     days = schedule.occurrence_dates("FREQ=WEEKLY;BYDAY=TU", START, dt.date(2027, 3, 1), dt.date(2027, 4, 1))
-    assert days == [dt.date(2027, 3, 2), dt.date(2027, 3, 9), dt.date(2027, 3, 16), dt.date(2027, 3, 23),
-                    dt.date(2027, 3, 30)]
+    assert days == [
+        dt.date(2027, 3, 2),
+        dt.date(2027, 3, 9),
+        dt.date(2027, 3, 16),
+        dt.date(2027, 3, 23),
+        dt.date(2027, 3, 30),
+    ]
 
 
 def test_range_is_half_open_and_never_before_series_start():
-    assert schedule.occurrence_dates("FREQ=WEEKLY;BYDAY=MO", START, dt.date(2025, 12, 1), dt.date(2026, 1, 12)) \
-        == [dt.date(2026, 1, 5)]
-    assert schedule.occurrence_dates("FREQ=WEEKLY;BYDAY=MO", START, dt.date(2026, 1, 12), dt.date(2026, 1, 12)) \
-        == []
+    assert schedule.occurrence_dates("FREQ=WEEKLY;BYDAY=MO", START, dt.date(2025, 12, 1), dt.date(2026, 1, 12)) == [
+        dt.date(2026, 1, 5)
+    ]
+    assert schedule.occurrence_dates("FREQ=WEEKLY;BYDAY=MO", START, dt.date(2026, 1, 12), dt.date(2026, 1, 12)) == []
 
 
 def test_biweekly_and_until_are_honoured():
-    days = schedule.occurrence_dates("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO;UNTIL=20260216T000000Z", START,
-                                     START, dt.date(2026, 6, 1))
+    days = schedule.occurrence_dates(
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO;UNTIL=20260216T000000Z", START, START, dt.date(2026, 6, 1)
+    )
     assert days == [dt.date(2026, 1, 5), dt.date(2026, 1, 19), dt.date(2026, 2, 2), dt.date(2026, 2, 16)]
 
 
 @pytest.mark.parametrize(
     ("day", "utc_hour"),
-    [(dt.date(2027, 3, 23), 14), (dt.date(2027, 3, 30), 13), (dt.date(2027, 11, 2), 14),
-     (dt.date(2027, 10, 26), 13)],
+    [(dt.date(2027, 3, 23), 14), (dt.date(2027, 3, 30), 13), (dt.date(2027, 11, 2), 14), (dt.date(2027, 10, 26), 13)],
 )
 def test_local_time_is_kept_across_daylight_saving(day, utc_hour):
     instant = schedule.local_instant(day, dt.time(15, 15))
@@ -51,9 +56,13 @@ def test_nonexistent_spring_forward_time_moves_forward():
 
 @pytest.mark.parametrize(
     ("day", "name"),
-    [(dt.date(2027, 3, 29), "Ostermontag"), (dt.date(2027, 5, 6), "Christi Himmelfahrt"),
-     (dt.date(2027, 5, 27), "Fronleichnam"), (dt.date(2026, 11, 1), "Allerheiligen"),
-     (dt.date(2026, 12, 25), "Erster Weihnachtstag")],
+    [
+        (dt.date(2027, 3, 29), "Ostermontag"),
+        (dt.date(2027, 5, 6), "Christi Himmelfahrt"),
+        (dt.date(2027, 5, 27), "Fronleichnam"),
+        (dt.date(2026, 11, 1), "Allerheiligen"),
+        (dt.date(2026, 12, 25), "Erster Weihnachtstag"),
+    ],
 )
 def test_nrw_holidays(day, name):
     assert schedule.holiday_name(day) == name
@@ -86,8 +95,17 @@ def test_deadline_zero_days_is_same_day():
 
 @pytest.mark.parametrize(
     "rule",
-    ["", "FREQ=HOURLY", "BYDAY=TU", "FREQ=WEEKLY;BYDAY=XX", "FREQ=WEEKLY;BYHOUR=15", "DTSTART:20260101T000000",
-     "FREQ=SOMETIMES", "FREQ=WEEKLY\nRRULE:FREQ=DAILY", "FREQ=WEEKLY;INTERVAL=zwei"],
+    [
+        "",
+        "FREQ=HOURLY",
+        "BYDAY=TU",
+        "FREQ=WEEKLY;BYDAY=XX",
+        "FREQ=WEEKLY;BYHOUR=15",
+        "DTSTART:20260101T000000",
+        "FREQ=SOMETIMES",
+        "FREQ=WEEKLY\nRRULE:FREQ=DAILY",
+        "FREQ=WEEKLY;INTERVAL=zwei",
+    ],
 )
 def test_invalid_rules_are_refused_with_a_german_message(rule):
     with pytest.raises(InvalidInput) as info:

@@ -31,10 +31,12 @@ def _sessions(session, board):
 
 def test_generation_is_idempotent_and_audited(db_session):
     board = make_board(db_session, NOW)
-    first = conf.generate_sessions(db_session, start=dt.date(2026, 11, 23), end=dt.date(2027, 2, 15), at=NOW,
-                                   actor=CLI, boards=[board])
-    again = conf.generate_sessions(db_session, start=dt.date(2026, 11, 23), end=dt.date(2027, 2, 15), at=NOW,
-                                   actor=CLI, boards=[board])
+    first = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2027, 2, 15), at=NOW, actor=CLI, boards=[board]
+    )
+    again = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2027, 2, 15), at=NOW, actor=CLI, boards=[board]
+    )
     assert len(first) == 12 and again == []
     assert len(_sessions(db_session, board)) == 12
     assert len(_events(db_session, "conference:session:generate")) >= 12
@@ -45,8 +47,9 @@ def test_holiday_policy_skip_and_keep(db_session):
     # Mondays around Easter 2027: 29 March is Ostermontag
     skip = make_board(db_session, NOW, rrule="FREQ=WEEKLY;BYDAY=MO")
     keep = make_board(db_session, NOW, rrule="FREQ=WEEKLY;BYDAY=MO", holiday_policy=HolidayPolicy.KEEP_FLAG)
-    conf.generate_sessions(db_session, start=dt.date(2027, 3, 22), end=dt.date(2027, 4, 6), at=NOW, actor=CLI,
-                           boards=[skip, keep])
+    conf.generate_sessions(
+        db_session, start=dt.date(2027, 3, 22), end=dt.date(2027, 4, 6), at=NOW, actor=CLI, boards=[skip, keep]
+    )
     by_board = {b.id: {cs.series_date: cs for cs in _sessions(db_session, b)} for b in (skip, keep)}
     easter = dt.date(2027, 3, 29)
     assert by_board[skip.id][easter].status is SessionStatus.HOLIDAY
@@ -57,8 +60,9 @@ def test_holiday_policy_skip_and_keep(db_session):
 
 def test_cancel_requires_reason_and_changes_nothing_without(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                actor=CLI, boards=[board])[0]
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+    )[0]
     for reason in (None, "", "  ", "ab"):
         with pytest.raises(InvalidInput, match="Grund"):
             conf.cancel_session(db_session, cs, reason=reason, at=NOW, actor=CLI)
@@ -74,17 +78,23 @@ def test_cancel_requires_reason_and_changes_nothing_without(db_session):
 
 def test_cancelled_session_is_not_regenerated(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                actor=CLI, boards=[board])[0]
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+    )[0]
     conf.cancel_session(db_session, cs, reason="Kongress", at=NOW, actor=CLI)
-    assert conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                  actor=CLI, boards=[board]) == []
+    assert (
+        conf.generate_sessions(
+            db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+        )
+        == []
+    )
 
 
 def test_reinstate(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                actor=CLI, boards=[board])[0]
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+    )[0]
     with pytest.raises(Conflict):
         conf.reinstate_session(db_session, cs, reason="Irrtum", at=NOW, actor=CLI)
     conf.cancel_session(db_session, cs, reason="Kongress", at=NOW, actor=CLI)
@@ -94,64 +104,82 @@ def test_reinstate(db_session):
 
 def test_move_keeps_uid_raises_sequence_and_survives_regeneration(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                actor=CLI, boards=[board])[0]
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+    )[0]
     uid = cs.uid
-    conf.move_session(db_session, cs, day=dt.date(2026, 12, 3), start=dt.time(8, 0), reason="Raum belegt",
-                      at=NOW, actor=CLI)
+    conf.move_session(
+        db_session, cs, day=dt.date(2026, 12, 3), start=dt.time(8, 0), reason="Raum belegt", at=NOW, actor=CLI
+    )
     assert cs.uid == uid and cs.sequence == 1
     assert cs.local_start == dt.datetime(2026, 12, 3, 8, 0, tzinfo=BERLIN)
     assert cs.local_end - cs.local_start == dt.timedelta(minutes=60)
     assert cs.original_starts_at is not None and cs.original_starts_at.astimezone(BERLIN).day == 1
-    assert conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 4), at=NOW,
-                                  actor=CLI, boards=[board]) == []
+    assert (
+        conf.generate_sessions(
+            db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 4), at=NOW, actor=CLI, boards=[board]
+        )
+        == []
+    )
     # a second move keeps the original start
-    conf.move_session(db_session, cs, day=dt.date(2026, 12, 4), start=dt.time(8, 0), reason="doch Freitag",
-                      at=NOW, actor=CLI)
+    conf.move_session(
+        db_session, cs, day=dt.date(2026, 12, 4), start=dt.time(8, 0), reason="doch Freitag", at=NOW, actor=CLI
+    )
     assert cs.original_starts_at.astimezone(BERLIN).day == 1 and cs.sequence == 2
 
 
 def test_move_into_the_past_or_without_reason_changes_nothing(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                actor=CLI, boards=[board])[0]
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+    )[0]
     before = (cs.starts_at, cs.ends_at, cs.sequence)
     with pytest.raises(InvalidInput, match="Vergangenheit"):
-        conf.move_session(db_session, cs, day=dt.date(2026, 11, 20), start=dt.time(15, 15), reason="zurück",
-                          at=NOW, actor=CLI)
+        conf.move_session(
+            db_session, cs, day=dt.date(2026, 11, 20), start=dt.time(15, 15), reason="zurück", at=NOW, actor=CLI
+        )
     with pytest.raises(InvalidInput, match="Grund"):
-        conf.move_session(db_session, cs, day=dt.date(2026, 12, 2), start=dt.time(15, 15), reason="",
-                          at=NOW, actor=CLI)
+        conf.move_session(db_session, cs, day=dt.date(2026, 12, 2), start=dt.time(15, 15), reason="", at=NOW, actor=CLI)
     # same day, an hour earlier than now (09:00 Berlin) is also the past
     with pytest.raises(InvalidInput, match="Vergangenheit"):
-        conf.move_session(db_session, cs, day=dt.date(2026, 11, 23), start=dt.time(8, 0), reason="früher",
-                          at=NOW, actor=CLI)
+        conf.move_session(
+            db_session, cs, day=dt.date(2026, 11, 23), start=dt.time(8, 0), reason="früher", at=NOW, actor=CLI
+        )
     assert (cs.starts_at, cs.ends_at, cs.sequence) == before
     assert _events(db_session, "conference:session:move") == []
 
 
 def test_cannot_move_a_cancelled_session(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW,
-                                actor=CLI, boards=[board])[0]
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[board]
+    )[0]
     conf.cancel_session(db_session, cs, reason="Kongress", at=NOW, actor=CLI)
     with pytest.raises(Conflict):
-        conf.move_session(db_session, cs, day=dt.date(2026, 12, 3), start=dt.time(8, 0), reason="x y z",
-                          at=NOW, actor=CLI)
+        conf.move_session(
+            db_session, cs, day=dt.date(2026, 12, 3), start=dt.time(8, 0), reason="x y z", at=NOW, actor=CLI
+        )
 
 
 def test_extra_session(db_session):
     board = make_board(db_session, NOW)
-    cs = conf.add_extra_session(db_session, board, day=dt.date(2026, 12, 24), start=dt.time(9, 0), at=NOW,
-                                actor=CLI, note="Sondersitzung vor Weihnachten")
+    cs = conf.add_extra_session(
+        db_session,
+        board,
+        day=dt.date(2026, 12, 24),
+        start=dt.time(9, 0),
+        at=NOW,
+        actor=CLI,
+        note="Sondersitzung vor Weihnachten",
+    )
     assert cs.is_extra and cs.series_date is None and cs.holiday_name is None
     assert cs.local_start == dt.datetime(2026, 12, 24, 9, 0, tzinfo=BERLIN)
-    on_holiday = conf.add_extra_session(db_session, board, day=dt.date(2026, 12, 25), start=dt.time(9, 0),
-                                        at=NOW, actor=CLI)
+    on_holiday = conf.add_extra_session(
+        db_session, board, day=dt.date(2026, 12, 25), start=dt.time(9, 0), at=NOW, actor=CLI
+    )
     assert on_holiday.holiday_name == "Erster Weihnachtstag" and on_holiday.status is SessionStatus.PLANNED
     with pytest.raises(InvalidInput):
-        conf.add_extra_session(db_session, board, day=dt.date(2026, 11, 2), start=dt.time(9, 0), at=NOW,
-                               actor=CLI)
+        conf.add_extra_session(db_session, board, day=dt.date(2026, 11, 2), start=dt.time(9, 0), at=NOW, actor=CLI)
     assert len(_events(db_session, "conference:session:add")) == 2
 
 
@@ -174,11 +202,13 @@ def test_board_name_must_be_unique(db_session):
 
 def test_changing_the_series_realigns_untouched_future_sessions(db_session):
     board = make_board(db_session, NOW)  # Tuesdays 15:15
-    made = conf.generate_sessions(db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 22), at=NOW,
-                                  actor=CLI, boards=[board])
+    made = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 22), at=NOW, actor=CLI, boards=[board]
+    )
     moved = made[0]
-    conf.move_session(db_session, moved, day=dt.date(2026, 11, 26), start=dt.time(12, 0), reason="Raum",
-                      at=NOW, actor=CLI)
+    conf.move_session(
+        db_session, moved, day=dt.date(2026, 11, 26), start=dt.time(12, 0), reason="Raum", at=NOW, actor=CLI
+    )
     data = conf.BoardInput.from_board(board)
     data.start_time = dt.time(16, 0)
     data.rrule = "FREQ=WEEKLY;BYDAY=TU,TH"
@@ -194,8 +224,9 @@ def test_changing_the_series_realigns_untouched_future_sessions(db_session):
 
 def test_changing_the_rule_cancels_dates_it_no_longer_has(db_session):
     board = make_board(db_session, NOW)
-    conf.generate_sessions(db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 22), at=NOW,
-                           actor=CLI, boards=[board])
+    conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 22), at=NOW, actor=CLI, boards=[board]
+    )
     data = conf.BoardInput.from_board(board)
     data.rrule = "FREQ=WEEKLY;BYDAY=WE"
     conf.update_board(db_session, board, data, at=NOW, actor=CLI, horizon_weeks=4)
@@ -206,8 +237,10 @@ def test_changing_the_rule_cancels_dates_it_no_longer_has(db_session):
 def test_quorum_is_stored_and_editable(db_session):
     board = make_board(db_session, NOW)
     data = conf.BoardInput.from_board(board)
-    data.quorum = [QuorumSpec(QuorumKind.ALL_OF, ("Urologie",)),
-                   QuorumSpec(QuorumKind.ONE_OF, ("Hämatologie/Onkologie", "Urologie mit med. Tumortherapie"))]
+    data.quorum = [
+        QuorumSpec(QuorumKind.ALL_OF, ("Urologie",)),
+        QuorumSpec(QuorumKind.ONE_OF, ("Hämatologie/Onkologie", "Urologie mit med. Tumortherapie")),
+    ]
     conf.update_board(db_session, board, data, at=NOW, actor=CLI, horizon_weeks=1)
     db_session.expire_all()
     assert conf.quorum_of(conf.get_board(db_session, board.id)) == data.quorum
@@ -218,8 +251,9 @@ def test_clashes_need_overlap_and_a_shared_discipline(db_session):
     b = make_board(db_session, NOW, start_time=dt.time(15, 45))  # overlaps, shares both
     c = make_board(db_session, NOW, start_time=dt.time(16, 15))  # touches a's end: no overlap
     d = make_board(db_session, NOW, quorum=[QuorumSpec(QuorumKind.ALL_OF, ("Dermatologie",))])  # overlaps, shares none
-    conf.generate_sessions(db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI,
-                           boards=[a, b, c, d])
+    conf.generate_sessions(
+        db_session, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 2), at=NOW, actor=CLI, boards=[a, b, c, d]
+    )
     start, end = conf.day_range(dt.date(2026, 12, 1), dt.date(2026, 12, 2))
     clashes = conf.find_clashes(db_session, start, end)
     pairs = {frozenset((x.first.board_id, x.second.board_id)) for x in clashes}
@@ -234,16 +268,20 @@ def test_clashes_need_overlap_and_a_shared_discipline(db_session):
 
 def test_demo_clashes_are_viszeral_haut_and_gyn_brust(demo):
     start, end = conf.day_range(dt.date(2026, 11, 23), dt.date(2026, 11, 30))
-    pairs = {frozenset((c.first.board.short_name, c.second.board.short_name)) for c in
-             conf.find_clashes(demo, start, end)}
+    pairs = {
+        frozenset((c.first.board.short_name, c.second.board.short_name)) for c in conf.find_clashes(demo, start, end)
+    }
     assert frozenset(("Viszeral", "Haut")) in pairs
     assert frozenset(("Gyn", "Brust")) in pairs
 
 
 def test_board_input_validation(db_session):
-    for overrides, field in [({"duration_minutes": 0}, "duration_minutes"), ({"name": " "}, "name"),
-                             ({"video_url": "http://insecure.example.org"}, "video_url"),
-                             ({"deadline_working_days": 11}, "deadline_working_days")]:
+    for overrides, field in [
+        ({"duration_minutes": 0}, "duration_minutes"),
+        ({"name": " "}, "name"),
+        ({"video_url": "http://insecure.example.org"}, "video_url"),
+        ({"deadline_working_days": 11}, "deadline_working_days"),
+    ]:
         with pytest.raises(InvalidInput) as info:
             conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI)
         assert info.value.field == field

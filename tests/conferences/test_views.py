@@ -30,10 +30,14 @@ def test_overview_shows_the_nine_boards_with_weekday_and_time(client, demo):
     login(client, "koordination")
     page = client.get("/").text
     for name, rhythm in [
-        ("Viszeralonkologisches Zentrum", "dienstags, 15:15"), ("Gynäkologisches Krebszentrum", "montags, 14:30"),
-        ("Hautkrebszentrum", "dienstags, 15:15"), ("Kopf-Hals-Tumorzentrum", "mittwochs, 16:00"),
-        ("Lungenkrebszentrum", "dienstags, 16:30"), ("Neuroonkologisches Zentrum", "mittwochs, 15:30"),
-        ("Prostatakarzinomzentrum", "donnerstags, 16:30"), ("Westfälisches Brustzentrum", "montags, 14:30"),
+        ("Viszeralonkologisches Zentrum", "dienstags, 15:15"),
+        ("Gynäkologisches Krebszentrum", "montags, 14:30"),
+        ("Hautkrebszentrum", "dienstags, 15:15"),
+        ("Kopf-Hals-Tumorzentrum", "mittwochs, 16:00"),
+        ("Lungenkrebszentrum", "dienstags, 16:30"),
+        ("Neuroonkologisches Zentrum", "mittwochs, 15:30"),
+        ("Prostatakarzinomzentrum", "donnerstags, 16:30"),
+        ("Westfälisches Brustzentrum", "montags, 14:30"),
         ("Kinderonkologisches Zentrum", "mittwochs, 13:45"),
     ]:
         assert name in page and rhythm in page
@@ -57,8 +61,9 @@ def test_cancel_in_the_ui_reaches_the_feed_with_same_uid_and_higher_sequence(cli
     token = demo.scalar(select(User.feed_token).where(User.username == "koordination"))
     before = _event_for(client.get(f"/feeds/{token}/boards/{cs.board_id}.ics").data, cs.uid)
     assert before["STATUS"] == "CONFIRMED"
-    status, page = post_form(client, f"/sessions/{cs.id}", f"/sessions/{cs.id}/cancel",
-                             {"reason": "Jahrestagung der Fachgesellschaft"})
+    status, page = post_form(
+        client, f"/sessions/{cs.id}", f"/sessions/{cs.id}/cancel", {"reason": "Jahrestagung der Fachgesellschaft"}
+    )
     assert status == 200 and "abgesagt" in page and "Jahrestagung der Fachgesellschaft" in page
     client.post("/logout", data={"csrf_token": csrf_from(page)})
     feed = client.get(f"/feeds/{token}/boards/{cs.board_id}.ics")  # no login: the token is enough
@@ -93,8 +98,10 @@ def test_move_into_the_past_shows_german_message_and_changes_nothing(client, dem
     cs = _first_planned(demo, "Gyn")
     start = cs.starts_at
     token = csrf_from(client.get(f"/sessions/{cs.id}").text)
-    response = client.post(f"/sessions/{cs.id}/move", data={
-        "csrf_token": token, "date": "2026-11-02", "start": "14:30", "duration_minutes": "60", "reason": "Raum"})
+    response = client.post(
+        f"/sessions/{cs.id}/move",
+        data={"csrf_token": token, "date": "2026-11-02", "start": "14:30", "duration_minutes": "60", "reason": "Raum"},
+    )
     assert response.status_code == 422
     assert "Der neue Termin liegt in der Vergangenheit." in response.text
     demo.refresh(cs)
@@ -104,13 +111,21 @@ def test_move_into_the_past_shows_german_message_and_changes_nothing(client, dem
 def test_move_and_extra_session(client, demo):
     login(client, "koordination")
     cs = _first_planned(demo, "Lunge")
-    status, page = post_form(client, f"/sessions/{cs.id}", f"/sessions/{cs.id}/move", {
-        "date": "2026-11-26", "start": "08:00", "duration_minutes": "45", "reason": "Raum belegt"})
+    status, page = post_form(
+        client,
+        f"/sessions/{cs.id}",
+        f"/sessions/{cs.id}/move",
+        {"date": "2026-11-26", "start": "08:00", "duration_minutes": "45", "reason": "Raum belegt"},
+    )
     assert status == 200 and "Sitzung verschoben." in page and "Raum belegt" in page
     demo.refresh(cs)
     assert cs.sequence == 1 and cs.local_start.hour == 8 and cs.local_end.minute == 45
-    status, page = post_form(client, f"/boards/{cs.board_id}", f"/boards/{cs.board_id}/sessions", {
-        "date": "2026-12-23", "start": "10:00", "duration_minutes": "", "note": "Jahresendsitzung"})
+    status, page = post_form(
+        client,
+        f"/boards/{cs.board_id}",
+        f"/boards/{cs.board_id}/sessions",
+        {"date": "2026-12-23", "start": "10:00", "duration_minutes": "", "note": "Jahresendsitzung"},
+    )
     assert status == 200 and "Sondersitzung angelegt." in page and "Jahresendsitzung" in page
 
 
@@ -118,8 +133,9 @@ def test_bad_form_values_get_a_message(client, demo):
     login(client, "koordination")
     cs = _first_planned(demo, "Lunge")
     token = csrf_from(client.get(f"/sessions/{cs.id}").text)
-    response = client.post(f"/sessions/{cs.id}/move", data={
-        "csrf_token": token, "date": "gestern", "start": "25:99", "reason": "Raum"})
+    response = client.post(
+        f"/sessions/{cs.id}/move", data={"csrf_token": token, "date": "gestern", "start": "25:99", "reason": "Raum"}
+    )
     assert response.status_code == 422 and "Bitte die markierten Felder prüfen." in response.text
 
 
@@ -130,10 +146,20 @@ def test_edit_board_with_invalid_recurrence_changes_nothing(client, demo):
     assert "eine: Hämatologie/Onkologie, Urologie mit med. Tumortherapie" in page
     count = _audit_count(demo)
     form = {
-        "csrf_token": csrf_from(page), "name": board.name, "short_name": board.short_name, "center": board.center,
-        "rrule": "FREQ=WEEKLY;BYDAY=DO", "series_start": "2026-01-05", "start_time": "16:30",
-        "duration_minutes": "60", "room": board.room, "video_url": board.video_url, "deadline_working_days": "1",
-        "deadline_time": "12:00", "holiday_policy": "skip", "quorum": "alle: Urologie",
+        "csrf_token": csrf_from(page),
+        "name": board.name,
+        "short_name": board.short_name,
+        "center": board.center,
+        "rrule": "FREQ=WEEKLY;BYDAY=DO",
+        "series_start": "2026-01-05",
+        "start_time": "16:30",
+        "duration_minutes": "60",
+        "room": board.room,
+        "video_url": board.video_url,
+        "deadline_working_days": "1",
+        "deadline_time": "12:00",
+        "holiday_policy": "skip",
+        "quorum": "alle: Urologie",
     }
     response = client.post(f"/boards/{board.id}/edit", data=form)
     assert response.status_code == 422
@@ -167,8 +193,10 @@ def test_physician_and_qm_cannot_plan(client, demo):
     for user in ("dr.berger", "qm"):
         login(client, user)
         token = csrf_from(client.get(f"/sessions/{cs.id}").text)
-        assert client.post(f"/sessions/{cs.id}/cancel", data={"csrf_token": token, "reason": "Kongress"}) \
-            .status_code == 403
+        assert (
+            client.post(f"/sessions/{cs.id}/cancel", data={"csrf_token": token, "reason": "Kongress"}).status_code
+            == 403
+        )
         assert client.get(f"/boards/{cs.board_id}/edit").status_code == 403
         client.post("/logout", data={"csrf_token": token})
     demo.refresh(cs)

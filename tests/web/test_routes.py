@@ -14,8 +14,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "calendar.feed_all"
 
 
 def _url(rule) -> str:
-    values = {arg: ("x" * 43 if arg == "token" else "style.css" if arg == "filename" else 1)
-              for arg in rule.arguments}
+    values = {arg: ("x" * 43 if arg == "token" else "style.css" if arg == "filename" else 1) for arg in rule.arguments}
     return re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: str(values[m.group(1)]), rule.rule)
 
 
@@ -53,8 +52,9 @@ def test_without_login_only_login_static_and_feeds_answer(app, client, demo):
             response.close()
 
 
-@pytest.mark.parametrize(("user", "allowed"), [("qm", True), ("admin", True), ("koordination", False),
-                                               ("dr.berger", False)])
+@pytest.mark.parametrize(
+    ("user", "allowed"), [("qm", True), ("admin", True), ("koordination", False), ("dr.berger", False)]
+)
 def test_audit_log_only_for_qm_and_admin(client, demo, user, allowed):
     login(client, user)
     assert client.get("/audit").status_code == (200 if allowed else 403)
@@ -64,6 +64,8 @@ def test_next_parameter_cannot_redirect_elsewhere(client, demo):
     from tests.conftest import csrf_from
 
     page = client.get("/login?next=//evil.example.org/x")
-    response = client.post("/login?next=//evil.example.org/x", data={
-        "csrf_token": csrf_from(page.text), "username": "qm", "password": "tumorboard-demo"})
+    response = client.post(
+        "/login?next=//evil.example.org/x",
+        data={"csrf_token": csrf_from(page.text), "username": "qm", "password": "tumorboard-demo"},
+    )
     assert response.headers["Location"] == "/"

@@ -12,14 +12,14 @@ from tumorboard.audit.models import AuditEvent
 
 def _try(client, username: str, password: str):
     page = client.get("/login")
-    return client.post("/login", data={"csrf_token": csrf_from(page.text), "username": username,
-                                       "password": password})
+    return client.post("/login", data={"csrf_token": csrf_from(page.text), "username": username, "password": password})
 
 
 def test_session_cookie_is_httponly_and_samesite(client, demo):
     page = client.get("/login")
-    response = client.post("/login", data={"csrf_token": csrf_from(page.text), "username": "qm",
-                                           "password": "tumorboard-demo"})
+    response = client.post(
+        "/login", data={"csrf_token": csrf_from(page.text), "username": "qm", "password": "tumorboard-demo"}
+    )
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 

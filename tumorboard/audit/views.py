@@ -40,5 +40,6 @@ def log() -> tuple[str, int]:
     page = max(1, request.args.get("page", 1, type=int) or 1)
     events, total = list_events(db(), f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
-    return render_template("audit/log.html", events=events, total=total, page=page, pages=pages,
-                           filters=args, bad_date=bad_date), 422 if bad_date else 200
+    return render_template(
+        "audit/log.html", events=events, total=total, page=page, pages=pages, filters=args, bad_date=bad_date
+    ), 422 if bad_date else 200

@@ -21,9 +21,7 @@ class Role(enum.StrEnum):
 
 class User(Base):
     __tablename__ = "user_account"
-    __table_args__ = (
-        CheckConstraint("efn IS NULL OR length(efn) = 15", name="efn_length"),
-    )
+    __table_args__ = (CheckConstraint("efn IS NULL OR length(efn) = 15", name="efn_length"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Login name, lower case, unique; chosen by the admin who creates the account.
@@ -32,8 +30,14 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     role: Mapped[Role] = mapped_column(
-        Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e], native_enum=False,
-             length=20, validate_strings=True)
+        Enum(
+            Role,
+            name="user_role",
+            values_callable=lambda e: [m.value for m in e],
+            native_enum=False,
+            length=20,
+            validate_strings=True,
+        )
     )
     #: Fachrichtung of a physician; required for role physician, used for the quorum.
     discipline_id: Mapped[int | None] = mapped_column(ForeignKey("discipline.id", ondelete="RESTRICT"))

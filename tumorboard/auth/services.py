@@ -151,19 +151,22 @@ def authenticate(
     """
     name = username.strip().lower()[:80]
     if recent_failures(session, name, since=at - window) >= max_failures:
-        record_event(session, actor=ANONYMOUS, tag="auth:login:throttled", subject_type="username",
-                     subject_id=name, at=at)
+        record_event(
+            session, actor=ANONYMOUS, tag="auth:login:throttled", subject_type="username", subject_id=name, at=at
+        )
         raise LoginThrottled(
             N_("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(minutes)s Minuten erneut versuchen."),
             minutes=int(window.total_seconds() // 60),
         )
     user = session.scalar(select(User).where(User.username == name))
     if user is None or not user.active or not verify_password(user.password_hash if user else None, password):
-        record_event(session, actor=ANONYMOUS, tag="auth:login:failure", subject_type="username",
-                     subject_id=name, at=at)
+        record_event(
+            session, actor=ANONYMOUS, tag="auth:login:failure", subject_type="username", subject_id=name, at=at
+        )
         raise PermissionDenied(N_("Benutzername oder Passwort ist falsch."))
-    record_event(session, actor=actor_for(user), tag="auth:login:success", subject_type="user",
-                 subject_id=user.id, at=at)
+    record_event(
+        session, actor=actor_for(user), tag="auth:login:success", subject_type="user", subject_id=user.id, at=at
+    )
     return user
 
 
@@ -179,8 +182,16 @@ def renew_feed_token(session: Session, user: User, *, at: dt.datetime, actor: Ac
     had = user.feed_token is not None
     user.feed_token = secrets.token_urlsafe(32)
     session.flush()
-    record_event(session, actor=actor, tag="auth:feed_token:renew", subject_type="user", subject_id=user.id,
-                 at=at, before={"had_token": had}, after={"had_token": True})
+    record_event(
+        session,
+        actor=actor,
+        tag="auth:feed_token:renew",
+        subject_type="user",
+        subject_id=user.id,
+        at=at,
+        before={"had_token": had},
+        after={"had_token": True},
+    )
     return user.feed_token
 
 
@@ -188,8 +199,16 @@ def revoke_feed_token(session: Session, user: User, *, at: dt.datetime, actor: A
     had = user.feed_token is not None
     user.feed_token = None
     session.flush()
-    record_event(session, actor=actor, tag="auth:feed_token:revoke", subject_type="user", subject_id=user.id,
-                 at=at, before={"had_token": had}, after={"had_token": False})
+    record_event(
+        session,
+        actor=actor,
+        tag="auth:feed_token:revoke",
+        subject_type="user",
+        subject_id=user.id,
+        at=at,
+        before={"had_token": had},
+        after={"had_token": False},
+    )
 
 
 def user_by_feed_token(session: Session, token: str) -> User:
@@ -208,5 +227,13 @@ def set_locale(session: Session, user: User, locale: str, *, at: dt.datetime) ->
     if user.locale != locale:
         before = user.locale
         user.locale = locale
-        record_event(session, actor=actor_for(user), tag="auth:user:locale", subject_type="user",
-                     subject_id=user.id, at=at, before={"locale": before}, after={"locale": locale})
+        record_event(
+            session,
+            actor=actor_for(user),
+            tag="auth:user:locale",
+            subject_type="user",
+            subject_id=user.id,
+            at=at,
+            before={"locale": before},
+            after={"locale": locale},
+        )

@@ -35,7 +35,10 @@ def login() -> str | Response | tuple[str, int]:
         session_db = db()
         try:
             user = authenticate(
-                session_db, username=form.username.data or "", password=form.password.data or "", at=now(),
+                session_db,
+                username=form.username.data or "",
+                password=form.password.data or "",
+                at=now(),
                 max_failures=settings.login_max_failures,
                 window=dt.timedelta(minutes=settings.login_window_minutes),
             )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from tumorboard.auth.forms import EmptyForm
 from tumorboard.auth.permissions import can_view_schedule
@@ -30,8 +31,9 @@ FEED_PAST = dt.timedelta(weeks=8)
 @requires(can_view_schedule)
 def subscription() -> str:
     user = current_user()
-    return render_template("calendar/subscription.html", token=user.feed_token, boards=conf.list_boards(db()),
-                           form=EmptyForm())
+    return render_template(
+        "calendar/subscription.html", token=user.feed_token, boards=conf.list_boards(db()), form=EmptyForm()
+    )
 
 
 @bp.route("/calendar/renew", methods=["POST"])

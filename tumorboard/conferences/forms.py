@@ -39,12 +39,15 @@ class BoardForm(FlaskForm):  # type: ignore[misc]
     duration_minutes = IntegerField(_l("Dauer (Minuten)"), validators=[InputRequired(), NumberRange(5, 720)])
     room = StringField(_l("Raum"), validators=[Length(max=200)])
     video_url = StringField(_l("Videolink"), validators=[Length(max=500)])
-    deadline_working_days = IntegerField(_l("Anmeldeschluss: Arbeitstage vorher"),
-                                         validators=[InputRequired(), NumberRange(0, 10)])
+    deadline_working_days = IntegerField(
+        _l("Anmeldeschluss: Arbeitstage vorher"), validators=[InputRequired(), NumberRange(0, 10)]
+    )
     deadline_time = TimeField(_l("Anmeldeschluss: Uhrzeit"), validators=[InputRequired()])
     holiday_policy = SelectField(
         _l("An Feiertagen (NRW)"),
-        choices=[SelectChoice("skip", _l("Sitzung entfällt")),
-                 SelectChoice("keep_flag", _l("Sitzung findet statt, markiert"))],
+        choices=[
+            SelectChoice("skip", _l("Sitzung entfällt")),
+            SelectChoice("keep_flag", _l("Sitzung findet statt, markiert")),
+        ],
     )
     quorum = TextAreaField(_l("Pflicht-Fachrichtungen (Quorum)"), validators=[Length(max=4000)])

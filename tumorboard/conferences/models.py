@@ -24,8 +24,14 @@ from tumorboard.disciplines.models import Discipline
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False, length=20,
-                validate_strings=True)
+    return Enum(
+        cls,
+        name=name,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=20,
+        validate_strings=True,
+    )
 
 
 class HolidayPolicy(enum.StrEnum):
@@ -81,13 +87,16 @@ class Board(Base):
     deadline_working_days: Mapped[int] = mapped_column(default=1)
     #: ... at this Berlin time.
     deadline_time: Mapped[dt.time] = mapped_column(default=dt.time(12, 0))
-    holiday_policy: Mapped[HolidayPolicy] = mapped_column(_enum(HolidayPolicy, "holiday_policy"),
-                                                          default=HolidayPolicy.SKIP)
+    holiday_policy: Mapped[HolidayPolicy] = mapped_column(
+        _enum(HolidayPolicy, "holiday_policy"), default=HolidayPolicy.SKIP
+    )
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
 
     quorum_groups: Mapped[list[QuorumGroup]] = relationship(
-        back_populates="board", order_by="QuorumGroup.position", cascade="all, delete-orphan",
+        back_populates="board",
+        order_by="QuorumGroup.position",
+        cascade="all, delete-orphan",
         lazy="selectin",
     )
 
@@ -137,8 +146,7 @@ class ConferenceSession(Base):
     ends_at: Mapped[dt.datetime]
     #: Start before the first move; NULL if never moved.
     original_starts_at: Mapped[dt.datetime | None]
-    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, "session_status"),
-                                                  default=SessionStatus.PLANNED)
+    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, "session_status"), default=SessionStatus.PLANNED)
     #: Name of the NRW public holiday on that day, if any (German, from the ``holidays`` package).
     holiday_name: Mapped[str | None] = mapped_column(String(120))
     cancel_reason: Mapped[str | None] = mapped_column(Text)

@@ -14,8 +14,13 @@ from tumorboard.conferences.models import QuorumKind
 from tumorboard.errors import InvalidInput
 from tumorboard.i18n import N_
 
-_KINDS = {"alle": QuorumKind.ALL_OF, "all": QuorumKind.ALL_OF, "eine": QuorumKind.ONE_OF,
-          "one": QuorumKind.ONE_OF, "einer": QuorumKind.ONE_OF}
+_KINDS = {
+    "alle": QuorumKind.ALL_OF,
+    "all": QuorumKind.ALL_OF,
+    "eine": QuorumKind.ONE_OF,
+    "one": QuorumKind.ONE_OF,
+    "einer": QuorumKind.ONE_OF,
+}
 _WORDS = {QuorumKind.ALL_OF: "alle", QuorumKind.ONE_OF: "eine"}
 
 
@@ -39,15 +44,16 @@ def parse_quorum(text: str) -> list[QuorumSpec]:
             )
         names = tuple(dict.fromkeys(" ".join(n.split()) for n in rest.split(",") if n.strip()))
         if not names:
-            raise InvalidInput(N_("Quorum, Zeile %(line)s: keine Fachrichtung angegeben."), field="quorum",
-                               line=number)
+            raise InvalidInput(N_("Quorum, Zeile %(line)s: keine Fachrichtung angegeben."), field="quorum", line=number)
         if any(len(n) > 120 for n in names):
-            raise InvalidInput(N_("Quorum, Zeile %(line)s: Name einer Fachrichtung zu lang."), field="quorum",
-                               line=number)
+            raise InvalidInput(
+                N_("Quorum, Zeile %(line)s: Name einer Fachrichtung zu lang."), field="quorum", line=number
+            )
         if kind is QuorumKind.ONE_OF and len(names) < 2:
             raise InvalidInput(
                 N_("Quorum, Zeile %(line)s: „eine:“ braucht mindestens zwei Fachrichtungen zur Auswahl."),
-                field="quorum", line=number,
+                field="quorum",
+                line=number,
             )
         specs.append(QuorumSpec(kind, names))
     return specs

@@ -36,8 +36,10 @@ def parse_rrule(rule: str, series_start: dt.date) -> rrule:
     for part in _FORBIDDEN_PARTS:
         if part + "=" in upper:
             raise InvalidInput(
-                N_("Die Wiederholungsregel darf %(part)s nicht enthalten; Beginn und Uhrzeit stehen in eigenen "
-                   "Feldern."),
+                N_(
+                    "Die Wiederholungsregel darf %(part)s nicht enthalten; Beginn und Uhrzeit stehen in eigenen "
+                    "Feldern."
+                ),
                 field="rrule",
                 part=part,
             )
@@ -54,7 +56,7 @@ def parse_rrule(rule: str, series_start: dt.date) -> rrule:
         ) from None
     if not isinstance(parsed, rrule):  # rrulestr returns an rruleset only for multi-line input
         raise InvalidInput(N_("Die Wiederholungsregel ist ungültig (RFC 5545)."), field="rrule")
-    if parsed._freq in (HOURLY, MINUTELY, SECONDLY):
+    if parsed._freq in (HOURLY, MINUTELY, SECONDLY):  # type: ignore[attr-defined]  # no public accessor
         raise InvalidInput(
             N_("Eine Konferenz kann höchstens täglich stattfinden (FREQ=DAILY, WEEKLY, MONTHLY oder YEARLY)."),
             field="rrule",

@@ -26,7 +26,7 @@ from tumorboard.conferences.models import (
     QuorumGroup,
     SessionStatus,
 )
-from tumorboard.conferences.quorum import QuorumSpec, format_quorum, parse_quorum
+from tumorboard.conferences.quorum import QuorumSpec, format_quorum
 from tumorboard.disciplines.services import get_or_create_discipline
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
@@ -53,11 +53,19 @@ class BoardInput:
     @classmethod
     def from_board(cls, board: Board) -> BoardInput:
         return cls(
-            name=board.name, short_name=board.short_name, center=board.center, rrule=board.rrule,
-            series_start=board.series_start, start_time=board.start_time,
-            duration_minutes=board.duration_minutes, room=board.room, video_url=board.video_url,
-            deadline_working_days=board.deadline_working_days, deadline_time=board.deadline_time,
-            holiday_policy=board.holiday_policy, quorum=quorum_of(board),
+            name=board.name,
+            short_name=board.short_name,
+            center=board.center,
+            rrule=board.rrule,
+            series_start=board.series_start,
+            start_time=board.start_time,
+            duration_minutes=board.duration_minutes,
+            room=board.room,
+            video_url=board.video_url,
+            deadline_working_days=board.deadline_working_days,
+            deadline_time=board.deadline_time,
+            holiday_policy=board.holiday_policy,
+            quorum=quorum_of(board),
         )
 
 
@@ -71,27 +79,38 @@ def quorum_text(board: Board) -> str:
 
 def _snapshot(board: Board) -> dict[str, Any]:
     return {
-        "name": board.name, "short_name": board.short_name, "center": board.center, "rrule": board.rrule,
-        "series_start": board.series_start, "start_time": board.start_time,
-        "duration_minutes": board.duration_minutes, "room": board.room, "video_url": board.video_url,
-        "deadline_working_days": board.deadline_working_days, "deadline_time": board.deadline_time,
-        "holiday_policy": board.holiday_policy.value, "quorum": quorum_text(board),
+        "name": board.name,
+        "short_name": board.short_name,
+        "center": board.center,
+        "rrule": board.rrule,
+        "series_start": board.series_start,
+        "start_time": board.start_time,
+        "duration_minutes": board.duration_minutes,
+        "room": board.room,
+        "video_url": board.video_url,
+        "deadline_working_days": board.deadline_working_days,
+        "deadline_time": board.deadline_time,
+        "holiday_policy": board.holiday_policy.value,
+        "quorum": quorum_text(board),
     }
 
 
 def _validate_board(session: Session, data: BoardInput, *, board_id: int | None) -> str:
-    for attr, label, limit in (("name", N_("Name"), 200), ("short_name", N_("Kurzname"), 40),
-                               ("center", N_("Zentrum"), 200)):
+    for attr, limit, text in (
+        ("name", 200, N_("Bitte einen Namen angeben (höchstens 200 Zeichen).")),
+        ("short_name", 40, N_("Bitte einen Kurznamen angeben (höchstens 40 Zeichen).")),
+        ("center", 200, N_("Bitte das Zentrum angeben (höchstens 200 Zeichen).")),
+    ):
         value = getattr(data, attr).strip()
         setattr(data, attr, value)
         if not value or len(value) > limit:
-            raise InvalidInput(N_("Bitte %(label)s angeben (höchstens %(limit)s Zeichen)."), field=attr,
-                               label=label, limit=limit)
+            raise InvalidInput(text, field=attr)
     if not 5 <= data.duration_minutes <= 720:
         raise InvalidInput(N_("Die Dauer muss zwischen 5 und 720 Minuten liegen."), field="duration_minutes")
     if not 0 <= data.deadline_working_days <= 10:
-        raise InvalidInput(N_("Der Anmeldeschluss muss 0 bis 10 Arbeitstage vor der Sitzung liegen."),
-                           field="deadline_working_days")
+        raise InvalidInput(
+            N_("Der Anmeldeschluss muss 0 bis 10 Arbeitstage vor der Sitzung liegen."), field="deadline_working_days"
+        )
     data.video_url = data.video_url.strip()
     if data.video_url and not data.video_url.lower().startswith("https://"):
         raise InvalidInput(N_("Der Videolink muss mit https:// beginnen."), field="video_url")
@@ -100,8 +119,9 @@ def _validate_board(session: Session, data: BoardInput, *, board_id: int | None)
             select(Board.id).where(getattr(Board, other_attr) == getattr(data, other_attr), Board.id != board_id)
         )
         if clash is not None:
-            raise Conflict(N_("Eine andere Konferenz heißt schon „%(name)s“."), field=other_attr,
-                           name=getattr(data, other_attr))
+            raise Conflict(
+                N_("Eine andere Konferenz heißt schon „%(name)s“."), field=other_attr, name=getattr(data, other_attr)
+            )
     return schedule.normalize_rrule(data.rrule, data.series_start)
 
 
@@ -116,8 +136,11 @@ def _apply(session: Session, board: Board, data: BoardInput, rule: str) -> None:
         session.flush()
         for position, spec in enumerate(data.quorum):
             board.quorum_groups.append(
-                QuorumGroup(position=position, kind=spec.kind,
-                            disciplines=[get_or_create_discipline(session, n) for n in spec.disciplines])
+                QuorumGroup(
+                    position=position,
+                    kind=spec.kind,
+                    disciplines=[get_or_create_discipline(session, n) for n in spec.disciplines],
+                )
             )
 
 
@@ -128,8 +151,15 @@ def create_board(session: Session, data: BoardInput, *, at: dt.datetime, actor: 
     session.add(board)
     _apply(session, board, data, rule)
     session.flush()
-    record_event(session, actor=actor, tag="conference:board:create", subject_type="board",
-                 subject_id=board.id, at=at, after=_snapshot(board))
+    record_event(
+        session,
+        actor=actor,
+        tag="conference:board:create",
+        subject_type="board",
+        subject_id=board.id,
+        at=at,
+        after=_snapshot(board),
+    )
     return board
 
 
@@ -145,9 +175,16 @@ def update_board(
     after = _snapshot(board)
     if before == after:
         return board
-    record_event(session, actor=actor, tag="conference:board:update", subject_type="board", subject_id=board.id,
-                 at=at, before={k: v for k, v in before.items() if after[k] != v},
-                 after={k: v for k, v in after.items() if before[k] != v})
+    record_event(
+        session,
+        actor=actor,
+        tag="conference:board:update",
+        subject_type="board",
+        subject_id=board.id,
+        at=at,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+    )
     _realign_future_sessions(session, board, at=at, actor=actor, horizon_weeks=horizon_weeks)
     return board
 
@@ -179,8 +216,16 @@ def _realign_future_sessions(
         if _session_snapshot(cs) != before:
             cs.sequence += 1
             cs.updated_at = at
-            record_event(session, actor=actor, tag="conference:session:realign", subject_type="session",
-                         subject_id=cs.id, at=at, before=before, after=_session_snapshot(cs))
+            record_event(
+                session,
+                actor=actor,
+                tag="conference:session:realign",
+                subject_type="session",
+                subject_id=cs.id,
+                at=at,
+                before=before,
+                after=_session_snapshot(cs),
+            )
     generate_sessions(session, start=today, end=horizon, at=at, actor=actor, boards=[board])
 
 
@@ -194,8 +239,12 @@ def _time_and_status(cs: ConferenceSession, board: Board, day: dt.date) -> None:
 
 
 def _session_snapshot(cs: ConferenceSession) -> dict[str, Any]:
-    return {"starts_at": cs.starts_at, "ends_at": cs.ends_at, "status": cs.status.value,
-            "holiday_name": cs.holiday_name}
+    return {
+        "starts_at": cs.starts_at,
+        "ends_at": cs.ends_at,
+        "status": cs.status.value,
+        "holiday_name": cs.holiday_name,
+    }
 
 
 def new_uid() -> str:
@@ -232,15 +281,30 @@ def generate_sessions(
         for day in dates:
             if day in existing:
                 continue
-            cs = ConferenceSession(board=board, uid=new_uid(), series_date=day, is_extra=False, sequence=0,
-                                   created_at=at, updated_at=at, status=SessionStatus.PLANNED)
+            cs = ConferenceSession(
+                board=board,
+                uid=new_uid(),
+                series_date=day,
+                is_extra=False,
+                sequence=0,
+                created_at=at,
+                updated_at=at,
+                status=SessionStatus.PLANNED,
+            )
             _time_and_status(cs, board, day)
             session.add(cs)
             created.append(cs)
     session.flush()
     for cs in created:
-        record_event(session, actor=actor, tag="conference:session:generate", subject_type="session",
-                     subject_id=cs.id, at=at, after={"board": cs.board.short_name, **_session_snapshot(cs)})
+        record_event(
+            session,
+            actor=actor,
+            tag="conference:session:generate",
+            subject_type="session",
+            subject_id=cs.id,
+            at=at,
+            after={"board": cs.board.short_name, **_session_snapshot(cs)},
+        )
     return created
 
 
@@ -268,8 +332,17 @@ def cancel_session(
     cs.sequence += 1
     cs.updated_at = at
     session.flush()
-    record_event(session, actor=actor, tag="conference:session:cancel", subject_type="session",
-                 subject_id=cs.id, at=at, before=before, after=_session_snapshot(cs), reason=text)
+    record_event(
+        session,
+        actor=actor,
+        tag="conference:session:cancel",
+        subject_type="session",
+        subject_id=cs.id,
+        at=at,
+        before=before,
+        after=_session_snapshot(cs),
+        reason=text,
+    )
     return cs
 
 
@@ -288,8 +361,17 @@ def reinstate_session(
     cs.sequence += 1
     cs.updated_at = at
     session.flush()
-    record_event(session, actor=actor, tag="conference:session:reinstate", subject_type="session",
-                 subject_id=cs.id, at=at, before=before, after=_session_snapshot(cs), reason=text)
+    record_event(
+        session,
+        actor=actor,
+        tag="conference:session:reinstate",
+        subject_type="session",
+        subject_id=cs.id,
+        at=at,
+        before=before,
+        after=_session_snapshot(cs),
+        reason=text,
+    )
     return cs
 
 
@@ -333,8 +415,17 @@ def move_session(
     cs.sequence += 1
     cs.updated_at = at
     session.flush()
-    record_event(session, actor=actor, tag="conference:session:move", subject_type="session", subject_id=cs.id,
-                 at=at, before=before, after=_session_snapshot(cs), reason=text)
+    record_event(
+        session,
+        actor=actor,
+        tag="conference:session:move",
+        subject_type="session",
+        subject_id=cs.id,
+        at=at,
+        before=before,
+        after=_session_snapshot(cs),
+        reason=text,
+    )
     return cs
 
 
@@ -355,15 +446,31 @@ def add_extra_session(
     if not 5 <= minutes <= 720:
         raise InvalidInput(N_("Die Dauer muss zwischen 5 und 720 Minuten liegen."), field="duration_minutes")
     cs = ConferenceSession(
-        board=board, uid=new_uid(), series_date=None, is_extra=True, starts_at=instant,
-        ends_at=instant + dt.timedelta(minutes=minutes), status=SessionStatus.PLANNED,
-        holiday_name=schedule.holiday_name(day), note=(note or "").strip()[:1000] or None, sequence=0,
-        created_at=at, updated_at=at,
+        board=board,
+        uid=new_uid(),
+        series_date=None,
+        is_extra=True,
+        starts_at=instant,
+        ends_at=instant + dt.timedelta(minutes=minutes),
+        status=SessionStatus.PLANNED,
+        holiday_name=schedule.holiday_name(day),
+        note=(note or "").strip()[:1000] or None,
+        sequence=0,
+        created_at=at,
+        updated_at=at,
     )
     session.add(cs)
     session.flush()
-    record_event(session, actor=actor, tag="conference:session:add", subject_type="session", subject_id=cs.id,
-                 at=at, after={"board": board.short_name, **_session_snapshot(cs)}, reason=cs.note)
+    record_event(
+        session,
+        actor=actor,
+        tag="conference:session:add",
+        subject_type="session",
+        subject_id=cs.id,
+        at=at,
+        after={"board": board.short_name, **_session_snapshot(cs)},
+        reason=cs.note,
+    )
     return cs
 
 
@@ -416,9 +523,7 @@ def day_range(first: dt.date, last_exclusive: dt.date) -> tuple[dt.datetime, dt.
 
 
 def registration_deadline(cs: ConferenceSession) -> dt.datetime:
-    return schedule.registration_deadline(
-        cs.local_start.date(), cs.board.deadline_working_days, cs.board.deadline_time
-    )
+    return schedule.registration_deadline(cs.local_start.date(), cs.board.deadline_working_days, cs.board.deadline_time)
 
 
 @dataclass(frozen=True)

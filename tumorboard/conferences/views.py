@@ -7,8 +7,9 @@ from collections import defaultdict
 from itertools import groupby
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from tumorboard.auth.permissions import can_plan_sessions, can_view_schedule
 from tumorboard.clock import BERLIN
@@ -46,10 +47,7 @@ def overview() -> Page:
     for cs in sessions:
         if cs.takes_place and cs.starts_at >= now():
             next_by_board.setdefault(cs.board_id, cs)
-    weeks = [
-        (key, list(rows))
-        for key, rows in groupby(sessions, key=lambda cs: cs.local_start.isocalendar()[:2])
-    ]
+    weeks = [(key, list(rows)) for key, rows in groupby(sessions, key=lambda cs: cs.local_start.isocalendar()[:2])]
     return render_template("conferences/overview.html", boards=boards, next_by_board=next_by_board, weeks=weeks)
 
 
@@ -60,13 +58,19 @@ def board_detail(board_id: int) -> Page:
     return _render_board(board)
 
 
-def _render_board(board: Board, *, extra_form: ExtraSessionForm | None = None, error: str | None = None,
-                  status: int = 200) -> tuple[str, int]:
+def _render_board(
+    board: Board, *, extra_form: ExtraSessionForm | None = None, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
     start, end = _horizon()
     sessions = conf.sessions_between(db(), start, end, board=board)
     return render_template(
-        "conferences/board.html", board=board, sessions=sessions, quorum=conf.quorum_of(board),
-        extra_form=extra_form or ExtraSessionForm(), error=error, can_plan=can_plan_sessions(current_user()),
+        "conferences/board.html",
+        board=board,
+        sessions=sessions,
+        quorum=conf.quorum_of(board),
+        extra_form=extra_form or ExtraSessionForm(),
+        error=error,
+        can_plan=can_plan_sessions(current_user()),
     ), status
 
 
@@ -78,9 +82,16 @@ def add_session(board_id: int) -> Page:
     if not form.validate_on_submit():
         return _render_board(board, extra_form=form, error=_("Bitte die markierten Felder prüfen."), status=422)
     try:
-        cs = conf.add_extra_session(db(), board, day=form.date.data, start=form.start.data,
-                                    duration_minutes=form.duration_minutes.data, note=form.note.data,
-                                    at=now(), actor=current_actor())
+        cs = conf.add_extra_session(
+            db(),
+            board,
+            day=form.date.data,
+            start=form.start.data,
+            duration_minutes=form.duration_minutes.data,
+            note=form.note.data,
+            at=now(),
+            actor=current_actor(),
+        )
     except TumorboardError as err:
         db().rollback()
         return _render_board(board, extra_form=form, error=message(err), status=status_of(err))
@@ -101,20 +112,27 @@ def edit_board(board_id: int) -> Page:
     if form.validate_on_submit():
         try:
             data = conf.BoardInput(
-                name=form.name.data or "", short_name=form.short_name.data or "", center=form.center.data or "",
-                rrule=form.rrule.data or "", series_start=form.series_start.data, start_time=form.start_time.data,
-                duration_minutes=form.duration_minutes.data, room=form.room.data or "",
-                video_url=form.video_url.data or "", deadline_working_days=form.deadline_working_days.data,
-                deadline_time=form.deadline_time.data, holiday_policy=HolidayPolicy(form.holiday_policy.data),
+                name=form.name.data or "",
+                short_name=form.short_name.data or "",
+                center=form.center.data or "",
+                rrule=form.rrule.data or "",
+                series_start=form.series_start.data,
+                start_time=form.start_time.data,
+                duration_minutes=form.duration_minutes.data,
+                room=form.room.data or "",
+                video_url=form.video_url.data or "",
+                deadline_working_days=form.deadline_working_days.data,
+                deadline_time=form.deadline_time.data,
+                holiday_policy=HolidayPolicy(form.holiday_policy.data),
                 quorum=parse_quorum(form.quorum.data or ""),
             )
-            conf.update_board(db(), board, data, at=now(), actor=current_actor(),
-                              horizon_weeks=runtime().settings.horizon_weeks)
+            conf.update_board(
+                db(), board, data, at=now(), actor=current_actor(), horizon_weeks=runtime().settings.horizon_weeks
+            )
         except TumorboardError as err:
             db().rollback()
             error = message(err)
-            return render_template("conferences/board_edit.html", board=board, form=form, error=error), \
-                status_of(err)
+            return render_template("conferences/board_edit.html", board=board, form=form, error=error), status_of(err)
         db().commit()
         flash(_("Konferenz gespeichert."), "success")
         return redirect(url_for("conferences.board_detail", board_id=board.id), 303)
@@ -130,16 +148,26 @@ def session_detail(session_id: int) -> Page:
     return _render_session(conf.get_session(db(), session_id))
 
 
-def _render_session(cs: ConferenceSession, *, forms: dict[str, Any] | None = None, error: str | None = None,
-                    status: int = 200) -> tuple[str, int]:
+def _render_session(
+    cs: ConferenceSession, *, forms: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
     forms = forms or {}
-    move = forms.get("move") or MoveForm(formdata=None, date=cs.local_start.date(), start=cs.local_start.time(),
-                                         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60))
+    move = forms.get("move") or MoveForm(
+        formdata=None,
+        date=cs.local_start.date(),
+        start=cs.local_start.time(),
+        duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
+    )
     return render_template(
-        "conferences/session.html", cs=cs, deadline=conf.registration_deadline(cs),
-        cancel_form=forms.get("cancel") or CancelForm(formdata=None), move_form=move,
-        reinstate_form=forms.get("reinstate") or ReinstateForm(formdata=None), error=error,
-        can_plan=can_plan_sessions(current_user()), is_past=cs.starts_at <= now(),
+        "conferences/session.html",
+        cs=cs,
+        deadline=conf.registration_deadline(cs),
+        cancel_form=forms.get("cancel") or CancelForm(formdata=None),
+        move_form=move,
+        reinstate_form=forms.get("reinstate") or ReinstateForm(formdata=None),
+        error=error,
+        can_plan=can_plan_sessions(current_user()),
+        is_past=cs.starts_at <= now(),
     ), status
 
 
@@ -162,7 +190,9 @@ def _session_action(session_id: int, key: str, form: Any, action: Any, done: str
 @requires(can_plan_sessions)
 def cancel_session(session_id: int) -> Page:
     return _session_action(
-        session_id, "cancel", CancelForm(),
+        session_id,
+        "cancel",
+        CancelForm(),
         lambda cs, f: conf.cancel_session(db(), cs, reason=f.reason.data, at=now(), actor=current_actor()),
         _("Sitzung abgesagt. Abonnierte Kalender zeigen sie als abgesagt."),
     )
@@ -172,7 +202,9 @@ def cancel_session(session_id: int) -> Page:
 @requires(can_plan_sessions)
 def reinstate_session(session_id: int) -> Page:
     return _session_action(
-        session_id, "reinstate", ReinstateForm(),
+        session_id,
+        "reinstate",
+        ReinstateForm(),
         lambda cs, f: conf.reinstate_session(db(), cs, reason=f.reason.data, at=now(), actor=current_actor()),
         _("Sitzung findet wieder statt."),
     )
@@ -182,10 +214,19 @@ def reinstate_session(session_id: int) -> Page:
 @requires(can_plan_sessions)
 def move_session(session_id: int) -> Page:
     return _session_action(
-        session_id, "move", MoveForm(),
-        lambda cs, f: conf.move_session(db(), cs, day=f.date.data, start=f.start.data, reason=f.reason.data,
-                                        duration_minutes=f.duration_minutes.data, at=now(),
-                                        actor=current_actor()),
+        session_id,
+        "move",
+        MoveForm(),
+        lambda cs, f: conf.move_session(
+            db(),
+            cs,
+            day=f.date.data,
+            start=f.start.data,
+            reason=f.reason.data,
+            duration_minutes=f.duration_minutes.data,
+            at=now(),
+            actor=current_actor(),
+        ),
         _("Sitzung verschoben."),
     )
 
@@ -194,10 +235,17 @@ def move_session(session_id: int) -> Page:
 @requires(can_view_schedule)
 def session_ics(session_id: int) -> Response:
     cs = conf.get_session(db(), session_id)
-    body = render_calendar([cs], name=_("Tumorkonferenz %(board)s", board=cs.board.short_name),
-                           generated_at=now(), locale=current_user().locale)
-    return Response(body, mimetype="text/calendar",
-                    headers={"Content-Disposition": f'attachment; filename="tumorkonferenz-{cs.id}.ics"'})
+    body = render_calendar(
+        [cs],
+        name=_("Tumorkonferenz %(board)s", board=cs.board.short_name),
+        generated_at=now(),
+        locale=current_user().locale,
+    )
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="tumorkonferenz-{cs.id}.ics"'},
+    )
 
 
 @bp.route("/clashes")

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role
-from tumorboard.clock import BERLIN
 from tumorboard.auth.services import create_user
+from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, QuorumKind
 from tumorboard.conferences.quorum import QuorumSpec
 from tumorboard.conferences.services import BoardInput, create_board, generate_sessions
@@ -39,28 +39,114 @@ class DemoBoard:
 
 
 BOARDS: tuple[DemoBoard, ...] = (
-    DemoBoard("Viszeralonkologisches Zentrum", "Viszeral", "TU", dt.time(15, 15), "Konferenzraum 1, Ebene 2",
-              (QuorumSpec(_ALL, ("Viszeralchirurgie", "Gastroenterologie", *GENERIC)),)),
-    DemoBoard("Gynäkologisches Krebszentrum", "Gyn", "MO", dt.time(14, 30), "Konferenzraum 2, Ebene 2",
-              (QuorumSpec(_ALL, ("Gynäkologische Onkologie (Operateur)", "Radiologie", "Pathologie",
-                                 "Strahlentherapie", "Internistische Onkologie")),)),
-    DemoBoard("Hautkrebszentrum", "Haut", "TU", dt.time(15, 15), "Demoraum Dermatologie",
-              (QuorumSpec(_ALL, ("Dermatologie", *GENERIC)),)),
-    DemoBoard("Kopf-Hals-Tumorzentrum", "Kopf-Hals", "WE", dt.time(16, 0), "Konferenzraum HNO",
-              (QuorumSpec(_ALL, ("Hals-Nasen-Ohrenheilkunde", *GENERIC)),)),
-    DemoBoard("Lungenkrebszentrum", "Lunge", "TU", dt.time(16, 30), "Konferenzraum 1, Ebene 2",
-              (QuorumSpec(_ALL, ("Thoraxchirurgie", *GENERIC)),)),
-    DemoBoard("Neuroonkologisches Zentrum", "Neuro", "WE", dt.time(15, 30), "Konferenzraum Neurochirurgie",
-              (QuorumSpec(_ALL, ("Neurochirurgie", *GENERIC)),)),
-    DemoBoard("Prostatakarzinomzentrum", "Prostata", "TH", dt.time(16, 30), "Konferenzraum Urologie",
-              (QuorumSpec(_ALL, ("Urologie", "Strahlentherapie", "Pathologie", "Radiologie")),
-               QuorumSpec(QuorumKind.ONE_OF, ("Hämatologie/Onkologie", "Urologie mit med. Tumortherapie")))),
-    DemoBoard("Westfälisches Brustzentrum", "Brust", "MO", dt.time(14, 30), "Konferenzraum Senologie",
-              (QuorumSpec(_ALL, ("Radiologie", "Operative Gynäkologie/Senologie", "Pathologie",
-                                 "Strahlentherapie", "Internistische/gynäkologische Onkologie")),)),
-    DemoBoard("Kinderonkologisches Zentrum", "Kinder", "WE", dt.time(13, 45), "Konferenzraum Kinderklinik",
-              (QuorumSpec(_ALL, ("Kinderchirurgie", "Pädiatrische Hämatologie/Onkologie", "Strahlentherapie",
-                                 "Pathologie", "Radiologie")),)),
+    DemoBoard(
+        "Viszeralonkologisches Zentrum",
+        "Viszeral",
+        "TU",
+        dt.time(15, 15),
+        "Konferenzraum 1, Ebene 2",
+        (QuorumSpec(_ALL, ("Viszeralchirurgie", "Gastroenterologie", *GENERIC)),),
+    ),
+    DemoBoard(
+        "Gynäkologisches Krebszentrum",
+        "Gyn",
+        "MO",
+        dt.time(14, 30),
+        "Konferenzraum 2, Ebene 2",
+        (
+            QuorumSpec(
+                _ALL,
+                (
+                    "Gynäkologische Onkologie (Operateur)",
+                    "Radiologie",
+                    "Pathologie",
+                    "Strahlentherapie",
+                    "Internistische Onkologie",
+                ),
+            ),
+        ),
+    ),
+    DemoBoard(
+        "Hautkrebszentrum",
+        "Haut",
+        "TU",
+        dt.time(15, 15),
+        "Demoraum Dermatologie",
+        (QuorumSpec(_ALL, ("Dermatologie", *GENERIC)),),
+    ),
+    DemoBoard(
+        "Kopf-Hals-Tumorzentrum",
+        "Kopf-Hals",
+        "WE",
+        dt.time(16, 0),
+        "Konferenzraum HNO",
+        (QuorumSpec(_ALL, ("Hals-Nasen-Ohrenheilkunde", *GENERIC)),),
+    ),
+    DemoBoard(
+        "Lungenkrebszentrum",
+        "Lunge",
+        "TU",
+        dt.time(16, 30),
+        "Konferenzraum 1, Ebene 2",
+        (QuorumSpec(_ALL, ("Thoraxchirurgie", *GENERIC)),),
+    ),
+    DemoBoard(
+        "Neuroonkologisches Zentrum",
+        "Neuro",
+        "WE",
+        dt.time(15, 30),
+        "Konferenzraum Neurochirurgie",
+        (QuorumSpec(_ALL, ("Neurochirurgie", *GENERIC)),),
+    ),
+    DemoBoard(
+        "Prostatakarzinomzentrum",
+        "Prostata",
+        "TH",
+        dt.time(16, 30),
+        "Konferenzraum Urologie",
+        (
+            QuorumSpec(_ALL, ("Urologie", "Strahlentherapie", "Pathologie", "Radiologie")),
+            QuorumSpec(QuorumKind.ONE_OF, ("Hämatologie/Onkologie", "Urologie mit med. Tumortherapie")),
+        ),
+    ),
+    DemoBoard(
+        "Westfälisches Brustzentrum",
+        "Brust",
+        "MO",
+        dt.time(14, 30),
+        "Konferenzraum Senologie",
+        (
+            QuorumSpec(
+                _ALL,
+                (
+                    "Radiologie",
+                    "Operative Gynäkologie/Senologie",
+                    "Pathologie",
+                    "Strahlentherapie",
+                    "Internistische/gynäkologische Onkologie",
+                ),
+            ),
+        ),
+    ),
+    DemoBoard(
+        "Kinderonkologisches Zentrum",
+        "Kinder",
+        "WE",
+        dt.time(13, 45),
+        "Konferenzraum Kinderklinik",
+        (
+            QuorumSpec(
+                _ALL,
+                (
+                    "Kinderchirurgie",
+                    "Pädiatrische Hämatologie/Onkologie",
+                    "Strahlentherapie",
+                    "Pathologie",
+                    "Radiologie",
+                ),
+            ),
+        ),
+    ),
 )
 
 USERS: tuple[tuple[str, str, Role, str | None, str | None], ...] = (
@@ -96,24 +182,43 @@ def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks:
         create_board(
             session,
             BoardInput(
-                name=b.name, short_name=b.short, center="Onkologisches Zentrum (Demo)",
-                rrule=f"FREQ=WEEKLY;BYDAY={b.byday}", series_start=SERIES_START, start_time=b.start,
-                duration_minutes=60, room=b.room,
+                name=b.name,
+                short_name=b.short,
+                center="Onkologisches Zentrum (Demo)",
+                rrule=f"FREQ=WEEKLY;BYDAY={b.byday}",
+                series_start=SERIES_START,
+                start_time=b.start,
+                duration_minutes=60,
+                room=b.room,
                 video_url=f"https://video.example.org/tumorkonferenz-{b.short.lower()}",
                 quorum=list(b.quorum),
             ),
-            at=at, actor=actor,
+            at=at,
+            actor=actor,
         )
         for b in BOARDS
     ]
     for username, display, role, discipline, efn in USERS:
-        create_user(session, username=username, display_name=display, password=DEMO_PASSWORD, role=role,
-                    discipline=discipline, efn=efn, at=at, actor=actor)
+        create_user(
+            session,
+            username=username,
+            display_name=display,
+            password=DEMO_PASSWORD,
+            role=role,
+            discipline=discipline,
+            efn=efn,
+            at=at,
+            actor=actor,
+        )
     for family, given, birth, sex, number in PATIENTS:
-        session.add(Patient(family_name=family, given_name=given, birth_date=birth, sex=sex,
-                            patient_number=number, created_at=at))
+        session.add(
+            Patient(
+                family_name=family, given_name=given, birth_date=birth, sex=sex, patient_number=number, created_at=at
+            )
+        )
     today = at.astimezone(BERLIN).date()
-    generate_sessions(session, start=today, end=today + dt.timedelta(weeks=horizon_weeks), at=at, actor=actor,
-                      boards=boards)
+    generate_sessions(
+        session, start=today, end=today + dt.timedelta(weeks=horizon_weeks), at=at, actor=actor, boards=boards
+    )
     session.flush()
     return True

@@ -43,7 +43,8 @@ def render_calendar(
     # VTIMEZONE only for the years the events span: icalendar's default (1970-2038) bloats every feed.
     years = [cs.starts_at.year for cs in shown] or [generated_at.year]
     cal.add_missing_timezones(first_date=dt.date(min(years) - 1, 1, 1), last_date=dt.date(max(years) + 2, 1, 1))
-    return cal.to_ical()
+    body: bytes = cal.to_ical()
+    return body
 
 
 def _event(cs: ConferenceSession, *, generated_at: dt.datetime, locale: str, session_url: str | None) -> Event:

@@ -30,8 +30,14 @@ class Patient(Base):
     given_name: Mapped[str] = mapped_column(String(120))
     birth_date: Mapped[dt.date]
     sex: Mapped[Sex] = mapped_column(
-        Enum(Sex, name="patient_sex", values_callable=lambda e: [m.value for m in e], native_enum=False, length=1,
-             validate_strings=True)
+        Enum(
+            Sex,
+            name="patient_sex",
+            values_callable=lambda e: [m.value for m in e],
+            native_enum=False,
+            length=1,
+            validate_strings=True,
+        )
     )
     created_at: Mapped[dt.datetime]
 

@@ -10,12 +10,16 @@ from flask_babel import Babel, format_date, format_datetime, format_time
 from flask_wtf.csrf import CSRFProtect
 
 from tumorboard.bootstrap import Runtime, bootstrap
-from tumorboard.config import CHECKOUT
 from tumorboard.conferences.schedule import describe_rrule
-from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, TRANSLATIONS_DIR, N_, translate
+from tumorboard.config import CHECKOUT
+from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, N_, TRANSLATIONS_DIR, translate
 
-ROLE_LABELS = {"admin": N_("Administration"), "coordinator": N_("Koordination"), "physician": N_("Ärztin/Arzt"),
-               "qm": N_("Qualitätsmanagement")}
+ROLE_LABELS = {
+    "admin": N_("Administration"),
+    "coordinator": N_("Koordination"),
+    "physician": N_("Ärztin/Arzt"),
+    "qm": N_("Qualitätsmanagement"),
+}
 
 csrf = CSRFProtect()
 
@@ -74,7 +78,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     )
     app.jinja_env.globals["LOCALES"] = LOCALES
     app.jinja_env.globals["rrule_text"] = lambda rule: describe_rrule(rule, select_locale())
-    app.jinja_env.globals["role_label"] = lambda role: translate(ROLE_LABELS.get(role, role), select_locale())
+    app.jinja_env.globals["role_label"] = lambda role: translate(ROLE_LABELS.get(role) or role, select_locale())
 
     @app.context_processor
     def inject() -> dict[str, Any]:

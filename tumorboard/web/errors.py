@@ -48,8 +48,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(err: CSRFError) -> tuple[str, int]:
         text = translate(
-            N_("Das Formular ist abgelaufen oder ungültig (CSRF-Prüfung). Bitte laden Sie die Seite neu und "
-               "senden Sie es noch einmal. Es wurde nichts geändert."),
+            N_(
+                "Das Formular ist abgelaufen oder ungültig (CSRF-Prüfung). Bitte laden Sie die Seite neu und "
+                "senden Sie es noch einmal. Es wurde nichts geändert."
+            ),
             str(get_locale() or "de"),
         )
         return _page(400, text)
