@@ -58,7 +58,14 @@ def build_scheduler(runtime: Runtime) -> BlockingScheduler:
             misfire_grace_time=3600,
         )
         if job.run_at_start:
-            scheduler.add_job(_run, "date", args=(job, runtime), id=f"{job.id}.start", run_date=dt.datetime.now(BERLIN))
+            scheduler.add_job(
+                _run,
+                "date",
+                args=(job, runtime),
+                id=f"{job.id}.start",
+                name=f"{job.id} (start)",
+                run_date=dt.datetime.now(BERLIN),
+            )
     return scheduler
 
 
