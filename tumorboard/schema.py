@@ -2,11 +2,22 @@
 
 from tumorboard.audit import models as audit_models
 from tumorboard.auth import models as auth_models
+from tumorboard.cases import models as case_models
 from tumorboard.conferences import models as conference_models
 from tumorboard.db import Base
 from tumorboard.disciplines import models as discipline_models
+from tumorboard.partners import models as partner_models
 from tumorboard.patients import models as patient_models
 
-__all__ = ["Base", "audit_models", "auth_models", "conference_models", "discipline_models", "patient_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "case_models",
+    "conference_models",
+    "discipline_models",
+    "partner_models",
+    "patient_models",
+]
 
 metadata = Base.metadata

@@ -19,7 +19,8 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, QuorumKind
 from tumorboard.conferences.quorum import QuorumSpec
 from tumorboard.conferences.services import BoardInput, create_board, generate_sessions
-from tumorboard.patients.models import Patient, Sex
+from tumorboard.patients.models import Sex
+from tumorboard.patients.services import create_patient
 
 DEMO_PASSWORD = "tumorboard-demo"  # noqa: S105 - printed by `make run`; demo only
 SERIES_START = dt.date(2026, 1, 5)
@@ -211,10 +212,15 @@ def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks:
             actor=actor,
         )
     for family, given, birth, sex, number in PATIENTS:
-        session.add(
-            Patient(
-                family_name=family, given_name=given, birth_date=birth, sex=sex, patient_number=number, created_at=at
-            )
+        create_patient(
+            session,
+            family_name=family,
+            given_name=given,
+            birth_date=birth,
+            sex=sex,
+            patient_number=number,
+            at=at,
+            actor=actor,
         )
     today = at.astimezone(BERLIN).date()
     generate_sessions(

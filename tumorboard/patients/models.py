@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, String
+from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tumorboard.db import Base
@@ -28,7 +28,9 @@ class Patient(Base):
     patient_number: Mapped[str] = mapped_column(String(40), unique=True)
     family_name: Mapped[str] = mapped_column(String(120))
     given_name: Mapped[str] = mapped_column(String(120))
-    birth_date: Mapped[dt.date]
+    #: Family and given name folded for search (umlauts, ß, case, accents): "mueller juergen"; set by services.
+    name_key: Mapped[str] = mapped_column(String(300), index=True)
+    birth_date: Mapped[dt.date] = mapped_column(index=True)
     sex: Mapped[Sex] = mapped_column(
         Enum(
             Sex,
@@ -39,6 +41,9 @@ class Patient(Base):
             validate_strings=True,
         )
     )
+    #: The referring partner site's own patient ID, with that partner; optional (used by matching).
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="RESTRICT"))
+    partner_patient_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
 
     def __repr__(self) -> str:  # never the name: reprs end up in logs and tracebacks

@@ -1,0 +1,118 @@
+"""Patients: creation and search. Only synthetic patients in this repository."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from tumorboard.audit.services import record_event
+from tumorboard.auth.actors import Actor
+from tumorboard.clock import BERLIN
+from tumorboard.errors import Conflict, InvalidInput, NotFound
+from tumorboard.i18n import N_
+from tumorboard.partners.models import Partner
+from tumorboard.patients.models import Patient, Sex
+from tumorboard.patients.names import fold, name_key
+
+PATIENT_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
+
+
+def create_patient(
+    session: Session,
+    *,
+    family_name: str,
+    given_name: str,
+    birth_date: dt.date,
+    sex: Sex | str,
+    patient_number: str,
+    at: dt.datetime,
+    actor: Actor,
+    partner: Partner | None = None,
+    partner_patient_id: str | None = None,
+) -> Patient:
+    """Create a patient. The audit event records the internal ids only (data minimisation)."""
+    family, given = " ".join(family_name.split()), " ".join(given_name.split())
+    if not family or not given or len(family) > 120 or len(given) > 120:
+        raise InvalidInput(N_("Bitte Nach- und Vornamen angeben (je höchstens 120 Zeichen)."), field="family_name")
+    today = at.astimezone(BERLIN).date()
+    if birth_date > today:
+        raise InvalidInput(N_("Das Geburtsdatum liegt in der Zukunft."), field="birth_date")
+    if birth_date < dt.date(1890, 1, 1):
+        raise InvalidInput(N_("Das Geburtsdatum ist unplausibel."), field="birth_date")
+    try:
+        sex = Sex(sex)
+    except ValueError:
+        raise InvalidInput(N_("Unbekanntes Geschlecht."), field="sex") from None
+    number = patient_number.strip()
+    if not PATIENT_NUMBER_RE.match(number):
+        raise InvalidInput(
+            N_("Die Patientennummer darf nur Buchstaben, Ziffern und . _ / - enthalten (höchstens 40 Zeichen)."),
+            field="patient_number",
+        )
+    if session.scalar(select(Patient.id).where(Patient.patient_number == number)) is not None:
+        raise Conflict(N_("Diese Patientennummer ist schon vergeben."), field="patient_number")
+    partner_pid = (partner_patient_id or "").strip() or None
+    if partner_pid and partner is None:
+        raise InvalidInput(N_("Eine Patienten-ID des Partners braucht den Partner."), field="partner_patient_id")
+    patient = Patient(
+        family_name=family,
+        given_name=given,
+        name_key=name_key(family, given),
+        birth_date=birth_date,
+        sex=sex,
+        patient_number=number,
+        partner_id=partner.id if partner else None,
+        partner_patient_id=partner_pid,
+        created_at=at,
+    )
+    session.add(patient)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="patient:patient:create",
+        subject_type="patient",
+        subject_id=patient.id,
+        at=at,
+        after={"partner_id": patient.partner_id},
+    )
+    return patient
+
+
+def get_patient(session: Session, patient_id: int) -> Patient:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(N_("Diesen Patienten gibt es nicht."))
+    return patient
+
+
+def _parse_birth_date(text: str) -> dt.date | None:
+    for fmt in ("%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time
+        except ValueError:
+            continue
+    return None
+
+
+def search_patients(session: Session, query: str, *, limit: int = 50) -> Sequence[Patient]:
+    """By name (umlaut- and case-insensitive, any order of words), patient number or birth date (TT.MM.JJJJ)."""
+    text = query.strip()
+    if len(text) < 2:
+        return []
+    conditions = []
+    birth = _parse_birth_date(text)
+    if birth is not None:
+        conditions.append(Patient.birth_date == birth)
+    conditions.append(Patient.patient_number == text)
+    conditions.append(Patient.partner_patient_id == text)
+    words = fold(text).split()
+    if words and birth is None:
+        conditions.append(and_(*(Patient.name_key.contains(w, autoescape=True) for w in words)))
+    return session.scalars(
+        select(Patient).where(or_(*conditions)).order_by(Patient.family_name, Patient.given_name).limit(limit)
+    ).all()
