@@ -1,0 +1,459 @@
+"""Case registration and the case list of each session.
+
+A registration lands on the board's next session whose registration deadline has not passed. A coordinator may put
+it on an earlier session anyway; it is then marked late (Nachmeldung) everywhere it shows. Every change writes an
+audit event; changes to a session whose agenda is frozen make a new agenda version (cases.agenda).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tumorboard.audit.services import record_event
+from tumorboard.auth.actors import Actor
+from tumorboard.auth.models import Role, User
+from tumorboard.cases.models import Case, CaseStatus, ConferenceType
+from tumorboard.clock import BERLIN
+from tumorboard.conferences import services as conf
+from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
+from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tumorboard.i18n import N_
+from tumorboard.partners.models import Partner
+from tumorboard.patients.models import Patient, Sex
+from tumorboard.patients.services import create_patient
+
+#: ICD-10-GM: letter, two digits, optional subcode, optional marker (†*!) and side (R/L/B), e.g. "C50.4 L".
+ICD10_RE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?[+*!]?( ?[RLB])?$")
+#: ICD-O-3 morphology with behaviour code, e.g. "8140/3".
+ICDO_RE = re.compile(r"^[0-9]{4}/[0-9]$")
+ACTIVE = (CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)
+#: How far ahead a registration looks for a session with an open deadline.
+SEARCH_WEEKS = 26
+
+
+@dataclass
+class PatientInput:
+    family_name: str
+    given_name: str
+    birth_date: dt.date
+    sex: Sex | str
+    patient_number: str
+    partner_patient_id: str | None = None
+
+
+@dataclass
+class CaseInput:
+    icd10_code: str
+    icd10_text: str
+    conference_type: ConferenceType | str
+    question: str
+    icdo_morphology: str | None = None
+    tnm: str | None = None
+    ecog: int | None = None
+    presenter_id: int | None = None
+    referring_partner_id: int | None = None
+    accession_number: str | None = None
+    imaging_expected: bool = False
+
+
+def normalize_icd10(code: str) -> str:
+    return " ".join(code.strip().upper().split())
+
+
+def _validate(session: Session, data: CaseInput) -> tuple[ConferenceType, User | None, Partner | None]:
+    data.icd10_code = normalize_icd10(data.icd10_code)
+    if not ICD10_RE.match(data.icd10_code):
+        raise InvalidInput(
+            N_("„%(code)s“ ist kein ICD-10-GM-Kode (erwartet z. B. C18.7 oder C50.4 L)."),
+            field="icd10_code",
+            code=data.icd10_code[:20],
+        )
+    data.icd10_text = " ".join(data.icd10_text.split())
+    if not data.icd10_text or len(data.icd10_text) > 300:
+        raise InvalidInput(N_("Bitte die Diagnose als Text angeben (höchstens 300 Zeichen)."), field="icd10_text")
+    data.icdo_morphology = (data.icdo_morphology or "").strip() or None
+    if data.icdo_morphology and not ICDO_RE.match(data.icdo_morphology):
+        raise InvalidInput(N_("Die ICD-O-Morphologie hat die Form 8140/3."), field="icdo_morphology")
+    data.tnm = " ".join((data.tnm or "").split())[:100] or None
+    if data.ecog is not None and not 0 <= data.ecog <= 5:
+        raise InvalidInput(N_("ECOG liegt zwischen 0 und 5."), field="ecog")
+    data.question = (data.question or "").strip()
+    if len(data.question) < 5:
+        raise InvalidInput(N_("Bitte die Fragestellung an die Konferenz angeben."), field="question")
+    if len(data.question) > 4000:
+        raise InvalidInput(N_("Die Fragestellung darf höchstens 4000 Zeichen lang sein."), field="question")
+    try:
+        ctype = ConferenceType(data.conference_type)
+    except ValueError:
+        raise InvalidInput(N_("Unbekannter Konferenztyp."), field="conference_type") from None
+    presenter = None
+    if data.presenter_id is not None:
+        presenter = session.get(User, data.presenter_id)
+        if presenter is None or not presenter.active or presenter.role is not Role.PHYSICIAN:
+            raise InvalidInput(N_("Vorstellen kann nur eine aktive Ärztin oder ein aktiver Arzt."), field="presenter")
+    partner = None
+    if data.referring_partner_id is not None:
+        partner = session.get(Partner, data.referring_partner_id)
+        if partner is None or not partner.active:
+            raise InvalidInput(N_("Unbekannter Partner."), field="referring_partner")
+    data.accession_number = (data.accession_number or "").strip()[:64] or None
+    return ctype, presenter, partner
+
+
+def resolve_patient(
+    session: Session, data: PatientInput, *, partner: Partner | None, at: dt.datetime, actor: Actor
+) -> Patient:
+    """The patient with that KIS number — which must agree on name and birth date — or a new one."""
+    existing = session.scalar(select(Patient).where(Patient.patient_number == data.patient_number.strip()))
+    if existing is None:
+        return create_patient(
+            session,
+            family_name=data.family_name,
+            given_name=data.given_name,
+            birth_date=data.birth_date,
+            sex=data.sex,
+            patient_number=data.patient_number,
+            partner=partner,
+            partner_patient_id=data.partner_patient_id,
+            at=at,
+            actor=actor,
+        )
+    from tumorboard.patients.names import name_key
+
+    if existing.birth_date != data.birth_date or existing.name_key != name_key(data.family_name, data.given_name):
+        raise Conflict(
+            N_("Die Patientennummer gehört zu einer anderen Person (Name oder Geburtsdatum weichen ab)."),
+            field="patient_number",
+        )
+    return existing
+
+
+def next_open_session(session: Session, board: Board, at: dt.datetime) -> ConferenceSession:
+    """The board's first planned session whose registration deadline is still ahead of ``at``."""
+    today = at.astimezone(BERLIN).date()
+    conf.generate_sessions(
+        session,
+        start=today,
+        end=today + dt.timedelta(weeks=SEARCH_WEEKS),
+        at=at,
+        actor=Actor.system("registration"),
+        boards=[board],
+    )
+    start, end = conf.day_range(today, today + dt.timedelta(weeks=SEARCH_WEEKS))
+    for cs in conf.sessions_between(session, start, end, board=board):
+        if cs.takes_place and cs.starts_at > at and conf.registration_deadline(cs) > at:
+            return cs
+    raise NotFound(N_("Für diese Konferenz ist in den nächsten Monaten keine Sitzung geplant."))
+
+
+def _check_target(cs: ConferenceSession, at: dt.datetime) -> None:
+    if cs.status is SessionStatus.CANCELLED:
+        raise InvalidInput(N_("Die gewählte Sitzung ist abgesagt."), field="session")
+    if cs.status is SessionStatus.HOLIDAY:
+        raise InvalidInput(N_("Die gewählte Sitzung entfällt (Feiertag)."), field="session")
+    if cs.starts_at <= at:
+        raise InvalidInput(
+            N_("Die gewählte Sitzung hat schon begonnen oder liegt in der Vergangenheit."), field="session"
+        )
+
+
+def _next_position(session: Session, cs: ConferenceSession) -> int:
+    last = session.scalar(select(func.max(Case.position)).where(Case.session_id == cs.id, Case.status.in_(ACTIVE)))
+    return (last or 0) + 1
+
+
+def upcoming_cases_of_patient(session: Session, patient: Patient, at: dt.datetime) -> Sequence[Case]:
+    """Active cases of the patient on sessions that have not started yet, on any board."""
+    return session.scalars(
+        select(Case)
+        .join(ConferenceSession, Case.session_id == ConferenceSession.id)
+        .where(Case.patient_id == patient.id, Case.status.in_(ACTIVE), ConferenceSession.starts_at > at)
+        .order_by(ConferenceSession.starts_at)
+    ).all()
+
+
+def register_case(
+    session: Session,
+    *,
+    board: Board,
+    patient: Patient,
+    data: CaseInput,
+    registered_by: User,
+    at: dt.datetime,
+    actor: Actor,
+    target: ConferenceSession | None = None,
+) -> Case:
+    """Register a case. Without ``target`` it goes to the next session with an open deadline; a coordinator may
+    name an earlier ``target`` whose deadline has passed, and the case is then marked late."""
+    ctype, presenter, partner = _validate(session, data)
+    if target is None:
+        target = next_open_session(session, board, at)
+        late = False
+    else:
+        if target.board_id != board.id:
+            raise InvalidInput(N_("Die Sitzung gehört zu einer anderen Konferenz."), field="session")
+        _check_target(target, at)
+        late = conf.registration_deadline(target) <= at
+        if late and registered_by.role not in (Role.COORDINATOR, Role.ADMIN):
+            raise PermissionDenied(N_("Nachmeldungen nach dem Anmeldeschluss nimmt nur die Koordination an."))
+    case = Case(
+        patient=patient,
+        board=board,
+        session=target,
+        position=_next_position(session, target),
+        icd10_code=data.icd10_code,
+        icd10_text=data.icd10_text,
+        icdo_morphology=data.icdo_morphology,
+        tnm=data.tnm,
+        ecog=data.ecog,
+        conference_type=ctype,
+        question=data.question,
+        registered_by=registered_by,
+        presenter=presenter,
+        referring_partner=partner,
+        accession_number=data.accession_number,
+        imaging_expected=data.imaging_expected,
+        status=CaseStatus.REGISTERED,
+        is_late=late,
+        registered_at=at,
+        updated_at=at,
+    )
+    session.add(case)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="case:case:register",
+        subject_type="case",
+        subject_id=case.id,
+        at=at,
+        after={
+            "session_id": target.id,
+            "board": board.short_name,
+            "position": case.position,
+            "late": late,
+            "icd10": case.icd10_code,
+            "type": ctype.value,
+        },
+    )
+    _agenda_changed(session, target, at=at, actor=actor)
+    return case
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(N_("Diesen Fall gibt es nicht."))
+    return case
+
+
+def session_cases(session: Session, cs: ConferenceSession, *, include_withdrawn: bool = False) -> Sequence[Case]:
+    statuses = (*ACTIVE, CaseStatus.WITHDRAWN) if include_withdrawn else ACTIVE
+    return session.scalars(
+        select(Case).where(Case.session_id == cs.id, Case.status.in_(statuses)).order_by(Case.position, Case.id)
+    ).all()
+
+
+def reorder_cases(
+    session: Session, cs: ConferenceSession, ordered_ids: Sequence[int], *, at: dt.datetime, actor: Actor
+) -> None:
+    """Set the order of the case list; ``ordered_ids`` must name exactly the session's active cases."""
+    cases = session_cases(session, cs)
+    if sorted(ordered_ids) != sorted(c.id for c in cases) or len(set(ordered_ids)) != len(ordered_ids):
+        raise Conflict(N_("Die Fallliste hat sich inzwischen geändert. Bitte die Seite neu laden."))
+    before = [c.id for c in cases]
+    if before == list(ordered_ids):
+        return
+    by_id = {c.id: c for c in cases}
+    for position, case_id in enumerate(ordered_ids, start=1):
+        by_id[case_id].position = position
+        by_id[case_id].updated_at = at
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="case:list:reorder",
+        subject_type="session",
+        subject_id=cs.id,
+        at=at,
+        before={"order": before},
+        after={"order": list(ordered_ids)},
+    )
+    _agenda_changed(session, cs, at=at, actor=actor)
+
+
+def move_case_by(session: Session, case: Case, delta: int, *, at: dt.datetime, actor: Actor) -> None:
+    """Button fallback for drag and drop: one place up (-1) or down (+1)."""
+    ids = [c.id for c in session_cases(session, case.session)]
+    i = ids.index(case.id)
+    j = i + delta
+    if 0 <= j < len(ids):
+        ids[i], ids[j] = ids[j], ids[i]
+        reorder_cases(session, case.session, ids, at=at, actor=actor)
+
+
+def _reason(reason: str | None, message: str) -> str:
+    text = (reason or "").strip()
+    if len(text) < 3:
+        raise InvalidInput(message, field="reason")
+    return text[:1000]
+
+
+def _compact(session: Session, cs: ConferenceSession) -> None:
+    for position, c in enumerate(session_cases(session, cs), start=1):
+        c.position = position
+
+
+def move_case(
+    session: Session, case: Case, target: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
+) -> Case:
+    """Put the case on another session (of any board); a target past its deadline marks it late."""
+    text = _reason(reason, N_("Bitte einen Grund für die Verlegung angeben."))
+    if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
+        raise Conflict(N_("Nur angemeldete oder vollständige Fälle können verlegt werden."))
+    if target.id == case.session_id:
+        raise InvalidInput(N_("Der Fall steht schon auf dieser Sitzung."), field="session")
+    _check_target(target, at)
+    source = case.session
+    before = {"session_id": source.id, "board": case.board.short_name, "late": case.is_late}
+    case.session = target
+    case.board = target.board
+    case.position = _next_position(session, target)
+    case.is_late = conf.registration_deadline(target) <= at
+    case.updated_at = at
+    session.flush()
+    _compact(session, source)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="case:case:move",
+        subject_type="case",
+        subject_id=case.id,
+        at=at,
+        before=before,
+        after={"session_id": target.id, "board": target.board.short_name, "late": case.is_late},
+        reason=text,
+    )
+    _agenda_changed(session, source, at=at, actor=actor)
+    _agenda_changed(session, target, at=at, actor=actor)
+    return case
+
+
+def withdraw_case(session: Session, case: Case, *, reason: str | None, at: dt.datetime, actor: Actor) -> Case:
+    """Withdraw a case from its session (reason required); it stays on record, marked in the agenda."""
+    text = _reason(reason, N_("Bitte einen Grund für das Zurückziehen angeben."))
+    if case.status in (CaseStatus.WITHDRAWN, CaseStatus.DISCUSSED):
+        raise Conflict(N_("Dieser Fall kann nicht mehr zurückgezogen werden."))
+    before = case.status.value
+    case.status = CaseStatus.WITHDRAWN
+    case.withdraw_reason = text
+    case.updated_at = at
+    session.flush()
+    _compact(session, case.session)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="case:case:withdraw",
+        subject_type="case",
+        subject_id=case.id,
+        at=at,
+        before={"status": before},
+        after={"status": case.status.value},
+        reason=text,
+    )
+    _agenda_changed(session, case.session, at=at, actor=actor)
+    return case
+
+
+_STATUS_FLOW = {
+    CaseStatus.REGISTERED: {CaseStatus.COMPLETE},
+    CaseStatus.COMPLETE: {CaseStatus.REGISTERED, CaseStatus.DISCUSSED},
+    CaseStatus.DISCUSSED: {CaseStatus.COMPLETE},
+}
+
+
+def set_case_status(session: Session, case: Case, status: CaseStatus | str, *, at: dt.datetime, actor: Actor) -> None:
+    """angemeldet → vollständig → besprochen (and one step back, for corrections)."""
+    try:
+        new = CaseStatus(status)
+    except ValueError:
+        raise InvalidInput(N_("Unbekannter Status."), field="status") from None
+    if new not in _STATUS_FLOW.get(case.status, set()):
+        raise Conflict(N_("Dieser Statuswechsel ist nicht möglich."))
+    before = case.status.value
+    case.status = new
+    case.updated_at = at
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="case:case:status",
+        subject_type="case",
+        subject_id=case.id,
+        at=at,
+        before={"status": before},
+        after={"status": new.value},
+    )
+
+
+def set_presenter(session: Session, case: Case, presenter_id: int | None, *, at: dt.datetime, actor: Actor) -> None:
+    presenter = None
+    if presenter_id is not None:
+        presenter = session.get(User, presenter_id)
+        if presenter is None or not presenter.active or presenter.role is not Role.PHYSICIAN:
+            raise InvalidInput(N_("Vorstellen kann nur eine aktive Ärztin oder ein aktiver Arzt."), field="presenter")
+    before = case.presenter_id
+    if before == presenter_id:
+        return
+    case.presenter = presenter
+    case.updated_at = at
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="case:case:presenter",
+        subject_type="case",
+        subject_id=case.id,
+        at=at,
+        before={"presenter_id": before},
+        after={"presenter_id": presenter_id},
+    )
+
+
+def cases_of_physician(session: Session, user: User, at: dt.datetime) -> Sequence[Case]:
+    """ "Meine Fälle": active cases the user registered or presents, on sessions from today on."""
+    from sqlalchemy import or_
+
+    today_start = conf.day_range(at.astimezone(BERLIN).date(), at.astimezone(BERLIN).date())[0]
+    return session.scalars(
+        select(Case)
+        .join(ConferenceSession, Case.session_id == ConferenceSession.id)
+        .where(
+            or_(Case.registered_by_id == user.id, Case.presenter_id == user.id),
+            Case.status.in_(ACTIVE),
+            ConferenceSession.starts_at >= today_start,
+        )
+        .order_by(ConferenceSession.starts_at, Case.position)
+    ).all()
+
+
+def cases_of_patients(session: Session, patient_ids: Sequence[int]) -> Sequence[Case]:
+    if not patient_ids:
+        return []
+    return session.scalars(
+        select(Case).where(Case.patient_id.in_(patient_ids)).order_by(Case.registered_at.desc())
+    ).all()
+
+
+def _agenda_changed(session: Session, cs: ConferenceSession, *, at: dt.datetime, actor: Actor) -> None:
+    from tumorboard.cases.agenda import refresh_agenda
+
+    refresh_agenda(session, cs, at=at, actor=actor)
