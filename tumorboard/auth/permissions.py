@@ -20,3 +20,21 @@ def can_plan_sessions(user: User) -> bool:
 
 def can_read_audit(user: User) -> bool:
     return user.role in AUDIT_ROLES
+
+
+CASE_READ_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.PHYSICIAN, Role.QM})
+REGISTER_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.PHYSICIAN})
+
+
+def can_read_cases(user: User) -> bool:
+    """Patient data on case lists and case pages (every read of a case page is logged)."""
+    return user.role in CASE_READ_ROLES
+
+
+def can_register_case(user: User) -> bool:
+    return user.role in REGISTER_ROLES
+
+
+def can_manage_case_list(user: User) -> bool:
+    """Order the list, move and withdraw cases, set status and presenter, configure checklists, late override."""
+    return user.role in PLAN_ROLES

@@ -158,8 +158,11 @@ def _render_session(
         start=cs.local_start.time(),
         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
     )
+    from tumorboard.cases.views import case_list_context  # the case list lives in the cases domain
+
     return render_template(
         "conferences/session.html",
+        **case_list_context(cs),
         cs=cs,
         deadline=conf.registration_deadline(cs),
         cancel_form=forms.get("cancel") or CancelForm(formdata=None),

@@ -155,6 +155,11 @@ USERS: tuple[tuple[str, str, Role, str | None, str | None], ...] = (
     ("koordination", "Kerstin Koordinatorin (Demo)", Role.COORDINATOR, None, None),
     ("dr.berger", "Dr. Anna Berger (Demo)", Role.PHYSICIAN, "Radiologie", "802761234567896"),
     ("qm", "Quentin Qualität (Demo)", Role.QM, None, None),
+    ("dr.yilmaz", "Dr. Deniz Yılmaz (Demo)", Role.PHYSICIAN, "Pathologie", None),
+    ("dr.schmitz", "Dr. Paul Schmitz (Demo)", Role.PHYSICIAN, "Strahlentherapie", None),
+    ("dr.wagner", "Prof. Dr. Clara Wagner (Demo)", Role.PHYSICIAN, "Hämatologie/Onkologie", None),
+    ("dr.krueger", "Dr. Jonas Krüger (Demo)", Role.PHYSICIAN, "Viszeralchirurgie", None),
+    ("dr.hoffmann", "Dr. Mia Hoffmann (Demo)", Role.PHYSICIAN, "Gastroenterologie", None),
 )
 
 #: Synthetic patients (family, given, birth date, sex, KIS number). Invented; umlauts on purpose.
@@ -227,4 +232,7 @@ def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks:
         session, start=today, end=today + dt.timedelta(weeks=horizon_weeks), at=at, actor=actor, boards=boards
     )
     session.flush()
+    from tumorboard.demo.cases import load_demo_cases
+
+    load_demo_cases(session, boards, at=at, actor=actor)
     return True

@@ -47,7 +47,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.cookie_secure,
         SESSION_COOKIE_NAME="tumorboard_session",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=10),
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        # uploads are checked for 20 MB in the service with a clear message; beyond this the server refuses (413)
+        MAX_CONTENT_LENGTH=25 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the login session instead; a board meeting can last hours
         BABEL_DEFAULT_LOCALE=DEFAULT_LOCALE,
         BABEL_DEFAULT_TIMEZONE="Europe/Berlin",
@@ -65,10 +66,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
 
     from tumorboard.audit.views import bp as audit_bp
     from tumorboard.auth.views import bp as auth_bp
+    from tumorboard.cases.views import bp as cases_bp
     from tumorboard.conferences.feeds import bp as feeds_bp
     from tumorboard.conferences.views import bp as conferences_bp
 
-    for bp in (auth_bp, conferences_bp, feeds_bp, audit_bp):
+    for bp in (auth_bp, conferences_bp, cases_bp, feeds_bp, audit_bp):
         app.register_blueprint(bp)
 
     app.jinja_env.filters.update(

@@ -23,7 +23,7 @@ _MESSAGES = {
     404: N_("Diese Seite gibt es nicht."),
     405: N_("Diese Aktion ist hier nicht erlaubt."),
     409: N_("Die Aktion widerspricht dem aktuellen Stand."),
-    413: N_("Die Anfrage ist zu groß."),
+    413: N_("Die Datei ist zu groß (höchstens 20 MB). Es wurde nichts gespeichert."),
     422: N_("Die Eingabe ist ungültig."),
     500: N_("Ein interner Fehler ist aufgetreten. Er wurde protokolliert."),
 }

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+REQUIRED = _l("Pflichtfeld")
+
+
+class RegisterCaseForm(FlaskForm):  # type: ignore[misc]
+    board = SelectField(_l("Konferenz"), coerce=int, validators=[InputRequired(REQUIRED)])
+    session = SelectField(_l("Sitzung"), coerce=int, validators=[Optional()])
+    family_name = StringField(_l("Nachname"), validators=[DataRequired(REQUIRED), Length(max=120)])
+    given_name = StringField(_l("Vorname"), validators=[DataRequired(REQUIRED), Length(max=120)])
+    birth_date = DateField(_l("Geburtsdatum"), validators=[InputRequired(_l("Bitte ein gültiges Datum angeben."))])
+    sex = SelectField(
+        _l("Geschlecht"),
+        choices=[
+            SelectChoice("W", _l("weiblich")),
+            SelectChoice("M", _l("männlich")),
+            SelectChoice("D", _l("divers")),
+            SelectChoice("U", _l("unbekannt")),
+        ],
+    )
+    patient_number = StringField(_l("Patientennummer (KIS)"), validators=[DataRequired(REQUIRED), Length(max=40)])
+    referring_partner = SelectField(_l("Zuweiser"), coerce=int)
+    partner_patient_id = StringField(_l("Patienten-ID beim Partner"), validators=[Length(max=64)])
+    icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
+    icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])
+    icdo_morphology = StringField(_l("ICD-O-Morphologie"), validators=[Length(max=10)])
+    tnm = StringField(_l("TNM"), validators=[Length(max=100)])
+    ecog = IntegerField(_l("ECOG"), validators=[Optional(), NumberRange(0, 5)])
+    conference_type = SelectField(
+        _l("Art der Vorstellung"),
+        choices=[
+            SelectChoice("praeth", _l("prätherapeutisch")),
+            SelectChoice("postop", _l("postoperativ")),
+            SelectChoice("postth", _l("posttherapeutisch")),
+            SelectChoice("ther", _l("Therapieplanung")),
+        ],
+    )
+    question = TextAreaField(_l("Fragestellung an die Konferenz"), validators=[Length(max=4000)])
+    presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
+    accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
+    imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))
+    confirm_duplicate = BooleanField(_l("Trotzdem anmelden"))
+
+
+class ReasonForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
+
+
+class MoveCaseForm(FlaskForm):  # type: ignore[misc]
+    # the service explains why a target is refused (cancelled, past), so any session id is accepted here
+    target = SelectField(_l("Zielsitzung"), coerce=int, validators=[InputRequired(REQUIRED)], validate_choice=False)
+    reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
+
+
+class StatusForm(FlaskForm):  # type: ignore[misc]
+    status = HiddenField(validators=[DataRequired()])
+
+
+class PresenterForm(FlaskForm):  # type: ignore[misc]
+    presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
+
+
+class OrderForm(FlaskForm):  # type: ignore[misc]
+    order = HiddenField(validators=[DataRequired()])
+
+
+class DocumentForm(FlaskForm):  # type: ignore[misc]
+    kind = SelectField(
+        _l("Art"),
+        choices=[
+            SelectChoice("pathology", _l("Pathologiebefund")),
+            SelectChoice("finding", _l("Befund")),
+            SelectChoice("letter", _l("Arztbrief")),
+            SelectChoice("other", _l("Sonstiges")),
+        ],
+    )
+    file = FileField(_l("PDF-Datei (höchstens 20 MB)"), validators=[FileRequired(_l("Bitte eine Datei wählen."))])
+
+
+class ChecklistConfigForm(FlaskForm):  # type: ignore[misc]
+    items = TextAreaField(_l("Checkliste"), validators=[Length(max=4000)])

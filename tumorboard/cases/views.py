@@ -1,0 +1,499 @@
+"""Case registration, the case list of a session, case pages, search and "my cases"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from tumorboard.audit.services import record_event
+from tumorboard.auth.forms import EmptyForm
+from tumorboard.auth.models import Role, User
+from tumorboard.auth.permissions import can_manage_case_list, can_read_cases, can_register_case
+from tumorboard.cases import checklist
+from tumorboard.cases import services as cases
+from tumorboard.cases.agenda import current_agenda, versions
+from tumorboard.cases.documents import DocumentStore, add_document
+from tumorboard.cases.forms import (
+    ChecklistConfigForm,
+    DocumentForm,
+    MoveCaseForm,
+    OrderForm,
+    PresenterForm,
+    ReasonForm,
+    RegisterCaseForm,
+    StatusForm,
+)
+from tumorboard.cases.models import Case, CaseDocument
+from tumorboard.clock import BERLIN
+from tumorboard.conferences import services as conf
+from tumorboard.conferences.models import ConferenceSession
+from tumorboard.errors import InvalidInput, NotFound, TumorboardError
+from tumorboard.partners.models import Partner
+from tumorboard.patients.services import search_patients
+from tumorboard.web.errors import message, status_of
+from tumorboard.web.request_session import db, runtime
+from tumorboard.web.security import current_actor, current_user, now, requires
+
+bp = Blueprint("cases", __name__)
+Page = str | tuple[str, int] | BaseResponse
+
+
+def document_store() -> DocumentStore:
+    return DocumentStore(runtime().settings.instance_path / "documents")
+
+
+def _physicians() -> list[User]:
+    return list(
+        db().scalars(select(User).where(User.role == Role.PHYSICIAN, User.active.is_(True)).order_by(User.display_name))
+    )
+
+
+def _upcoming(board_id: int | None = None) -> list[ConferenceSession]:
+    today = now().astimezone(BERLIN).date()
+    start, end = conf.day_range(today, today + dt.timedelta(weeks=runtime().settings.horizon_weeks))
+    board = conf.get_board(db(), board_id) if board_id else None
+    return [
+        cs for cs in conf.sessions_between(db(), start, end, board=board) if cs.takes_place and cs.starts_at > now()
+    ]
+
+
+def imaging_for(case_ids: list[int]) -> dict[int, Any]:
+    """Imaging status per case, from the imaging domain when it is installed (issue 4)."""
+    try:
+        from tumorboard.imaging.services import imaging_summaries
+    except ImportError:
+        return {}
+    return dict(imaging_summaries(db(), case_ids))
+
+
+def _log_access(tag: str, subject_type: str, subject_id: int | str, **after: Any) -> None:
+    """Access to patient data is logged (GDPR Art. 9 need-to-know; requirements.md)."""
+    record_event(
+        db(),
+        actor=current_actor(),
+        tag=tag,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        at=now(),
+        after=after or None,
+    )
+
+
+# --- registration ------------------------------------------------------------------------------------------------
+def _register_form() -> RegisterCaseForm:
+    form = RegisterCaseForm()
+    boards = conf.list_boards(db())
+    form.board.choices = [(b.id, b.name) for b in boards]
+    form.referring_partner.choices = [(0, _("eigenes Haus"))] + [
+        (p.id, p.name) for p in db().scalars(select(Partner).where(Partner.active.is_(True)).order_by(Partner.name))
+    ]
+    form.presenter.choices = [(0, "—")] + [(u.id, u.display_name) for u in _physicians()]
+    board_id = form.board.data or request.args.get("board", type=int) or (boards[0].id if boards else None)
+    form.session.choices = [(0, _("nächste Sitzung mit offenem Anmeldeschluss"))]
+    if can_manage_case_list(current_user()) and board_id:
+        for cs in _upcoming(board_id):
+            deadline = conf.registration_deadline(cs)
+            label = cs.local_start.strftime("%d.%m.%Y %H:%M")
+            if deadline <= now():
+                label += " — " + _("Anmeldeschluss vorbei: Nachmeldung")
+            form.session.choices.append((cs.id, label))
+    if request.method == "GET":
+        form.board.data = board_id
+        user = current_user()
+        if user.role is Role.PHYSICIAN:
+            form.presenter.data = user.id
+    return form
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@requires(can_register_case)
+def register() -> Page:
+    form = _register_form()
+    duplicates: list[Case] = []
+    error = None
+    if form.validate_on_submit():
+        session = db()
+        try:
+            board = conf.get_board(session, form.board.data)
+            partner = session.get(Partner, form.referring_partner.data) if form.referring_partner.data else None
+            patient = cases.resolve_patient(
+                session,
+                cases.PatientInput(
+                    family_name=form.family_name.data or "",
+                    given_name=form.given_name.data or "",
+                    birth_date=form.birth_date.data,
+                    sex=form.sex.data or "U",
+                    patient_number=form.patient_number.data or "",
+                    partner_patient_id=form.partner_patient_id.data,
+                ),
+                partner=partner,
+                at=now(),
+                actor=current_actor(),
+            )
+            duplicates = list(cases.upcoming_cases_of_patient(session, patient, now()))
+            if duplicates and not form.confirm_duplicate.data:
+                session.rollback()
+                return render_template("cases/register.html", form=form, duplicates=duplicates, error=None), 409
+            target = None
+            if form.session.data:
+                if not can_manage_case_list(current_user()):
+                    raise InvalidInput(_("Die Sitzung wählt die Koordination."))
+                target = conf.get_session(session, form.session.data)
+            case = cases.register_case(
+                session,
+                board=board,
+                patient=patient,
+                target=target,
+                registered_by=current_user(),
+                at=now(),
+                actor=current_actor(),
+                data=cases.CaseInput(
+                    icd10_code=form.icd10_code.data or "",
+                    icd10_text=form.icd10_text.data or "",
+                    conference_type=form.conference_type.data or "",
+                    question=form.question.data or "",
+                    icdo_morphology=form.icdo_morphology.data,
+                    tnm=form.tnm.data,
+                    ecog=form.ecog.data,
+                    presenter_id=form.presenter.data or None,
+                    referring_partner_id=partner.id if partner else None,
+                    accession_number=form.accession_number.data,
+                    imaging_expected=bool(form.imaging_expected.data),
+                ),
+            )
+        except TumorboardError as err:
+            db().rollback()
+            return render_template("cases/register.html", form=form, duplicates=[], error=message(err)), status_of(err)
+        session.commit()
+        when = case.session.local_start.strftime("%d.%m.%Y %H:%M")
+        flash(_("Fall angemeldet für %(board)s am %(when)s.", board=case.board.short_name, when=when), "success")
+        return redirect(url_for("cases.detail", case_id=case.id), 303)
+    status = 200
+    if request.method == "POST":
+        error, status = _("Bitte die markierten Felder prüfen."), 422
+    return render_template("cases/register.html", form=form, duplicates=duplicates, error=error), status
+
+
+# --- the case list of a session ------------------------------------------------------------------------------------
+def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
+    rows = list(cases.session_cases(db(), cs))
+    imaging = imaging_for([c.id for c in rows])
+    items = checklist.items_of(db(), cs.board)
+    checks = {c.id: checklist.evaluate(c, items, getattr(imaging.get(c.id), "complete", None)) for c in rows}
+    latest = versions(db(), cs)
+    return {
+        "cases": rows,
+        "imaging": imaging,
+        "checks": checks,
+        "order_form": OrderForm(formdata=None),
+        "agenda_versions": latest,
+        "can_manage": can_manage_case_list(current_user()),
+        "can_read_cases": can_read_cases(current_user()),
+    }
+
+
+@bp.route("/sessions/<int:session_id>/order", methods=["POST"])
+@requires(can_manage_case_list)
+def order(session_id: int) -> Page:
+    cs = conf.get_session(db(), session_id)
+    form = OrderForm()
+    if form.validate_on_submit():
+        try:
+            ids = [int(x) for x in (form.order.data or "").split(",") if x.strip()]
+        except ValueError:
+            ids = []
+        cases.reorder_cases(db(), cs, ids, at=now(), actor=current_actor())
+        db().commit()
+        flash(_("Reihenfolge gespeichert."), "success")
+    return redirect(url_for("conferences.session_detail", session_id=cs.id) + "#faelle", 303)
+
+
+@bp.route("/cases/<int:case_id>/up", methods=["POST"])
+@requires(can_manage_case_list)
+def up(case_id: int) -> Page:
+    return _step(case_id, -1)
+
+
+@bp.route("/cases/<int:case_id>/down", methods=["POST"])
+@requires(can_manage_case_list)
+def down(case_id: int) -> Page:
+    return _step(case_id, +1)
+
+
+def _step(case_id: int, delta: int) -> Page:
+    case = cases.get_case(db(), case_id)  # CSRF is checked for every POST by CSRFProtect
+    cases.move_case_by(db(), case, delta, at=now(), actor=current_actor())
+    db().commit()
+    return redirect(url_for("conferences.session_detail", session_id=case.session_id) + f"#fall-{case.id}", 303)
+
+
+# --- the case page ---------------------------------------------------------------------------------------------------
+def _render_case(
+    case: Case, *, error: str | None = None, status: int = 200, forms: dict[str, Any] | None = None
+) -> tuple[str, int]:
+    forms = forms or {}
+    move = forms.get("move") or MoveCaseForm(formdata=None)
+    move.target.choices = [
+        (cs.id, f"{cs.board.short_name} {cs.local_start.strftime('%d.%m.%Y %H:%M')}")
+        for cs in _upcoming()
+        if cs.id != case.session_id
+    ]
+    presenter = forms.get("presenter") or PresenterForm(formdata=None, presenter=case.presenter_id or 0)
+    presenter.presenter.choices = [(0, "—")] + [(u.id, u.display_name) for u in _physicians()]
+    imaging = imaging_for([case.id])
+    items = checklist.items_of(db(), case.board)
+    return render_template(
+        "cases/case.html",
+        case=case,
+        error=error,
+        move_form=move,
+        presenter_form=presenter,
+        withdraw_form=forms.get("withdraw") or ReasonForm(formdata=None),
+        status_form=StatusForm(formdata=None),
+        document_form=forms.get("document") or DocumentForm(formdata=None),
+        imaging=imaging.get(case.id),
+        checks=checklist.evaluate(case, items, getattr(imaging.get(case.id), "complete", None)),
+        can_manage=can_manage_case_list(current_user()),
+        can_upload=_can_upload(case),
+        late_deadline=conf.registration_deadline(case.session),
+    ), status
+
+
+def _can_upload(case: Case) -> bool:
+    user = current_user()
+    return can_manage_case_list(user) or user.id in (case.registered_by_id, case.presenter_id)
+
+
+@bp.route("/cases/<int:case_id>")
+@requires(can_read_cases)
+def detail(case_id: int) -> Page:
+    case = cases.get_case(db(), case_id)
+    _log_access("case:case:view", "case", case.id)
+    db().commit()
+    return _render_case(case)
+
+
+def _case_action(case_id: int, key: str, form: Any, action: Any, done: str) -> Page:
+    case = cases.get_case(db(), case_id)
+    if not form.validate_on_submit():
+        return _render_case(case, error=_("Bitte die markierten Felder prüfen."), status=422, forms={key: form})
+    try:
+        action(case, form)
+    except TumorboardError as err:
+        db().rollback()
+        case = cases.get_case(db(), case_id)
+        return _render_case(case, error=message(err), status=status_of(err), forms={key: form})
+    db().commit()
+    flash(done, "success")
+    return redirect(url_for("cases.detail", case_id=case_id), 303)
+
+
+@bp.route("/cases/<int:case_id>/move", methods=["POST"])
+@requires(can_manage_case_list)
+def move(case_id: int) -> Page:
+    form = MoveCaseForm()
+    return _case_action(
+        case_id,
+        "move",
+        form,
+        lambda case, f: cases.move_case(
+            db(), case, conf.get_session(db(), f.target.data), reason=f.reason.data, at=now(), actor=current_actor()
+        ),
+        _("Fall verlegt."),
+    )
+
+
+@bp.route("/cases/<int:case_id>/withdraw", methods=["POST"])
+@requires(can_manage_case_list)
+def withdraw(case_id: int) -> Page:
+    return _case_action(
+        case_id,
+        "withdraw",
+        ReasonForm(),
+        lambda case, f: cases.withdraw_case(db(), case, reason=f.reason.data, at=now(), actor=current_actor()),
+        _("Fall zurückgezogen."),
+    )
+
+
+@bp.route("/cases/<int:case_id>/status", methods=["POST"])
+@requires(can_manage_case_list)
+def status(case_id: int) -> Page:
+    return _case_action(
+        case_id,
+        "status",
+        StatusForm(),
+        lambda case, f: cases.set_case_status(db(), case, f.status.data, at=now(), actor=current_actor()),
+        _("Status geändert."),
+    )
+
+
+@bp.route("/cases/<int:case_id>/presenter", methods=["POST"])
+@requires(can_manage_case_list)
+def presenter(case_id: int) -> Page:
+    form = PresenterForm()
+    form.presenter.choices = [(0, "—")] + [(u.id, u.display_name) for u in _physicians()]
+    return _case_action(
+        case_id,
+        "presenter",
+        form,
+        lambda case, f: cases.set_presenter(db(), case, f.presenter.data or None, at=now(), actor=current_actor()),
+        _("Vorstellende Person gespeichert."),
+    )
+
+
+@bp.route("/cases/<int:case_id>/checklist/<int:item_id>", methods=["POST"])
+@requires(can_manage_case_list)
+def mark(case_id: int, item_id: int) -> Page:
+    return _case_action(
+        case_id,
+        "mark",
+        EmptyForm(),
+        lambda case, f: checklist.toggle_mark(
+            db(), case, item_id, user_id=current_user().id, at=now(), actor=current_actor()
+        ),
+        _("Checkliste aktualisiert."),
+    )
+
+
+@bp.route("/cases/<int:case_id>/documents", methods=["POST"])
+@requires(can_register_case)
+def upload(case_id: int) -> Page:
+    case = cases.get_case(db(), case_id)
+    if not _can_upload(case):
+        return _render_case(case, error=_("Dafür fehlt Ihnen die Berechtigung."), status=403)
+    form = DocumentForm()
+    upload_file = form.file.data
+
+    def attach(c: Case, f: DocumentForm) -> None:
+        add_document(
+            db(),
+            c,
+            data=upload_file.read(),
+            original_name=upload_file.filename or "",
+            content_type=upload_file.mimetype or "",
+            kind=f.kind.data,
+            uploaded_by=current_user(),
+            store=document_store(),
+            at=now(),
+            actor=current_actor(),
+        )
+
+    return _case_action(case_id, "document", form, attach, _("Dokument angehängt."))
+
+
+@bp.route("/documents/<int:document_id>")
+@requires(can_read_cases)
+def document(document_id: int) -> Response:
+    doc = db().get(CaseDocument, document_id)
+    if doc is None:
+        raise NotFound("Dieses Dokument gibt es nicht.")
+    data = document_store().read(doc.stored_name)
+    _log_access("case:document:view", "case", doc.case_id, document_id=doc.id)
+    db().commit()
+    # the uploader's name is shown, never used as a path; quote it safely for the header
+    from urllib.parse import quote
+
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"dokument-{doc.id}.pdf\"; filename*=UTF-8''"
+            f"{quote(doc.original_name)}"
+        },
+    )
+
+
+# --- board checklist ---
+@bp.route("/boards/<int:board_id>/checklist", methods=["GET", "POST"])
+@requires(can_manage_case_list)
+def board_checklist(board_id: int) -> Page:
+    board = conf.get_board(db(), board_id)
+    form = ChecklistConfigForm()
+    error, status_code = None, 200
+    if form.validate_on_submit():
+        try:
+            checklist.set_board_checklist(db(), board, form.items.data or "", at=now(), actor=current_actor())
+        except TumorboardError as err:
+            db().rollback()
+            error, status_code = message(err), status_of(err)
+        else:
+            db().commit()
+            flash(_("Checkliste gespeichert."), "success")
+            return redirect(url_for("conferences.board_detail", board_id=board.id), 303)
+    elif request.method == "GET":
+        form.items.data = "\n".join(
+            f"{label} = {rule}" if rule else label for _id, label, rule in checklist.items_of(db(), board)
+        )
+    return render_template("cases/checklist.html", board=board, form=form, error=error), status_code
+
+
+# --- search and my cases ---
+@bp.route("/search")
+@requires(can_read_cases)
+def search() -> Page:
+    query = (request.args.get("q") or "").strip()[:100]
+    patients = list(search_patients(db(), query)) if query else []
+    found = cases.cases_of_patients(db(), [p.id for p in patients])
+    by_patient: dict[int, list[Case]] = {}
+    for c in found:
+        by_patient.setdefault(c.patient_id, []).append(c)
+    if query:
+        # the query itself may be a name or birth date: logged as its length only
+        _log_access("patient:search:query", "search", "-", results=len(patients), query_length=len(query))
+        db().commit()
+    return render_template(
+        "cases/search.html",
+        query=query,
+        patients=patients,
+        by_patient=by_patient,
+        too_short=bool(query) and len(query) < 2,
+    )
+
+
+@bp.route("/my")
+@requires(can_register_case)
+def mine() -> Page:
+    user = current_user()
+    my_cases = list(cases.cases_of_physician(db(), user, now()))
+    sessions: dict[int, ConferenceSession] = {}
+    for c in my_cases:
+        sessions.setdefault(c.session_id, c.session)
+    return render_template("cases/mine.html", cases=my_cases, sessions=list(sessions.values()))
+
+
+# --- agenda downloads ---
+def _agenda_download(session_id: int, fmt: str) -> Response:
+    from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+
+    cs = conf.get_session(db(), session_id)
+    agenda = current_agenda(db(), cs, at=now())
+    imaging = imaging_for([e.case_id for e in agenda.entries])
+    locale = current_user().locale
+    _log_access("case:agenda:export", "session", cs.id, format=fmt, version=agenda.version)
+    db().commit()
+    # file names carry the board and date only, never patient data
+    name = f"tagesordnung-{cs.board.short_name.lower()}-{cs.local_start:%Y-%m-%d}"
+    if fmt == "pdf":
+        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging)
+        return Response(
+            body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
+        )
+    body = render_agenda_csv(agenda, locale=locale, imaging=imaging)
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@bp.route("/sessions/<int:session_id>/agenda.pdf")
+@requires(can_read_cases)
+def agenda_pdf(session_id: int) -> Response:
+    return _agenda_download(session_id, "pdf")
+
+
+@bp.route("/sessions/<int:session_id>/agenda.csv")
+@requires(can_read_cases)
+def agenda_csv(session_id: int) -> Response:
+    return _agenda_download(session_id, "csv")
