@@ -322,9 +322,10 @@ def move_case(
     _check_target(target, at)
     source = case.session
     before = {"session_id": source.id, "board": case.board.short_name, "late": case.is_late}
+    position = _next_position(session, target)  # before the case itself joins the target list
     case.session = target
     case.board = target.board
-    case.position = _next_position(session, target)
+    case.position = position
     case.is_late = conf.registration_deadline(target) <= at
     case.updated_at = at
     session.flush()
