@@ -322,3 +322,9 @@ def run_all(host: str, port: int) -> None:
     if not stopping:
         click.echo("Ein Prozess hat sich beendet; alle gestoppt.", err=True)
     raise SystemExit(code)
+
+
+# --- domain groups (imported last: they use the helpers above) ---------------------------------------------------
+from tumorboard.exports.cli import agenda  # noqa: E402
+
+main.add_command(agenda)

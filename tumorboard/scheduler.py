@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from tumorboard.bootstrap import Runtime
+from tumorboard.cases.jobs import freeze_agendas
 from tumorboard.clock import BERLIN
 from tumorboard.conferences.jobs import generate_upcoming_sessions
 
@@ -33,6 +34,7 @@ class Job:
 
 JOBS: tuple[Job, ...] = (
     Job("conferences.generate_sessions", generate_upcoming_sessions, CronTrigger(minute=7, timezone=BERLIN), True),
+    Job("cases.freeze_agendas", freeze_agendas, CronTrigger(minute="*/5", timezone=BERLIN), True),
 )
 
 

@@ -16,14 +16,18 @@ with :class:`PdfRenderError` instead of silently printing a page without the res
 
 from __future__ import annotations
 
+import io
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from weasyprint import HTML, Attachment  # type: ignore[import-untyped]
+from weasyprint.css import ColorProfile  # type: ignore[import-untyped]
 from weasyprint.urls import (  # type: ignore[import-untyped]
     FatalURLFetchingError,
     URLFetcher,
@@ -36,6 +40,22 @@ from tumorboard.exports.rendering import STATIC_DIR
 PDF_VARIANT = "pdf/a-3b"
 #: base_url for our templates: relative URLs ("style.css", "img/logo.png") resolve into static/.
 STATIC_BASE_URL = STATIC_DIR.resolve().as_uri() + "/"
+
+
+#: Name of our PDF/A output intent (an sRGB ICC profile; see _output_intent()).
+OUTPUT_INTENT = "srgb-pdfa"
+
+
+@cache
+def _srgb_icc() -> bytes:
+    return (files("weasyprint.pdf") / "sRGB2014.icc").read_bytes()
+
+
+def _output_intent() -> dict[str, Any]:
+    """WeasyPrint 70 builds the PDF/A sRGB output intent from a file it opens and never closes (a ResourceWarning
+    on every PDF, an error under pytest's filterwarnings=error). We hand it the same ICC profile from memory."""
+    profile = ColorProfile(io.BytesIO(_srgb_icc()), "sRGB2014.icc", "relative-colorimetric", (["r"], ["g"], ["b"]))
+    return {"color_profiles": {OUTPUT_INTENT: profile}, "output_intent": OUTPUT_INTENT}
 
 
 class RefusedURL(ValueError):
@@ -101,7 +121,7 @@ def render_pdf(
             for a in attachments
         ]
     try:
-        pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT, **extra)
+        pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT, **_output_intent(), **extra)
     except FatalURLFetchingError as err:  # a BaseException in WeasyPrint; make it an ordinary error
         raise PdfRenderError(str(err.__cause__ or err)) from err.__cause__
     return pdf

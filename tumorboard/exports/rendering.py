@@ -21,12 +21,16 @@ Templates rendered here see ``locale`` and these filters:
 ``quoted``
     Wraps text in the locale's quotation marks (German „…“, English “…”), autoescaped.
 
+and these globals: ``locale``; ``css_page_x_of_y()``, the CSS ``content`` value for "Seite X von Y" (used by
+exports/pdf/base.html's footer).
+
 Undefined variables raise (``StrictUndefined``): a typo in an export template fails in tests, not on paper.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from typing import Any
 
@@ -36,7 +40,7 @@ from markupsafe import Markup, escape
 
 from tumorboard.clock import BERLIN
 from tumorboard.config import CHECKOUT
-from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, translations
+from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, N_, translations
 
 #: The repository's templates (shared with the web app) and static assets (the only files a PDF may load).
 TEMPLATES_DIR = CHECKOUT / "templates"
@@ -91,6 +95,26 @@ def quoted(value: object, *, locale: str) -> Markup:
     return Markup(start) + escape(value) + Markup(end)  # noqa: S704 - constant quote marks around escaped text
 
 
+def css_string(text: str) -> str:
+    """``text`` as a CSS string literal (for ``content:`` in page margin boxes)."""
+    escaped = "".join(ch if ch.isprintable() and ch not in '"\\<>' else f"\\{ord(ch):x} " for ch in text)
+    return f'"{escaped}"'
+
+
+def css_page_x_of_y(locale: str) -> Markup:
+    """CSS ``content`` for "Seite X von Y" in ``locale``, from one translatable string (word order may differ)."""
+    template = translations(locale).gettext(N_("Seite %(page)s von %(pages)s"))
+    parts: list[str] = []
+    for chunk in re.split(r"(%\(pages?\)s)", template):
+        if chunk == "%(page)s":
+            parts.append("counter(page)")
+        elif chunk == "%(pages)s":
+            parts.append("counter(pages)")
+        elif chunk:
+            parts.append(css_string(chunk))
+    return Markup(" ".join(parts))  # noqa: S704 - built from CSS-escaped strings and fixed counters
+
+
 @cache
 def environment(locale: str = DEFAULT_LOCALE) -> Environment:
     """The export environment for ``locale`` (cached: one per locale per process; Jinja environments are
@@ -116,6 +140,7 @@ def environment(locale: str = DEFAULT_LOCALE) -> Environment:
         quoted=lambda v: quoted(v, locale=locale),
     )
     env.globals["locale"] = locale
+    env.globals["css_page_x_of_y"] = lambda: css_page_x_of_y(locale)
     return env
 
 

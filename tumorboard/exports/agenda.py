@@ -1,0 +1,143 @@
+"""The agenda (Tagesordnung) of a session as PDF/A-3b and as CSV — pure renderers: an :class:`Agenda` in, bytes out.
+
+Input is :class:`tumorboard.cases.agenda.Agenda` (a frozen version or the live draft); nothing here queries the
+database. Imaging status comes in as an optional mapping case id → object with a ``label`` (the imaging domain's
+summary); without it, or for a case missing from it, the cell shows "—".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from tumorboard.cases.agenda import Agenda, AgendaEntry
+from tumorboard.exports.csv import render_csv
+from tumorboard.exports.pdf import render_pdf
+from tumorboard.exports.rendering import format_birthdate, render
+from tumorboard.i18n import N_, translate
+
+NO_VALUE = "—"
+
+#: oBDS Tumorkonferenz_Typ, as printed.
+TYPE_LABELS = {
+    "praeth": N_("prätherapeutisch"),
+    "postop": N_("postoperativ"),
+    "postth": N_("posttherapeutisch"),
+    "ther": N_("Therapieplanung"),
+}
+#: What changed since the previous agenda version.
+CHANGE_LABELS = {
+    "added": N_("neu angemeldet"),
+    "moved_in": N_("hierher verlegt"),
+    "moved_out": N_("verlegt nach"),
+    "withdrawn": N_("zurückgezogen"),
+}
+GONE = frozenset({"moved_out", "withdrawn"})
+
+
+class ImagingSummary(Protocol):
+    @property
+    def label(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AgendaRow:
+    """One printed line: the entry plus its translated labels."""
+
+    entry: AgendaEntry
+    type_label: str
+    change_label: str
+    imaging: str
+    gone: bool  #: moved out or withdrawn: printed struck through, with its note
+
+
+def agenda_rows(
+    agenda: Agenda, *, locale: str = "de", imaging: Mapping[int, ImagingSummary] | None = None
+) -> list[AgendaRow]:
+    rows = []
+    for e in agenda.entries:
+        summary = imaging.get(e.case_id) if imaging is not None else None
+        label = getattr(summary, "label", None)
+        rows.append(
+            AgendaRow(
+                entry=e,
+                type_label=translate(TYPE_LABELS[e.conference_type], locale)
+                if e.conference_type in TYPE_LABELS
+                else e.conference_type,
+                change_label=translate(CHANGE_LABELS[e.change], locale) if e.change in CHANGE_LABELS else "",
+                imaging=str(label) if label else NO_VALUE,
+                gone=e.change in GONE,
+            )
+        )
+    return rows
+
+
+def render_agenda_html(
+    agenda: Agenda,
+    *,
+    generated_at: dt.datetime,
+    locale: str = "de",
+    imaging: Mapping[int, ImagingSummary] | None = None,
+) -> str:
+    return render(
+        "exports/pdf/agenda.html",
+        locale=locale,
+        agenda=agenda,
+        rows=agenda_rows(agenda, locale=locale, imaging=imaging),
+        generated_at=generated_at,
+    )
+
+
+def render_agenda_pdf(
+    agenda: Agenda,
+    *,
+    generated_at: dt.datetime,
+    locale: str = "de",
+    imaging: Mapping[int, ImagingSummary] | None = None,
+) -> bytes:
+    """The agenda as an A4 (landscape) PDF/A-3b: session facts, then the cases in order with late and change marks,
+    "Stand: <time>, Version <n>" (or "Entwurf") and "Seite X von Y" on every page."""
+    return render_pdf(render_agenda_html(agenda, generated_at=generated_at, locale=locale, imaging=imaging))
+
+
+CSV_HEADER = (
+    N_("Nr."),
+    N_("Patient"),
+    N_("Geburtsdatum"),
+    N_("ICD-10"),
+    N_("Diagnose"),
+    N_("Typ"),
+    N_("Fragestellung"),
+    N_("Vorstellung"),
+    N_("Bildgebung"),
+    N_("Nachmeldung"),
+    N_("Änderung"),
+    N_("Hinweis"),
+)
+
+
+def render_agenda_csv(
+    agenda: Agenda, *, locale: str = "de", imaging: Mapping[int, ImagingSummary] | None = None
+) -> bytes:
+    """The agenda's case table as CSV for German Excel (UTF-8 with BOM, ``;``, CRLF), formula-safe."""
+    yes = translate(N_("ja"), locale)
+    rows = [
+        [
+            row.entry.number,
+            row.entry.patient_name,
+            format_birthdate(row.entry.birth_date),
+            row.entry.icd10,
+            row.entry.icd10_text,
+            row.type_label,
+            row.entry.question,
+            row.entry.presenter,
+            row.imaging,
+            yes if row.entry.late else "",
+            row.change_label,
+            row.entry.note,
+        ]
+        for row in agenda_rows(agenda, locale=locale, imaging=imaging)
+    ]
+    return render_csv(rows, header=[translate(h, locale) for h in CSV_HEADER])
