@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.cases.factories import case_input, make_patient, register, upcoming_sessions
+from tests.cases.factories import make_patient, register, upcoming_sessions
 from tests.factories import make_board, make_user
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.actors import CLI
@@ -113,7 +113,7 @@ def test_duplicate_on_an_upcoming_session_is_found_across_boards(db_session, set
 
 
 def test_reorder_move_withdraw_and_audit(db_session, setup):
-    board, physician, coordinator, sessions = setup
+    board, physician, _coordinator, sessions = setup
     a, b, c = (register(db_session, board, at=NOW, by=physician) for _ in range(3))
     cases.reorder_cases(db_session, sessions[0], [c.id, a.id, b.id], at=NOW, actor=CLI)
     assert [x.id for x in cases.session_cases(db_session, sessions[0])] == [c.id, a.id, b.id]

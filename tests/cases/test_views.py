@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import csrf_from, login
 from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI
 from tumorboard.cases.models import Case, CaseDocument
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
@@ -166,7 +167,7 @@ def test_move_to_a_cancelled_session_gets_a_german_message(client, demo):
         later,
         reason="Kongress",
         at=dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC),
-        actor=__import__("tumorboard.auth.actors", fromlist=["CLI"]).CLI,
+        actor=CLI,
     )
     demo.commit()
     page = client.get(f"/cases/{case.id}").text
