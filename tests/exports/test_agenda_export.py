@@ -153,7 +153,8 @@ def test_english_agenda(db_session, clock, session_with_cases):
     *_, first, _, _ = session_with_cases
     agenda = current_agenda(db_session, first, at=clock.now())
     text = " ".join(pdftotext(render_agenda_pdf(agenda, generated_at=clock.now(), locale="en")).split())
-    assert "Agenda" in text and "Page 1 of 1" in text and "Draft" in text
+    assert "Agenda" in text and "Page 1 of 1" in text and "As of 23.11.2026, 09:00, draft" in text
+    assert "Tuesday, 24.11.2026" in text and "post-operative" in text
     header = render_agenda_csv(agenda, locale="en").decode("utf-8-sig").split("\r\n")[0]
     assert header.startswith("No.;Patient;Date of birth")
 
