@@ -10,7 +10,7 @@ PORT ?= 5000
 # PostgreSQL for the second test run: used when it answers, skipped (with a notice) when not.
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 APT_RUN := python3-venv
-APT_TEST := chromium fonts-dejavu-core
+APT_TEST := chromium fonts-dejavu-core poppler-utils
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint typecheck pytest translations translations-update clean
