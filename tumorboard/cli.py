@@ -277,7 +277,8 @@ def jobs_run() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def run_all(host: str, port: int) -> None:
-    """Start web server (gunicorn) and scheduler together, for one machine (``make run``). Ctrl-C stops all."""
+    """Start web server (gunicorn), scheduler and DICOM listener together, for one machine (``make run``).
+    Ctrl-C stops all."""
     runtime()  # fail early on bad configuration
     procs = [
         subprocess.Popen(
@@ -295,6 +296,7 @@ def run_all(host: str, port: int) -> None:
             ]
         ),
         subprocess.Popen([sys.executable, "-m", "tumorboard", "jobs", "run"]),
+        subprocess.Popen([sys.executable, "-m", "tumorboard", "imaging", "listen"]),
     ]
     stopping = False
 
@@ -328,3 +330,11 @@ def run_all(host: str, port: int) -> None:
 from tumorboard.exports.cli import agenda  # noqa: E402
 
 main.add_command(agenda)
+
+
+# --- domain groups (imported last: they use the helpers above) ---------------------------------------------------
+from tumorboard.imaging.cli import imaging  # noqa: E402
+from tumorboard.partners.cli import partners  # noqa: E402
+
+main.add_command(imaging)
+main.add_command(partners)

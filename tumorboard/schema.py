@@ -6,6 +6,7 @@ from tumorboard.cases import models as case_models
 from tumorboard.conferences import models as conference_models
 from tumorboard.db import Base
 from tumorboard.disciplines import models as discipline_models
+from tumorboard.imaging import models as imaging_models
 from tumorboard.partners import models as partner_models
 from tumorboard.patients import models as patient_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "case_models",
     "conference_models",
     "discipline_models",
+    "imaging_models",
     "partner_models",
     "patient_models",
 ]

@@ -38,3 +38,13 @@ def can_register_case(user: User) -> bool:
 def can_manage_case_list(user: User) -> bool:
     """Order the list, move and withdraw cases, set status and presenter, configure checklists, late override."""
     return user.role in PLAN_ROLES
+
+
+def can_manage_partners(user: User) -> bool:
+    """Partner sites, their DICOM AE titles and allowed addresses."""
+    return user.role is Role.ADMIN
+
+
+def can_triage_imaging(user: User) -> bool:
+    """The inbox of received studies that no rule assigned (patient data): assign them to cases."""
+    return user.role in PLAN_ROLES

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.db import Base
 
@@ -23,3 +23,29 @@ class Partner(Base):
     quiet_period_seconds: Mapped[int] = mapped_column(default=120)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
+
+    endpoints: Mapped[list[PartnerEndpoint]] = relationship(
+        back_populates="partner", order_by="PartnerEndpoint.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Partner id={self.id}>"
+
+
+class PartnerEndpoint(Base):
+    """One DICOM sender of a partner: its calling AE title and the address or network it may connect from.
+    An association is accepted only when both match one row of an active partner."""
+
+    __tablename__ = "partner_endpoint"
+    __table_args__ = (UniqueConstraint("ae_title", "network"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    #: Calling AE title of the partner's gateway (DICOM AE: 1–16 characters, no backslash); set by admins.
+    ae_title: Mapped[str] = mapped_column(String(16), index=True)
+    #: Allowed source: an IPv4/IPv6 address or network in CIDR notation, normalised ("10.1.2.0/24",
+    #: "127.0.0.1/32"); set by admins.
+    network: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+
+    partner: Mapped[Partner] = relationship(back_populates="endpoints")

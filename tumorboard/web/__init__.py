@@ -69,8 +69,10 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from tumorboard.cases.views import bp as cases_bp
     from tumorboard.conferences.feeds import bp as feeds_bp
     from tumorboard.conferences.views import bp as conferences_bp
+    from tumorboard.imaging.views import bp as imaging_bp
+    from tumorboard.partners.views import bp as partners_bp
 
-    for bp in (auth_bp, conferences_bp, cases_bp, feeds_bp, audit_bp):
+    for bp in (auth_bp, conferences_bp, cases_bp, feeds_bp, audit_bp, imaging_bp, partners_bp):
         app.register_blueprint(bp)
 
     app.jinja_env.filters.update(

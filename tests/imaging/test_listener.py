@@ -1,0 +1,242 @@
+"""The listener against real peers over 127.0.0.1: DCMTK storescu/echoscu (TCP_NODELAY=1) and, for bytes no
+well-behaved sender would produce, pynetdicom as a raw SCU. Each test gets its own listener process, database
+and image store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom import dcmread
+from pynetdicom.dsutils import split_dataset
+from sqlalchemy import func, select
+
+from tests.imaging.dicomfiles import PROPOSE, ct_dataset, echoscu, parse_storescu, raw_store, storescu, write_study
+from tests.imaging.factories import make_case
+from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import SCHEDULER
+from tumorboard.imaging.models import ImagingInstance, ImagingStudy, MatchMethod, StudyState
+from tumorboard.imaging.services import complete_quiet_studies, imaging_summaries
+from tumorboard.partners.models import Partner
+
+pytestmark = pytest.mark.db
+DATA = Path(pydicom.__file__).parent / "data"
+PATIENT_SECRETS = ("Testmann", "Erika", "P-100", "19600101", "Mueller", "Juergen")
+
+
+def _stored_files(storage: Path) -> list[Path]:
+    return sorted(p for p in (storage / "objects").rglob("*.dcm"))
+
+
+def _incoming(storage: Path) -> list[Path]:
+    return sorted((storage / "incoming").iterdir())
+
+
+def test_two_series_study_completes_after_the_quiet_period_and_shows_on_its_case(listener, listener_sessions, tmp_path):
+    now = dt.datetime.now(dt.UTC)
+    with listener_sessions() as session:
+        partner = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        decoy = make_case(session, now, family="Andere", given="Anna", patient_number="K-9")
+        case = make_case(session, now, partner=partner, partner_patient_id="P-100")
+        session.commit()
+        case_id, decoy_id = case.id, decoy.id
+    assert echoscu(listener.port).returncode == 0
+    study_uid, files = write_study(tmp_path / "out", series=2, per_series=3, patient_id="P-100")
+    result = storescu(listener.port, files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list(parse_storescu(result.stdout + result.stderr).values()) == ["success"] * 6
+
+    with listener_sessions() as session:
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
+        assert study is not None
+        assert (study.state, study.instance_count, len(study.series)) == (StudyState.RECEIVING, 6, 2)
+        assert [s.instance_count for s in study.series] == [3, 3]
+        assert study.case_id == case_id and study.match_method is MatchMethod.PARTNER_PATIENT_ID
+        assert imaging_summaries(session, [case_id])[case_id].state == "receiving"
+        # Within the quiet period (5 s for this partner) nothing changes; after it the study is complete.
+        assert (
+            complete_quiet_studies(session, at=study.last_received_at + dt.timedelta(seconds=4), actor=SCHEDULER) == []
+        )
+        assert complete_quiet_studies(session, at=study.last_received_at + dt.timedelta(seconds=6), actor=SCHEDULER)
+        session.commit()
+        summaries = imaging_summaries(session, [case_id, decoy_id])
+        assert summaries[case_id].state == "complete" and summaries[case_id].instance_count == 6
+        assert summaries[case_id].partner == "Klinikum Test"
+        assert summaries[case_id].study_description == "CT Thorax/Abdomen"
+        assert summaries[case_id].study_date == dt.date(2026, 11, 20)
+        assert len(summaries[case_id].previews) == 2
+        assert summaries[decoy_id].state == "expected"
+
+    # A late instance reopens the same study (same case), never a second one.
+    late = tmp_path / "late.dcm"
+    ct_dataset(study_uid=study_uid, series_uid=pydicom.uid.generate_uid(), number=1, patient_id="P-100").save_as(
+        late, enforce_file_format=True
+    )
+    assert storescu(listener.port, [late]).returncode == 0
+    with listener_sessions() as session:
+        studies = session.scalars(select(ImagingStudy)).all()
+        assert len(studies) == 1 and studies[0].state is StudyState.RECEIVING and studies[0].instance_count == 7
+        tags = session.scalars(select(AuditEvent.tag).where(AuditEvent.subject_type == "imaging_study")).all()
+        assert {
+            "imaging:study:receive",
+            "imaging:study:assign",
+            "imaging:study:complete",
+            "imaging:study:reopen",
+        } <= set(tags)
+    assert len(_stored_files(listener.storage)) == 7 and _incoming(listener.storage) == []
+    log = listener.log.read_text()
+    assert not any(secret in log for secret in PATIENT_SECRETS)
+
+
+def test_unknown_ae_wrong_called_ae_and_wrong_address_are_rejected_and_audited(listener, listener_sessions, tmp_path):
+    _, files = write_study(tmp_path / "out", series=1, per_series=1)
+    stranger = storescu(listener.port, files, aet="STRANGER")
+    assert stranger.returncode != 0 and "Calling AE Title Not Recognized" in stranger.stderr + stranger.stdout
+    wrong_called = echoscu(listener.port, aec="NOTUS")
+    assert (
+        wrong_called.returncode != 0 and "Called AE Title Not Recognized" in wrong_called.stderr + wrong_called.stdout
+    )
+    # FARAWAY is registered, but for 10.9.9.0/24 — not for 127.0.0.1.
+    assert storescu(listener.port, files, aet="FARAWAY").returncode != 0
+    with listener_sessions() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.tag == "security:dicom:reject")).all()
+        assert [(e.after["calling_ae_title"], e.reason) for e in events] == [
+            ("STRANGER", "unknown calling AE title"),
+            ("PARTNER1", "called AE title not ours"),
+            ("FARAWAY", "address not registered for this AE title"),
+        ]
+        assert session.scalar(select(func.count(ImagingInstance.id))) == 0
+    assert _stored_files(listener.storage) == []
+    assert listener.alive()
+
+
+def test_duplicates_same_bytes_once_different_bytes_kept_and_flagged(listener, listener_sessions, tmp_path):
+    _, files = write_study(tmp_path / "out", series=1, per_series=2)
+    assert storescu(listener.port, files).returncode == 0
+    again = storescu(listener.port, files)
+    assert list(parse_storescu(again.stdout + again.stderr).values()) == ["success", "success"]
+    assert len(_stored_files(listener.storage)) == 2
+    changed = dcmread(files[0])
+    changed.SeriesDescription = "Thorax korrigiert"
+    changed_path = tmp_path / "changed.dcm"
+    changed.save_as(changed_path, enforce_file_format=True)
+    result = storescu(listener.port, [changed_path])
+    assert list(parse_storescu(result.stdout + result.stderr).values()) == ["success"]
+    assert len(_stored_files(listener.storage)) == 3
+    with listener_sessions() as session:
+        rows = session.scalars(select(ImagingInstance).order_by(ImagingInstance.id)).all()
+        assert len(rows) == 3
+        assert [r.conflicting for r in rows] == [True, False, True]
+        study = session.scalars(select(ImagingStudy)).one()
+        assert study.instance_count == 2  # distinct SOP Instance UIDs
+        assert session.scalar(select(func.count()).where(AuditEvent.tag == "imaging:instance:conflict")) == 1
+
+
+def test_bad_input_gets_a_failure_status_and_leaves_nothing_on_disk(listener, listener_sessions, tmp_path):
+    # Not DICOM at all, sent byte for byte as a data set.
+    assert raw_store(listener.port, b"%PDF-1.7 this is not a DICOM data set" * 20) == 0xC000
+    # Malformed Study Instance UID (letters), and none at all.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value we want to send
+        bad = ct_dataset(study_uid="1.2.3.abc", series_uid="1.2.3.4", number=1)
+        bad.save_as(tmp_path / "bad_uid.dcm", enforce_file_format=True)
+    missing = ct_dataset(study_uid="1.2.3", series_uid="1.2.3.4", number=1)
+    del missing.StudyInstanceUID
+    missing.save_as(tmp_path / "no_uid.dcm", enforce_file_format=True)
+    result = storescu(listener.port, [tmp_path / "bad_uid.dcm", tmp_path / "no_uid.dcm"], extra=("-nh",))
+    statuses = parse_storescu(result.stdout + result.stderr)
+    assert all(s.startswith("failure") for s in statuses.values()) and len(statuses) == 2, result.stdout + result.stderr
+    # A malformed SOP Instance UID in the request itself (the path-traversal shape of pynetdicom #823).
+    assert raw_store(listener.port, b"", sop_instance="../../etc/passwd") in (-1, 0xC000)
+    assert _stored_files(listener.storage) == [] and _incoming(listener.storage) == []
+    with listener_sessions() as session:
+        assert session.scalar(select(func.count(ImagingInstance.id))) == 0
+    log = listener.log.read_text()
+    assert "C-STORE refused from partner" in log and "PARTNER1" in log
+    assert not any(secret in log for secret in PATIENT_SECRETS)
+    assert listener.alive()
+
+
+def _pydicom_files() -> list[Path]:
+    return sorted(p for folder in ("test_files", "charset_files") for p in (DATA / folder).iterdir() if p.is_file())
+
+
+def _pydicom_view(path: Path) -> tuple[str, str, str] | None:
+    """What pydicom itself decodes: (SOP Instance UID, Study UID, patient name), or None if it cannot."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = dcmread(path, force=True)
+            return str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), str(ds.get("PatientName", ""))
+    except Exception:
+        return None
+
+
+def test_every_pydicom_test_file_is_sent_indexed_or_refused_and_the_listener_keeps_serving(
+    listener, listener_sessions, tmp_path
+):
+    files = _pydicom_files()
+    assert len(files) > 90
+    by_syntax: dict[str, list[Path]] = {}
+    for path in files:
+        try:
+            ts = str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+        except Exception:
+            ts = ""
+        by_syntax.setdefault(ts, []).append(path)
+    outcome: dict[str, str] = {}
+    for ts, group in by_syntax.items():
+        result = storescu(listener.port, group, extra=("-nh", "-R", PROPOSE.get(ts, "-xe")))
+        outcome.update(parse_storescu(result.stdout + result.stderr))
+    # What DCMTK would not send (no SOP class/instance in the file, unknown transfer syntax): sent byte for byte.
+    raw_sent = 0
+    for path in files:
+        if outcome.get(str(path)) in ("success",) or str(outcome.get(str(path), "")).startswith("failure"):
+            continue
+        raw = path.read_bytes()
+        try:
+            payload = raw[split_dataset(path)[1] :]  # without its own file meta, if it has one
+        except Exception:
+            payload = raw
+        status = raw_store(listener.port, payload)
+        outcome[str(path)] = "success" if status == 0 else f"failure: 0x{status:04X}"
+        raw_sent += 1
+    assert set(outcome) == {str(p) for p in files}
+    assert raw_sent > 0
+
+    with listener_sessions() as session:
+        instances = {i.sop_instance_uid: i for i in session.scalars(select(ImagingInstance)).all()}
+        studies = {s.study_uid: s for s in session.scalars(select(ImagingStudy)).all()}
+    indexed = failed = 0
+    for path in files:
+        status = outcome[str(path)]
+        view = _pydicom_view(path)
+        if status == "success":
+            indexed += 1
+            assert view is not None, path.name
+            sop_uid, study_uid, name = view
+            assert sop_uid in instances, path.name
+            # The study keeps the values of its first instance; pydicom's test files of one study may differ.
+            assert studies[study_uid].patient_name == name or _same_study_other_name(files, study_uid), path.name
+        else:
+            failed += 1
+            assert status.startswith("failure"), (path.name, status)
+    print(f"pydicom files: {len(files)}, indexed {indexed}, refused {failed}, sent raw {raw_sent}")
+    assert indexed >= 60 and failed >= 5
+    # Names that need Specific Character Set decoding arrived as pydicom decodes them.
+    names = {s.patient_name for s in studies.values()}
+    for charset_file in ("chrGerm.dcm", "chrFren.dcm", "chrRuss.dcm", "chrGreek.dcm", "chrH32.dcm"):
+        view = _pydicom_view(DATA / "charset_files" / charset_file)
+        assert view is not None and view[2] in names, charset_file
+    assert _incoming(listener.storage) == []
+    assert listener.alive()
+    log = listener.log.read_text()
+    assert "Traceback" not in log
+
+
+def _same_study_other_name(files: list[Path], study_uid: str) -> bool:
+    views = [_pydicom_view(p) for p in files]
+    return len({v[2] for v in views if v and v[1] == study_uid}) > 1

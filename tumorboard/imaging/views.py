@@ -1,0 +1,94 @@
+"""Triage inbox (studies no rule could assign) and preview images. Thin: load, authorize, one service call."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import IntegerField
+from wtforms.validators import InputRequired
+
+from tumorboard.auth.permissions import can_read_cases, can_triage_imaging
+from tumorboard.cases.models import Case
+from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.i18n import N_
+from tumorboard.imaging import services
+from tumorboard.imaging.config import ImagingSettings
+from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.web.errors import message
+from tumorboard.web.request_session import db, runtime
+from tumorboard.web.security import current_actor, now, requires
+
+bp = Blueprint("imaging", __name__, url_prefix="/imaging")
+
+Page = str | tuple[str, int] | Response
+
+
+class AssignForm(FlaskForm):  # type: ignore[misc]
+    case_id = IntegerField(validators=[InputRequired()])
+
+
+class UnassignForm(FlaskForm):  # type: ignore[misc]
+    pass
+
+
+@bp.route("/triage")
+@requires(can_triage_imaging)
+def triage() -> Page:
+    studies = services.triage_inbox(db())
+    case_ids = {s["case_id"] for st in studies for s in st.suggestions}
+    return render_template(
+        "imaging/triage.html",
+        studies=studies,
+        cases=services.cases_by_id(db(), case_ids),
+        form=AssignForm(),
+    )
+
+
+@bp.route("/studies/<int:study_id>/assign", methods=["POST"])
+@requires(can_triage_imaging)
+def assign(study_id: int) -> Page:
+    study = services.get_study(db(), study_id)
+    form = AssignForm()
+    if not form.validate_on_submit():
+        flash(_("Bitte einen Fall wählen."), "error")
+        return redirect(url_for("imaging.triage"))
+    case = db().get(Case, form.case_id.data)
+    if case is None:
+        raise NotFound(N_("Diesen Fall gibt es nicht."))
+    try:
+        services.assign_study(db(), study, case, at=now(), actor=current_actor())
+    except TumorboardError as err:
+        db().rollback()
+        flash(message(err), "error")
+        return redirect(url_for("imaging.triage"))
+    db().commit()
+    flash(_("Studie dem Fall zugeordnet."), "success")
+    return redirect(url_for("imaging.triage"))
+
+
+@bp.route("/studies/<int:study_id>/unassign", methods=["POST"])
+@requires(can_triage_imaging)
+def unassign(study_id: int) -> Page:
+    study = services.get_study(db(), study_id)
+    if not UnassignForm().validate_on_submit():
+        abort(400)
+    services.unassign_study(db(), study, at=now(), actor=current_actor())
+    db().commit()
+    flash(_("Zuordnung aufgehoben; die Studie liegt wieder im Eingang."), "success")
+    return redirect(url_for("imaging.triage"))
+
+
+@bp.route("/series/<int:series_id>/preview.png")
+@requires(can_read_cases)
+def preview(series_id: int) -> Page:
+    series = services.get_series(db(), series_id)
+    name = services.preview_file_name(series)
+    if name is None:
+        raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
+    spool = Spool(ImagingSettings.from_env(runtime().settings).storage_path)
+    path = spool.previews / name
+    if not path.is_file():
+        raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
+    return send_file(path, mimetype="image/png", max_age=0)

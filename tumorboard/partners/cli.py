@@ -1,0 +1,75 @@
+"""``tumorboard partners …``: register partner sites and their DICOM senders."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from tumorboard.auth.actors import CLI
+from tumorboard.cli import handles_errors, unit_of_work
+
+
+@click.group()
+def partners() -> None:
+    """Partner sites and their DICOM AE titles."""
+
+
+@partners.command("add")
+@click.argument("name")
+@click.option("--ae-title", "ae_titles", multiple=True, help="calling AE title of the partner's sender")
+@click.option("--address", "addresses", multiple=True, help="IP address or CIDR network it sends from")
+@click.option("--quiet-period", type=click.IntRange(5, 86400), help="seconds; default 120")
+@click.option("--contact", default="")
+@handles_errors
+def add(
+    name: str, ae_titles: tuple[str, ...], addresses: tuple[str, ...], quiet_period: int | None, contact: str
+) -> None:
+    """Register a partner, or add AE titles/addresses to an existing one (every AE title × every address)."""
+    from sqlalchemy import select
+
+    from tumorboard.partners.models import Partner
+    from tumorboard.partners.services import add_endpoint, create_partner
+
+    if ae_titles and not addresses:
+        raise click.UsageError("--ae-title braucht mindestens eine --address")
+    with unit_of_work() as (rt, session):
+        now = rt.clock.now()
+        partner = session.scalar(select(Partner).where(Partner.name == " ".join(name.split())))
+        if partner is None:
+            partner = create_partner(
+                session, name=name, contact=contact, quiet_period_seconds=quiet_period or 120, at=now, actor=CLI
+            )
+        for title in ae_titles:
+            for address in addresses:
+                add_endpoint(session, partner, ae_title=title, address=address, at=now, actor=CLI)
+        session.flush()
+        click.echo(f"Partner {partner.name} (id {partner.id}): {len(partner.endpoints)} Absender.")
+
+
+@partners.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@handles_errors
+def list_cmd(as_json: bool) -> None:
+    """List partners with their AE titles and addresses."""
+    from tumorboard.partners.services import list_partners
+
+    with unit_of_work() as (_, session):
+        data: list[dict[str, Any]] = [
+            {
+                "id": p.id,
+                "name": p.name,
+                "active": p.active,
+                "quiet_period_seconds": p.quiet_period_seconds,
+                "contact": p.contact,
+                "endpoints": [{"ae_title": e.ae_title, "network": e.network} for e in p.endpoints],
+            }
+            for p in list_partners(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for item in data:
+        senders = ", ".join(f"{e['ae_title']}@{e['network']}" for e in item["endpoints"]) or "-"
+        click.echo(f"{item['id']:>4}  {item['name']:<40} {item['quiet_period_seconds']:>5}s  {senders}")

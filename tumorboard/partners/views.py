@@ -1,0 +1,102 @@
+"""Admin pages for partner sites and their DICOM senders. Thin: load, authorize, one service call, commit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from tumorboard.auth.permissions import can_manage_partners
+from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.i18n import N_
+from tumorboard.partners import services
+from tumorboard.partners.forms import DeleteForm, EndpointForm, PartnerForm
+from tumorboard.partners.models import PartnerEndpoint
+from tumorboard.web.errors import message, status_of
+from tumorboard.web.request_session import db
+from tumorboard.web.security import current_actor, now, requires
+
+bp = Blueprint("partners", __name__, url_prefix="/admin/partners")
+
+Page = str | tuple[str, int] | Response
+
+
+def _page(form: PartnerForm | None = None, error: str | None = None, code: int = 200) -> tuple[str, int]:
+    return (
+        render_template(
+            "partners/list.html",
+            partners=services.list_partners(db()),
+            form=form or PartnerForm(),
+            endpoint_form=EndpointForm(),
+            delete_form=DeleteForm(),
+            error=error,
+        ),
+        code,
+    )
+
+
+@bp.route("")
+@requires(can_manage_partners)
+def index() -> Page:
+    return _page()
+
+
+@bp.route("", methods=["POST"])
+@requires(can_manage_partners)
+def create() -> Page:
+    form = PartnerForm()
+    if not form.validate_on_submit():
+        return _page(form, _("Bitte die Eingaben prüfen."), 422)
+    try:
+        services.create_partner(
+            db(),
+            name=form.name.data or "",
+            contact=form.contact.data or "",
+            quiet_period_seconds=form.quiet_period.data or 120,
+            at=now(),
+            actor=current_actor(),
+        )
+    except TumorboardError as err:
+        db().rollback()
+        return _page(form, message(err), status_of(err))
+    db().commit()
+    flash(_("Partner angelegt."), "success")
+    return redirect(url_for("partners.index"))
+
+
+@bp.route("/<int:partner_id>/endpoints", methods=["POST"])
+@requires(can_manage_partners)
+def add_endpoint(partner_id: int) -> Page:
+    partner = services.get_partner(db(), partner_id)
+    form = EndpointForm()
+    if not form.validate_on_submit():
+        return _page(error=_("Bitte AE-Titel und Adresse angeben."), code=422)
+    try:
+        services.add_endpoint(
+            db(),
+            partner,
+            ae_title=form.ae_title.data or "",
+            address=form.address.data or "",
+            at=now(),
+            actor=current_actor(),
+        )
+    except TumorboardError as err:
+        db().rollback()
+        return _page(error=message(err), code=status_of(err))
+    db().commit()
+    flash(_("Absender eingetragen."), "success")
+    return redirect(url_for("partners.index"))
+
+
+@bp.route("/endpoints/<int:endpoint_id>/delete", methods=["POST"])
+@requires(can_manage_partners)
+def delete_endpoint(endpoint_id: int) -> Page:
+    endpoint = db().get(PartnerEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound(N_("Diesen Absender gibt es nicht."))
+    if not DeleteForm().validate_on_submit():
+        return _page(error=_("Das Formular ist ungültig."), code=400)
+    services.remove_endpoint(db(), endpoint, at=now(), actor=current_actor())
+    db().commit()
+    flash(_("Absender entfernt."), "success")
+    return redirect(url_for("partners.index"))
