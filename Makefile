@@ -13,7 +13,7 @@ APT_RUN := python3-venv
 APT_TEST := chromium fonts-dejavu-core poppler-utils
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest translations translations-update clean
+.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist
 
 # --- setup -----------------------------------------------------------------------------------------------
 define apt_install
@@ -72,6 +72,12 @@ pytest: $(VENV)/.installed-test translations
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: database tests ran on SQLite only"; fi
 
 test: lint typecheck pytest
+
+# --- benchmarks (not part of `make test`) ------------------------------------------------------------------
+# Case list page and agenda PDF of a 60-case session among 50,000 cases (issue 3); figures in docs/benchmarks.md.
+bench-caselist: $(VENV)/.installed-test translations
+	$(call apt_install,fonts-dejavu-core)
+	$(BIN)/python benchmarks/caselist.py --db both
 
 clean:
 	rm -rf $(VENV) build *.egg-info
