@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import login
@@ -96,6 +96,7 @@ def test_qm_browses_and_filters_the_log(client, demo):
     login(client, "qm")
     page = client.get("/audit?tag=auth:user").text
     assert "auth:user:create" in page and "conference:session:generate" not in page
-    assert "4 Ereignisse" in page
+    users = demo.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.tag == "auth:user:create"))
+    assert users >= 4 and f"{users} Ereignisse" in page
     response = client.get("/audit?since=gestern")
     assert response.status_code == 422 and "JJJJ-MM-TT" in response.text

@@ -33,6 +33,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import InvalidInput, NotFound, TumorboardError
+from tumorboard.imaging.services import ImagingSummary, imaging_summaries
 from tumorboard.partners.models import Partner
 from tumorboard.patients.services import search_patients
 from tumorboard.web.errors import message, status_of
@@ -62,13 +63,13 @@ def _upcoming(board_id: int | None = None) -> list[ConferenceSession]:
     ]
 
 
-def imaging_for(case_ids: list[int]) -> dict[int, Any]:
-    """Imaging status per case, from the imaging domain when it is installed (issue 4)."""
-    try:
-        from tumorboard.imaging.services import imaging_summaries
-    except ImportError:
-        return {}
-    return dict(imaging_summaries(db(), case_ids))
+def imaging_for(case_ids: list[int]) -> dict[int, ImagingSummary]:
+    """Imaging status per case (one query for the whole list)."""
+    return imaging_summaries(db(), case_ids)
+
+
+def _imaging_complete(summary: ImagingSummary | None) -> bool | None:
+    return None if summary is None else summary.state == "complete"
 
 
 def _log_access(tag: str, subject_type: str, subject_id: int | str, **after: Any) -> None:
@@ -257,7 +258,7 @@ def _render_case(
         status_form=StatusForm(formdata=None),
         document_form=forms.get("document") or DocumentForm(formdata=None),
         imaging=imaging.get(case.id),
-        checks=checklist.evaluate(case, items, getattr(imaging.get(case.id), "complete", None)),
+        checks=checklist.evaluate(case, items, _imaging_complete(imaging.get(case.id))),
         can_manage=can_manage_case_list(current_user()),
         can_upload=_can_upload(case),
         late_deadline=conf.registration_deadline(case.session),

@@ -1,8 +1,8 @@
 """The agenda (Tagesordnung) of a session as PDF/A-3b and as CSV — pure renderers: an :class:`Agenda` in, bytes out.
 
 Input is :class:`tumorboard.cases.agenda.Agenda` (a frozen version or the live draft); nothing here queries the
-database. Imaging status comes in as an optional mapping case id → object with a ``label`` (the imaging domain's
-summary); without it, or for a case missing from it, the cell shows "—".
+database. Imaging status comes in as an optional mapping case id → the imaging domain's summary; without it, or for
+a case missing from it, the cell shows "—".
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from tumorboard.cases.agenda import Agenda, AgendaEntry
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
 from tumorboard.exports.rendering import format_birthdate, render
 from tumorboard.i18n import N_, translate
+from tumorboard.imaging.services import ImagingSummary
 
 NO_VALUE = "—"
 
@@ -37,9 +37,24 @@ CHANGE_LABELS = {
 GONE = frozenset({"moved_out", "withdrawn"})
 
 
-class ImagingSummary(Protocol):
-    @property
-    def label(self) -> str: ...
+def imaging_label(summary: ImagingSummary | None, locale: str = "de") -> str:
+    """One line for the agenda's imaging column: state, image count, partner, study date and description."""
+    if summary is None or summary.state == "none":
+        return NO_VALUE
+    if summary.state == "expected":
+        return translate(N_("Bilder erwartet"), locale)
+    if summary.state == "receiving":
+        head = translate(N_("Empfang läuft (%(n)s Bilder)"), locale, n=summary.instance_count)
+    elif summary.state == "complete":
+        head = translate(N_("vollständig (vorläufig), %(n)s Bilder"), locale, n=summary.instance_count)
+    else:
+        return translate(N_("Bilder gelöscht (Aufbewahrungsfrist abgelaufen)"), locale)
+    details = [
+        summary.partner or "",
+        summary.study_date.strftime("%d.%m.%Y") if summary.study_date else "",
+        summary.study_description,
+    ]
+    return ", ".join([head, *[d for d in details if d]])
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,6 @@ def agenda_rows(
     rows = []
     for e in agenda.entries:
         summary = imaging.get(e.case_id) if imaging is not None else None
-        label = getattr(summary, "label", None)
         rows.append(
             AgendaRow(
                 entry=e,
@@ -67,7 +81,7 @@ def agenda_rows(
                 if e.conference_type in TYPE_LABELS
                 else e.conference_type,
                 change_label=translate(CHANGE_LABELS[e.change], locale) if e.change in CHANGE_LABELS else "",
-                imaging=str(label) if label else NO_VALUE,
+                imaging=imaging_label(summary, locale),
                 gone=e.change in GONE,
             )
         )

@@ -14,7 +14,6 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import click
 from sqlalchemy.orm import Session
@@ -25,6 +24,8 @@ from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
+from tumorboard.imaging.services import ImagingSummary
+from tumorboard.imaging.services import imaging_summaries as services_imaging_summaries
 
 
 @click.group()
@@ -61,17 +62,9 @@ def find_session(
     return found[0]
 
 
-def imaging_summaries(session: Session, case_ids: list[int]) -> Mapping[int, Any] | None:
-    """Imaging status per case from the imaging domain, if that domain provides it."""
-    try:
-        from tumorboard.imaging import services as imaging
-    except ImportError:
-        return None
-    summaries = getattr(imaging, "imaging_summaries", None)
-    if summaries is None:
-        return None
-    result: Mapping[int, Any] = summaries(session, case_ids)
-    return result
+def imaging_summaries(session: Session, case_ids: list[int]) -> Mapping[int, ImagingSummary]:
+    """Imaging status per case (expected / receiving / complete), one query for the whole agenda."""
+    return services_imaging_summaries(session, case_ids)
 
 
 def write_atomically(target: Path, data: bytes) -> None:
