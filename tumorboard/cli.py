@@ -101,7 +101,7 @@ def demo_load() -> None:
     from tumorboard.demo.data import load_demo
 
     with unit_of_work() as (rt, session):
-        loaded = load_demo(session, at=rt.clock.now(), actor=CLI, horizon_weeks=rt.settings.horizon_weeks)
+        loaded = load_demo(session, at=rt.clock.now(), actor=CLI, horizon_weeks=rt.settings.horizon_weeks, history=True)
     click.echo("Demodaten geladen." if loaded else "Demodaten sind schon vorhanden; nichts geändert.")
 
 
@@ -338,3 +338,9 @@ from tumorboard.partners.cli import partners  # noqa: E402
 
 main.add_command(imaging)
 main.add_command(partners)
+
+from tumorboard.attendance.cli import attendance  # noqa: E402
+from tumorboard.protocol.cli import protocol  # noqa: E402
+
+main.add_command(attendance)
+main.add_command(protocol)

@@ -1,5 +1,6 @@
 """Imports every domain's models so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from tumorboard.attendance import models as attendance_models
 from tumorboard.audit import models as audit_models
 from tumorboard.auth import models as auth_models
 from tumorboard.cases import models as case_models
@@ -9,9 +10,11 @@ from tumorboard.disciplines import models as discipline_models
 from tumorboard.imaging import models as imaging_models
 from tumorboard.partners import models as partner_models
 from tumorboard.patients import models as patient_models
+from tumorboard.protocol import models as protocol_models
 
 __all__ = [
     "Base",
+    "attendance_models",
     "audit_models",
     "auth_models",
     "case_models",
@@ -20,6 +23,7 @@ __all__ = [
     "imaging_models",
     "partner_models",
     "patient_models",
+    "protocol_models",
 ]
 
 metadata = Base.metadata

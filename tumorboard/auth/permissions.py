@@ -48,3 +48,30 @@ def can_manage_partners(user: User) -> bool:
 def can_triage_imaging(user: User) -> bool:
     """The inbox of received studies that no rule assigned (patient data): assign them to cases."""
     return user.role in PLAN_ROLES
+
+
+# --- the conference itself (attendance, recommendations, protocol; issue 5) ---------------------------------------
+CONFERENCE_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.PHYSICIAN})
+
+
+def can_run_conference(user: User) -> bool:
+    """Check people in and out, record recommendations and follow-up (coordinator or moderating physician)."""
+    return user.role in CONFERENCE_ROLES
+
+
+def can_check_in_self(user: User) -> bool:
+    return user.role is Role.PHYSICIAN
+
+
+def can_sign_protocol(user: User) -> bool:
+    """Sign the protocol and amendments: the moderating physician (the service checks they attended)."""
+    return user.role is Role.PHYSICIAN
+
+
+def can_read_protocol(user: User) -> bool:
+    """Protocols carry patient data: the roles that read cases."""
+    return user.role in CASE_READ_ROLES
+
+
+def can_view_attendance(user: User) -> bool:
+    return user.role in READ_ROLES

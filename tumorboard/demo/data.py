@@ -180,8 +180,9 @@ def demo_loaded(session: Session) -> bool:
     return session.scalar(select(Board.id).limit(1)) is not None
 
 
-def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks: int) -> bool:
-    """Load the demo once; returns False if boards already exist (nothing is changed then)."""
+def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks: int, history: bool = False) -> bool:
+    """Load the demo once; returns False if boards already exist (nothing is changed then). ``history`` adds one
+    held and signed past session per board (``tumorboard demo load`` does; test fixtures leave the past empty)."""
     if demo_loaded(session):
         return False
     boards = [
@@ -235,4 +236,8 @@ def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks:
     from tumorboard.demo.cases import load_demo_cases
 
     load_demo_cases(session, boards, at=at, actor=actor)
+    if history:
+        from tumorboard.demo.conference import load_demo_conferences
+
+        load_demo_conferences(session, boards, at=at, actor=actor)
     return True

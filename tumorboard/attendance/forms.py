@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+TIME = Regexp(r"^\d{1,2}:\d{2}$", message=_l("Bitte die Uhrzeit als HH:MM angeben."))
+
+
+class _CheckInBase(FlaskForm):  # type: ignore[misc]
+    mode = RadioField(
+        _l("Teilnahme"),
+        choices=[SelectChoice("in_person", _l("vor Ort")), SelectChoice("video", _l("Video"))],
+        default="in_person",
+    )
+    arrived_at = StringField(_l("Ankunft (HH:MM, leer = jetzt)"), validators=[Optional(), TIME])
+    stands_in_for_name = StringField(_l("vertritt (Name)"), validators=[Optional(), Length(max=200)])
+    stands_in_for_discipline = StringField(_l("vertritt (Fachrichtung)"), validators=[Optional(), Length(max=120)])
+
+
+class CheckInForm(_CheckInBase):
+    user = SelectField(_l("Ärztin/Arzt"), coerce=int, validators=[DataRequired()])
+
+
+class ExternalCheckInForm(_CheckInBase):
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    institution = StringField(_l("Institution"), validators=[Optional(), Length(max=200)])
+    discipline = StringField(_l("Fachrichtung"), validators=[Optional(), Length(max=120)])
+    efn = StringField(_l("EFN (15 Ziffern, optional)"), validators=[Optional(), Length(max=40)])
+
+
+class SelfCheckInForm(_CheckInBase):
+    pass
+
+
+class LeaveForm(FlaskForm):  # type: ignore[misc]
+    left_at = StringField(_l("Gegangen um (HH:MM, leer = jetzt)"), validators=[Optional(), TIME])

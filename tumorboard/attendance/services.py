@@ -1,0 +1,272 @@
+"""Check-in, leaving, the live quorum and "present at" — the attendance side of a conference session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tumorboard.attendance.models import Attendance, AttendanceMode
+from tumorboard.audit.services import record_event
+from tumorboard.auth.actors import Actor
+from tumorboard.auth.models import User
+from tumorboard.auth.services import is_valid_efn
+from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
+from tumorboard.errors import Conflict, InvalidInput, NotFound
+from tumorboard.i18n import N_
+
+
+def _clean(value: str | None, limit: int) -> str:
+    return " ".join((value or "").split())[:limit]
+
+
+def check_efn(efn: str | None) -> str | None:
+    """``None`` for no EFN; else the 15 digits, or a clear error (length first, then the check digit)."""
+    clean = (efn or "").replace(" ", "")
+    if not clean:
+        return None
+    if not clean.isdigit() or len(clean) != 15:
+        raise InvalidInput(
+            N_("Die EFN muss aus genau 15 Ziffern bestehen (eingegeben: %(n)s Zeichen)."), field="efn", n=len(clean)
+        )
+    if not is_valid_efn(clean):
+        raise InvalidInput(N_("Die Prüfziffer der EFN stimmt nicht."), field="efn")
+    return clean
+
+
+def get_attendance(session: Session, attendance_id: int) -> Attendance:
+    row = session.get(Attendance, attendance_id)
+    if row is None:
+        raise NotFound(N_("Diesen Teilnahme-Eintrag gibt es nicht."))
+    return row
+
+
+def list_attendance(session: Session, cs: ConferenceSession) -> Sequence[Attendance]:
+    return session.scalars(
+        select(Attendance).where(Attendance.session_id == cs.id).order_by(Attendance.arrived_at, Attendance.id)
+    ).all()
+
+
+def _ensure_open(session: Session, cs: ConferenceSession) -> None:
+    from tumorboard.protocol.services import is_signed
+
+    if is_signed(session, cs):
+        raise Conflict(
+            N_("Das Protokoll dieser Sitzung ist unterschrieben; die Teilnehmerliste kann nicht mehr geändert werden.")
+        )
+
+
+def check_in(
+    session: Session,
+    cs: ConferenceSession,
+    *,
+    user: User | None,
+    mode: AttendanceMode | str,
+    recorded_by: User,
+    at: dt.datetime,
+    actor: Actor,
+    arrived_at: dt.datetime | None = None,
+    name: str | None = None,
+    institution: str | None = None,
+    discipline: str | None = None,
+    efn: str | None = None,
+    stands_in_for_name: str | None = None,
+    stands_in_for_discipline: str | None = None,
+) -> Attendance:
+    """Check a person in: an account (``user``) or an external participant (name, institution, discipline)."""
+    if not cs.takes_place:
+        raise Conflict(N_("Diese Sitzung findet nicht statt; niemand kann eingecheckt werden."))
+    _ensure_open(session, cs)
+    try:
+        how = AttendanceMode(mode)
+    except ValueError:
+        raise InvalidInput(N_("Bitte „vor Ort“ oder „Video“ wählen."), field="mode") from None
+    arrived = arrived_at or at
+    if arrived > at:
+        raise InvalidInput(N_("Die Ankunftszeit darf nicht in der Zukunft liegen."), field="arrived_at")
+    if arrived < cs.starts_at - dt.timedelta(hours=2) or arrived > cs.ends_at + dt.timedelta(hours=6):
+        raise InvalidInput(N_("Die Ankunftszeit passt nicht zu dieser Sitzung."), field="arrived_at")
+    sub_name = _clean(stands_in_for_name, 200) or None
+    sub_discipline = _clean(stands_in_for_discipline, 120) or None
+    if (sub_name is None) != (sub_discipline is None):
+        raise InvalidInput(
+            N_("Für eine Vertretung bitte Name und Fachrichtung der vertretenen Person angeben."), field="stands_in"
+        )
+    if user is not None:
+        if not user.active:
+            raise InvalidInput(N_("Dieses Konto ist deaktiviert."), field="user")
+        if user.discipline is None:
+            raise InvalidInput(
+                N_("%(name)s hat keine Fachrichtung und kann nicht als Teilnehmer erfasst werden."),
+                field="user",
+                name=user.display_name,
+            )
+        person, where, subject, number = user.display_name, "", user.discipline.name, check_efn(efn) or user.efn
+        duplicate = session.scalar(
+            select(Attendance).where(Attendance.session_id == cs.id, Attendance.user_id == user.id)
+        )
+    else:
+        person, where, subject = _clean(name, 200), _clean(institution, 200), _clean(discipline, 120)
+        if len(person) < 3:
+            raise InvalidInput(N_("Bitte den Namen der externen Person angeben."), field="name")
+        if not where:
+            raise InvalidInput(N_("Bitte die Institution der externen Person angeben."), field="institution")
+        if not subject:
+            raise InvalidInput(N_("Bitte die Fachrichtung angeben."), field="discipline")
+        number = check_efn(efn)
+        duplicate = next(
+            (
+                a
+                for a in list_attendance(session, cs)
+                if a.user_id is None and a.name.casefold() == person.casefold()
+                and a.institution.casefold() == where.casefold()
+            ),
+            None,
+        )  # fmt: skip
+    if duplicate is not None:
+        raise Conflict(
+            N_("%(name)s ist in dieser Sitzung bereits eingecheckt (seit %(time)s Uhr)."),
+            name=person,
+            time=duplicate.arrived_at.astimezone(_berlin()).strftime("%H:%M"),
+        )
+    row = Attendance(
+        session_id=cs.id,
+        user=user,
+        name=person,
+        institution=where,
+        discipline=subject,
+        efn=number,
+        mode=how,
+        arrived_at=arrived,
+        stands_in_for_name=sub_name,
+        stands_in_for_discipline=sub_discipline,
+        recorded_by_id=recorded_by.id,
+        created_at=at,
+    )
+    session.add(row)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="attendance:participant:check_in",
+        subject_type="attendance",
+        subject_id=row.id,
+        at=at,
+        after={
+            "session_id": cs.id,
+            "user_id": row.user_id,
+            "external": row.user_id is None,
+            "discipline": row.discipline,
+            "mode": row.mode.value,
+            "arrived_at": row.arrived_at,
+            "stands_in_for_discipline": row.stands_in_for_discipline,
+            "self": user is not None and user.id == recorded_by.id,
+        },
+    )
+    return row
+
+
+def _berlin() -> dt.tzinfo:
+    from tumorboard.clock import BERLIN
+
+    return BERLIN
+
+
+def leave(
+    session: Session, row: Attendance, *, at: dt.datetime, actor: Actor, left_at: dt.datetime | None = None
+) -> Attendance:
+    """Record that a participant left (default: now). Leaving before arriving is refused."""
+    _ensure_open(session, row.session)
+    if row.left_at is not None:
+        raise Conflict(N_("%(name)s ist schon gegangen."), name=row.name)
+    when = left_at or at
+    if when <= row.arrived_at:
+        raise InvalidInput(
+            N_("Das Gehen (%(left)s Uhr) muss nach der Ankunft (%(arrived)s Uhr) liegen."),
+            field="left_at",
+            left=when.astimezone(_berlin()).strftime("%H:%M"),
+            arrived=row.arrived_at.astimezone(_berlin()).strftime("%H:%M"),
+        )
+    if when > at:
+        raise InvalidInput(N_("Die Zeit des Gehens darf nicht in der Zukunft liegen."), field="left_at")
+    row.left_at = when
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag="attendance:participant:leave",
+        subject_type="attendance",
+        subject_id=row.id,
+        at=at,
+        before={"left_at": None},
+        after={"left_at": when},
+    )
+    return row
+
+
+def present_at(rows: Sequence[Attendance], moment: dt.datetime) -> list[Attendance]:
+    return [a for a in rows if a.present_at(moment)]
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    kind: QuorumKind
+    #: (discipline, names of those present who cover it)
+    disciplines: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def met(self) -> bool:
+        covered = [bool(names) for _, names in self.disciplines]
+        return all(covered) if self.kind is QuorumKind.ALL_OF else any(covered)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        if self.met:
+            return ()
+        names = tuple(d for d, who in self.disciplines if not who)
+        return names if self.kind is QuorumKind.ALL_OF else (" / ".join(names),)
+
+
+@dataclass(frozen=True)
+class QuorumStatus:
+    groups: tuple[GroupResult, ...]
+    at: dt.datetime
+
+    @property
+    def met(self) -> bool:
+        return all(g.met for g in self.groups)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(m for g in self.groups for m in g.missing)
+
+
+def quorum(board: Board, rows: Sequence[Attendance], moment: dt.datetime) -> QuorumStatus:
+    """The board's quorum groups against who is present at ``moment`` (a substitute counts for the discipline
+    they stand in for)."""
+    here = present_at(rows, moment)
+    groups = []
+    for group in board.quorum_groups:
+        groups.append(
+            GroupResult(
+                kind=group.kind,
+                disciplines=tuple(
+                    (d.name, tuple(a.name for a in here if a.counts_for.casefold() == d.name.casefold()))
+                    for d in sorted(group.disciplines, key=lambda d: d.name)
+                ),
+            )
+        )
+    return QuorumStatus(groups=tuple(groups), at=moment)
+
+
+def live_quorum(session: Session, cs: ConferenceSession, at: dt.datetime) -> QuorumStatus:
+    return quorum(cs.board, list_attendance(session, cs), at)
+
+
+def sessions_attended(session: Session, user: User) -> Sequence[Attendance]:
+    return session.scalars(
+        select(Attendance).where(Attendance.user_id == user.id).order_by(Attendance.arrived_at.desc())
+    ).all()
