@@ -10,10 +10,10 @@ PORT ?= 5000
 # PostgreSQL for the second test run: used when it answers, skipped (with a notice) when not.
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 APT_RUN := python3-venv
-APT_TEST := chromium fonts-dejavu-core poppler-utils
+APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist
+.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging no-system-orthanc
 
 # --- setup -----------------------------------------------------------------------------------------------
 define apt_install
@@ -65,6 +65,7 @@ typecheck: $(VENV)/.installed-test
 
 pytest: $(VENV)/.installed-test translations
 	$(call apt_install,$(APT_TEST))
+	@$(MAKE) -s no-system-orthanc
 	$(BIN)/pytest -q
 	@if $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 2).close()' 2>/dev/null; then \
 	  echo "PostgreSQL answers on 127.0.0.1:5432: database tests again on PostgreSQL"; \
@@ -78,6 +79,20 @@ test: lint typecheck pytest
 bench-caselist: $(VENV)/.installed-test translations
 	$(call apt_install,fonts-dejavu-core)
 	$(BIN)/python benchmarks/caselist.py --db both
+
+# DICOM listener benchmark (issue 4): ours vs a minimal pynetdicom SCP, DCMTK storescp and Orthanc, same storescu;
+# then peak memory while receiving a 1 GB study. Figures in docs/benchmarks.md. Needs root (unshare --net).
+bench-imaging: $(VENV)/.installed-test
+	$(call apt_install,dcmtk orthanc)
+	@$(MAKE) -s no-system-orthanc
+	$(BIN)/python benchmarks/imaging.py
+
+# Debian's orthanc package enables (and on systemd hosts starts) a system service listening on all interfaces;
+# tests and benchmarks run their own Orthanc inside a private network namespace, so the service must not run.
+no-system-orthanc:
+	@if command -v systemctl >/dev/null && systemctl is-enabled orthanc >/dev/null 2>&1; then \
+	  systemctl disable --now orthanc >/dev/null 2>&1 || true; fi
+	@if [ -x /etc/init.d/orthanc ] && /etc/init.d/orthanc status >/dev/null 2>&1; then /etc/init.d/orthanc stop >/dev/null || true; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

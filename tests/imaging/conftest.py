@@ -37,8 +37,9 @@ def free_port() -> int:
 class Listener:
     """``tumorboard imaging listen`` as a subprocess."""
 
-    def __init__(self, url: str, storage: Path, log: Path) -> None:
+    def __init__(self, url: str, storage: Path, log: Path, *, wrap: list[str] | None = None, **env: str) -> None:
         self.url, self.storage, self.log = url, storage, log
+        self.wrap, self.extra_env = wrap or [], env
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -51,6 +52,8 @@ class Listener:
             "TUMORBOARD_INSTANCE_PATH": str(self.storage.parent),
             "TUMORBOARD_IMAGING_PATH": str(self.storage),
             "TUMORBOARD_DICOM_PORT": str(self.port),
+            "TUMORBOARD_IMAGING_MIN_FREE_MB": "0",
+            **self.extra_env,
         }
 
     def start(self) -> None:
@@ -63,7 +66,7 @@ class Listener:
     def _start(self) -> bool:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tumorboard", "imaging", "listen"],
+                [*self.wrap, sys.executable, "-m", "tumorboard", "imaging", "listen"],
                 cwd=CHECKOUT,
                 env=self.env(),
                 stdout=out,

@@ -7,15 +7,21 @@ import itertools
 
 from sqlalchemy.orm import Session
 
+from tests.conftest import NOW
 from tests.factories import make_board, make_user
-from tumorboard.auth.actors import CLI
+from tests.imaging.dicomfiles import ct_dataset
+from tumorboard.auth.actors import CLI, Actor
 from tumorboard.cases.models import Case, CaseStatus, ConferenceType
 from tumorboard.conferences.services import generate_sessions
+from tumorboard.imaging.dicom.dataset import read_header
+from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.services import ingest_instance
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient
 from tumorboard.patients.services import create_patient
 
 _seq = itertools.count(1)
+LISTENER = Actor.system("dicom-listener")
 
 
 def make_case(
@@ -56,7 +62,8 @@ def make_case(
     )
     sessions.sort(key=lambda cs: cs.starts_at)
     upcoming = [cs for cs in sessions if cs.starts_at >= at]
-    target = upcoming[session_offset_weeks] if session_offset_weeks >= 0 else sessions[session_offset_weeks]
+    past = [cs for cs in sessions if cs.starts_at < at]
+    target = upcoming[session_offset_weeks] if session_offset_weeks >= 0 else past[session_offset_weeks]
     case = Case(
         patient=patient,
         board=board,
@@ -77,3 +84,31 @@ def make_case(
     session.add(case)
     session.flush()
     return case
+
+
+def receive(
+    session, spool: Spool, partner: Partner, *, at=NOW, number=1, study_uid="1.2.826.0.1.1", series_uid=None, **kw
+):
+    """Write a synthetic instance the way the listener does and index it."""
+    ds = ct_dataset(study_uid=study_uid, series_uid=series_uid or study_uid + ".1", number=number, **kw)
+    temp = spool.incoming / f"t{number}.part"
+    ds.save_as(temp, enforce_file_format=True)
+    header = read_header(
+        temp,
+        sop_class_uid=str(ds.SOPClassUID),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+    )
+    stored = spool.place(temp)
+    result = ingest_instance(
+        session,
+        header,
+        sha256=stored.sha256,
+        size=stored.size,
+        partner=partner,
+        calling_ae_title="NORD",
+        peer_address="127.0.0.1",
+        at=at,
+        actor=LISTENER,
+    )
+    return result.instance.series.study

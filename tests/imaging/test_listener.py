@@ -5,6 +5,8 @@ and image store."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pydicom import dcmread
 from pynetdicom.dsutils import split_dataset
 from sqlalchemy import func, select
 
+from tests.imaging.conftest import Listener
 from tests.imaging.dicomfiles import PROPOSE, ct_dataset, echoscu, parse_storescu, raw_store, storescu, write_study
 from tests.imaging.factories import make_case
 from tumorboard.audit.models import AuditEvent
@@ -240,3 +243,36 @@ def test_every_pydicom_test_file_is_sent_indexed_or_refused_and_the_listener_kee
 def _same_study_other_name(files: list[Path], study_uid: str) -> bool:
     views = [_pydicom_view(p) for p in files]
     return len({v[2] for v in views if v and v[1] == study_uid}) > 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="mounting a tmpfs needs root")
+def test_a_full_store_answers_out_of_resources_and_keeps_what_it_acknowledged(
+    listener_engine, listener_sessions, tmp_path
+):
+    storage = tmp_path / "small"
+    storage.mkdir()
+    # A 4 MB filesystem for the store only (private mount namespace), 1 MB of it kept in reserve.
+    wrap = ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs -o size=4m tmpfs "{storage}" && exec "$@"', "sh"]
+    proc = Listener(
+        listener_engine.url.render_as_string(hide_password=False),
+        storage,
+        tmp_path / "small.log",
+        wrap=wrap,
+        TUMORBOARD_IMAGING_MIN_FREE_MB="1",
+    )
+    proc.start()
+    try:
+        _, files = write_study(tmp_path / "big", series=1, per_series=24, size=320)  # ~200 kB each
+        result = storescu(proc.port, files, extra=("-nh",))
+        statuses = list(parse_storescu(result.stdout + result.stderr).values())
+        assert len(statuses) == 24
+        stored = statuses.count("success")
+        assert 5 <= stored < 24
+        assert all(s == "success" for s in statuses[:stored])
+        assert all(s == "failure: Refused: OutOfResources" for s in statuses[stored:]), statuses[stored:]
+        with listener_sessions() as session:
+            assert session.scalar(select(func.count(ImagingInstance.id))) == stored
+        assert proc.alive()
+        assert "image store below its free-space reserve" in proc.log.read_text()
+    finally:
+        proc.stop()

@@ -233,6 +233,9 @@ def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks:
         session, start=today, end=today + dt.timedelta(weeks=horizon_weeks), at=at, actor=actor, boards=boards
     )
     session.flush()
+    from tumorboard.partners.demo import load_demo_partners
+
+    load_demo_partners(session, at=at, actor=actor)
     from tumorboard.demo.cases import load_demo_cases
 
     load_demo_cases(session, boards, at=at, actor=actor)

@@ -24,6 +24,9 @@ class ImagingSettings:
     storage_path: Path
     #: Days after the session at which a case was discussed before its images are deleted.
     retention_days: int
+    #: Free space (MB) the store keeps in reserve: below it C-STORE answers Out of Resources (0xA700) rather
+    #: than filling the disk (pynetdicom writes the incoming object before our handler runs).
+    min_free_mb: int
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> ImagingSettings:
@@ -37,6 +40,7 @@ class ImagingSettings:
             ae_title=ae_title,
             storage_path=Path(env.get("TUMORBOARD_IMAGING_PATH") or settings.instance_path / "imaging").resolve(),
             retention_days=_int(env, "TUMORBOARD_IMAGING_RETENTION_DAYS", 30, 1, 3650),
+            min_free_mb=_int(env, "TUMORBOARD_IMAGING_MIN_FREE_MB", 1024, 0, 10_000_000),
         )
 
 

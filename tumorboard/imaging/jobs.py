@@ -113,7 +113,7 @@ def preview_png(path: Path) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = dcmread(path)
+            ds = dcmread(path, force=True)
             if "PixelData" not in ds:
                 raise PreviewError(N_("keine Bilddaten"))
             try:

@@ -25,7 +25,7 @@ class Partner(Base):
     created_at: Mapped[dt.datetime]
 
     endpoints: Mapped[list[PartnerEndpoint]] = relationship(
-        back_populates="partner", order_by="PartnerEndpoint.id", lazy="selectin", cascade="all, delete-orphan"
+        back_populates="partner", order_by="PartnerEndpoint.id", cascade="all, delete-orphan"
     )
 
     def __repr__(self) -> str:

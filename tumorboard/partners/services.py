@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tumorboard.audit.services import record_event
 from tumorboard.auth.actors import Actor
@@ -123,7 +123,7 @@ def find_partner(session: Session, name: str) -> Partner:
 
 
 def list_partners(session: Session) -> Sequence[Partner]:
-    return session.scalars(select(Partner).order_by(Partner.name)).all()
+    return session.scalars(select(Partner).options(selectinload(Partner.endpoints)).order_by(Partner.name)).all()
 
 
 def authorize_peer(session: Session, calling_ae_title: str, address: str) -> Partner | None:

@@ -9,7 +9,7 @@ Logs name the partner by id and AE title, never patient data.
 from __future__ import annotations
 
 import logging
-import threading
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,13 +80,20 @@ class Intake:
     """The state the handlers need: database, clock, spool, our AE title, and the authorized peer of each
     association."""
 
-    def __init__(self, session_factory: sessionmaker[Session], clock: Clock, spool: Spool, ae_title: str) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        spool: Spool,
+        ae_title: str,
+        min_free_bytes: int = 0,
+    ) -> None:
+        self.min_free_bytes = min_free_bytes
         self.session_factory = session_factory
         self.clock = clock
         self.spool = spool
         self.ae_title = ae_title
         self.peers: WeakKeyDictionary[Any, Peer] = WeakKeyDictionary()
-        self._lock = threading.Lock()
 
     # --- association -----------------------------------------------------------------------------------------
     def check_association(self, assoc: Any) -> None:
@@ -129,6 +136,10 @@ class Intake:
         if peer is None:  # cannot happen: unauthorized associations are rejected
             temp.unlink(missing_ok=True)
             return PROCESSING_FAILURE
+        if shutil.disk_usage(self.spool.root).free < self.min_free_bytes:
+            temp.unlink(missing_ok=True)
+            log.error("C-STORE from partner %s: image store below its free-space reserve", peer.partner_id)
+            return OUT_OF_RESOURCES
         try:
             header = read_header(
                 temp,
@@ -220,6 +231,7 @@ def start_listener(
     host: str,
     port: int,
     ae_title: str,
+    min_free_bytes: int = 0,
     block: bool = True,
 ) -> Any:
     """Prepare the store (removing temp files a killed process left) and serve. Returns the server when
@@ -232,7 +244,7 @@ def start_listener(
     _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
     _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    intake = Intake(session_factory, clock, spool, ae_title)
+    intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes)
     ae = build_ae(ae_title)
     handlers = [
         (evt.EVT_REQUESTED, handle_requested, [intake]),
