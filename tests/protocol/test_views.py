@@ -163,3 +163,39 @@ def test_no_route_can_change_a_signed_recommendation(app, client, db_session, sc
     for table, rows in before.items():
         assert after[table][: len(rows)] == rows, table
     assert db_session.get(Recommendation, rec.id).text == "Resektion"
+
+
+def test_self_check_in_amendment_via_the_web_and_the_visible_difference(client, db_session, scenario):
+    sc = scenario
+    db_session.commit()
+    login(client, sc.pathologist.username, PASSWORD)
+    status, page = _post(client, _live(sc), f"/sessions/{sc.cs.id}/attendance/self", {"mode": "video"})
+    assert status == 200 and "Sie sind eingecheckt." in page
+    row = db_session.scalar(select(Attendance).where(Attendance.user_id == sc.pathologist.id))
+    assert row.recorded_by_id == sc.pathologist.id and row.mode.value == "video"
+    for user in (sc.radiologist, sc.oncologist):
+        _post(client, _live(sc), f"/sessions/{sc.cs.id}/attendance", {"user": user.id})
+    assert _record(client, sc, sc.cases[0].id)[0] == 200
+    status, page = _post(client, _live(sc), f"/sessions/{sc.cs.id}/protocol/sign", {"password": PASSWORD})
+    assert status == 200 and "Protokoll unterschrieben (Version 1)." in page
+    v1 = client.get(f"/sessions/{sc.cs.id}/protocol/v1.pdf").data
+    url = f"/cases/{sc.cases[0].id}/recommendation"
+    amend = {"therapy_types": ["OP"], "text": "Nur Resektion", "representation_board": "0", "reason": "Korrektur"}
+    status, page = _post(client, url, f"{url}/amend", {**amend, "password": "falsch"})
+    assert status == 422 and "Das Passwort ist falsch" in page
+    status, page = _post(client, url, f"{url}/amend", {**amend, "password": PASSWORD})
+    assert status == 200 and "Nachtrag unterschrieben." in page
+    page = client.get(f"/sessions/{sc.cs.id}/protocol").text
+    assert "Änderungen in Version 2 gegenüber Version 1" in page
+    assert "<del>-Therapietypen: OP, CH</del>" in page and "<ins>+Therapietypen: OP</ins>" in page
+    assert client.get(f"/sessions/{sc.cs.id}/protocol/v1.pdf").data == v1
+    versions = db_session.scalars(select(ProtocolVersion).order_by(ProtocolVersion.version)).all()
+    assert versions[0].sha256 in page and versions[1].reason == "Korrektur"
+    for path in (f"/cases/{sc.cases[0].id}/recommendation.pdf", f"/sessions/{sc.cs.id}/attendance.pdf",
+                 f"/attendance/{row.id}/cme.pdf", f"/sessions/{sc.cs.id}/protocol.pdf"):  # fmt: skip
+        response = client.get(path)
+        assert response.status_code == 200 and response.data.startswith(b"%PDF"), path
+    assert client.get(f"/sessions/{sc.cs.id}/attendance.csv").status_code == 200
+    # a physician gets only their own CME certificate
+    other = db_session.scalar(select(Attendance).where(Attendance.user_id == sc.radiologist.id))
+    assert client.get(f"/attendance/{other.id}/cme.pdf").status_code == 403
