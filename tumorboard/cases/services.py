@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from tumorboard.audit.services import record_event
 from tumorboard.auth.actors import Actor
@@ -254,9 +254,13 @@ def get_case(session: Session, case_id: int) -> Case:
 
 
 def session_cases(session: Session, cs: ConferenceSession, *, include_withdrawn: bool = False) -> Sequence[Case]:
+    """The case list in order. Board and session are the caller's already, so they are not joined per row."""
     statuses = (*ACTIVE, CaseStatus.WITHDRAWN) if include_withdrawn else ACTIVE
     return session.scalars(
-        select(Case).where(Case.session_id == cs.id, Case.status.in_(statuses)).order_by(Case.position, Case.id)
+        select(Case)
+        .options(lazyload(Case.board), lazyload(Case.session), lazyload(Case.registered_by))
+        .where(Case.session_id == cs.id, Case.status.in_(statuses))
+        .order_by(Case.position, Case.id)
     ).all()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -35,6 +36,7 @@ from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import InvalidInput, NotFound, TumorboardError
 from tumorboard.imaging.services import ImagingSummary, imaging_summaries
 from tumorboard.partners.models import Partner
+from tumorboard.patients.names import fold
 from tumorboard.patients.services import search_patients
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
@@ -478,7 +480,8 @@ def _agenda_download(session_id: int, fmt: str) -> Response:
     _log_access("case:agenda:export", "session", cs.id, format=fmt, version=agenda.version)
     db().commit()
     # file names carry the board and date only, never patient data
-    name = f"tagesordnung-{cs.board.short_name.lower()}-{cs.local_start:%Y-%m-%d}"
+    slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"  # ASCII for the header
+    name = f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}"
     if fmt == "pdf":
         body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging)
         return Response(
