@@ -15,6 +15,7 @@ from tumorboard.cases.models import Case, CaseStatus, ConferenceType
 from tumorboard.conferences.services import generate_sessions
 from tumorboard.imaging.dicom.dataset import read_header
 from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.models import ImagingStudy
 from tumorboard.imaging.services import ingest_instance
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient
@@ -105,10 +106,13 @@ def receive(
         header,
         sha256=stored.sha256,
         size=stored.size,
-        partner=partner,
+        partner_id=partner.id,
         calling_ae_title="NORD",
         peer_address="127.0.0.1",
         at=at,
         actor=LISTENER,
     )
-    return result.instance.series.study
+    study = session.get(ImagingStudy, result.study_id)
+    assert study is not None
+    session.refresh(study)
+    return study

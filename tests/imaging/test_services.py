@@ -186,7 +186,7 @@ def test_previews_window_a_middle_slice_or_say_why_not(runtime, db_session, part
         header,
         sha256=stored.sha256,
         size=stored.size,
-        partner=partner,
+        partner_id=partner.id,
         calling_ae_title="NORD",
         peer_address="127.0.0.1",
         at=NOW,

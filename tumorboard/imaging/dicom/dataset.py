@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import mmap
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 #: DICOM UID: components of digits separated by dots, no leading zeros, at most 64 characters (PS3.5 9.1).
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+
+
+WANTED = [
+    "SpecificCharacterSet",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyDate",
+    "StudyDescription",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "InstanceNumber",
+]
 
 
 class BadDataset(Exception):
@@ -51,7 +73,9 @@ class Header:
     instance_number: int | None
 
 
-def read_header(path: Path, *, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> Header:
+def read_header(
+    path: Path | BinaryIO | mmap.mmap, *, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str
+) -> Header:
     """Parse the object at ``path`` up to the pixel data. The UIDs from the C-STORE command must be valid and
     agree with the dataset's own."""
     for uid in (sop_class_uid, sop_instance_uid, transfer_syntax_uid):
@@ -60,7 +84,8 @@ def read_header(path: Path, *, sop_class_uid: str, sop_instance_uid: str, transf
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warns about many harmless deviations in real data
-            ds = dcmread(path, stop_before_pixels=True, force=True)
+            # Only the elements the index needs are decoded (the rest is skipped over), up to the pixel data.
+            ds = dcmread(cast(BinaryIO, path), stop_before_pixels=True, force=True, specific_tags=WANTED)
             values = _values(ds)
     except BadDataset:
         raise

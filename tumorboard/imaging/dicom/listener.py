@@ -8,11 +8,15 @@ Logs name the partner by id and AE title, never patient data.
 
 from __future__ import annotations
 
+import io
 import logging
+import mmap
+import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from weakref import WeakKeyDictionary
 
 from pynetdicom import AE, _config, evt
@@ -24,9 +28,8 @@ from tumorboard.audit.services import record_event
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.imaging.dicom.dataset import BadDataset, read_header
-from tumorboard.imaging.dicom.spool import OutOfSpace, Spool
+from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored
 from tumorboard.imaging.services import ingest_instance
-from tumorboard.partners.models import Partner
 from tumorboard.partners.services import authorize_peer, known_ae_title
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ class Intake:
         min_free_bytes: int = 0,
     ) -> None:
         self.min_free_bytes = min_free_bytes
+        self.placer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicom-place")
         self.session_factory = session_factory
         self.clock = clock
         self.spool = spool
@@ -140,18 +144,27 @@ class Intake:
             temp.unlink(missing_ok=True)
             log.error("C-STORE from partner %s: image store below its free-space reserve", peer.partner_id)
             return OUT_OF_RESOURCES
+        # The file is hashed, fsynced and renamed in a worker thread (those calls release the GIL) while this
+        # thread parses the header through a read-only memory map opened before: it stays valid across the
+        # rename, and unlike a file object it has no name pydicom could reopen. The index row is committed only
+        # after both are done.
+        with open(temp, "rb") as source, _view(source) as view:
+            placing = self.placer.submit(self.spool.place, temp)
+            try:
+                header = read_header(
+                    view,
+                    sop_class_uid=str(request.AffectedSOPClassUID or ""),
+                    sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+                    transfer_syntax_uid=str(transfer_syntax),
+                )
+            except BadDataset as err:
+                self._discard(placing)
+                log.warning(
+                    "C-STORE refused from partner %s (%s): %s", peer.partner_id, peer.calling_ae_title, err.reason
+                )
+                return CANNOT_UNDERSTAND
         try:
-            header = read_header(
-                temp,
-                sop_class_uid=str(request.AffectedSOPClassUID or ""),
-                sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
-                transfer_syntax_uid=str(transfer_syntax),
-            )
-            stored = self.spool.place(temp)
-        except BadDataset as err:
-            temp.unlink(missing_ok=True)
-            log.warning("C-STORE refused from partner %s (%s): %s", peer.partner_id, peer.calling_ae_title, err.reason)
-            return CANNOT_UNDERSTAND
+            stored = placing.result()
         except OutOfSpace:
             log.error("C-STORE from partner %s: image store is full", peer.partner_id)
             return OUT_OF_RESOURCES
@@ -164,18 +177,24 @@ class Intake:
             return OUT_OF_RESOURCES if isinstance(err, OperationalError) else PROCESSING_FAILURE
         return SUCCESS
 
+    def _discard(self, placing: Future[Stored]) -> None:
+        try:
+            stored = placing.result()
+        except (OSError, OutOfSpace):
+            return  # nothing was placed (the temp file is already gone)
+        if stored.created:
+            self.spool.remove(stored.relative)
+
     def _index(self, peer: Peer, header: Any, sha256: str, size: int) -> None:
         for attempt in range(3):
             with self.session_factory() as session:
-                partner = session.get(Partner, peer.partner_id)
-                assert partner is not None
                 try:
                     ingest_instance(
                         session,
                         header,
                         sha256=sha256,
                         size=size,
-                        partner=partner,
+                        partner_id=peer.partner_id,
                         calling_ae_title=peer.calling_ae_title,
                         peer_address=peer.address,
                         at=self.clock.now(),
@@ -189,6 +208,12 @@ class Intake:
                     session.rollback()
                     if attempt == 2:
                         raise
+
+
+def _view(source: BinaryIO) -> mmap.mmap | io.BytesIO:
+    if os.fstat(source.fileno()).st_size == 0:
+        return io.BytesIO()  # mmap refuses empty files; read_header refuses empty data sets
+    return mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _ae(value: Any) -> str:

@@ -1,0 +1,326 @@
+"""DICOM intake benchmark (issue 4): ``make bench-imaging`` (root: runs inside ``unshare --net``, loopback only).
+
+One run, same sender (DCMTK storescu, TCP_NODELAY=1), 300 CT instances of 512×512×16 bit, three rounds per
+receiver, medians:
+  ours      ``tumorboard imaging listen`` — temp file, fsync, rename, index row committed (SQLite), matching
+  minimal   a pynetdicom SCP that only writes the received bytes
+  storescp  DCMTK storescp
+  orthanc   Orthanc (Debian package), whitelisted sender, default fsync
+Then a cProfile of our C-STORE handler over one extra round, and the listener's peak RSS (VmHWM) while it
+receives a 1 GB study (2,000 such instances).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(CHECKOUT))
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+SENDER = "BENCHSCU"
+PORTS = {"ours": 11112, "minimal": 11113, "storescp": 11114, "orthanc": 4242}
+AETS = {"ours": "TUMORBOARD", "minimal": "MINIMAL", "storescp": "STORESCP", "orthanc": "TBORTHANC"}
+
+MINIMAL_SCP = r"""
+import itertools, os, sys
+from pynetdicom import AE, evt, AllStoragePresentationContexts
+from pynetdicom.sop_class import Verification
+out = sys.argv[1]; counter = itertools.count()
+def store(event):
+    with open(os.path.join(out, f"{next(counter)}.dcm"), "wb") as fh:
+        fh.write(event.encoded_dataset())
+    return 0x0000
+ae = AE(ae_title="MINIMAL")
+ae.supported_contexts = AllStoragePresentationContexts
+ae.add_supported_context(Verification)
+ae.maximum_pdu_size = 0
+ae.start_server(("127.0.0.1", int(sys.argv[2])), evt_handlers=[(evt.EVT_C_STORE, store)])
+"""
+
+
+def make_study(folder: Path, count: int, size: int = 512) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series = generate_uid(), generate_uid()
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 1500, (size, size), dtype=np.uint16)
+    paths = []
+    for n in range(count):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Benchmark^Bernd", "BENCH-1", "19600101"
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.Modality, ds.StudyDescription, ds.SeriesDescription = "CT", "Benchmark", "Axial"
+        ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20261120", 1, n + 1
+        ds.Rows = ds.Columns = size
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.PixelData = (base + n).tobytes()
+        path = folder / f"{n:05d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def wait_for(name: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}")
+        rc = subprocess.run(
+            ["/usr/bin/echoscu", "-aet", SENDER, "-aec", AETS[name], "127.0.0.1", str(PORTS[name])],
+            env=ENV,
+            capture_output=True,
+            check=False,
+        ).returncode
+        if rc == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer C-ECHO")
+
+
+def send(name: str, folder: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/storescu", "-aet", SENDER, "-aec", AETS[name], "+sd", "127.0.0.1", str(PORTS[name]), str(folder)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"storescu to {name} failed: {result.stderr[-500:]}")
+    return elapsed
+
+
+def prepare_ours(work: Path) -> dict[str, str]:
+    from tumorboard.auth.actors import CLI
+    from tumorboard.db import make_engine, make_session_factory
+    from tumorboard.migrate import upgrade
+    from tumorboard.partners.services import add_endpoint, create_partner
+    from tumorboard.patients.services import create_patient
+
+    url = f"sqlite:///{work / 'bench.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    now = dt.datetime.now(dt.UTC)
+    with make_session_factory(engine)() as session:
+        partner = create_partner(session, name="Benchmark-Partner", at=now, actor=CLI)
+        add_endpoint(session, partner, ae_title=SENDER, address="127.0.0.1", at=now, actor=CLI)
+        # A registered patient with the partner's ID, so matching runs its deterministic query for real.
+        create_patient(
+            session,
+            family_name="Benchmark",
+            given_name="Bernd",
+            birth_date=dt.date(1960, 1, 1),
+            sex="M",
+            patient_number="KIS-BENCH",
+            partner=partner,
+            partner_patient_id="BENCH-1",
+            at=now,
+            actor=CLI,
+        )
+        session.commit()
+    engine.dispose()
+    return {
+        **ENV,
+        "TUMORBOARD_ENV": "development",
+        "TUMORBOARD_DATABASE_URL": url,
+        "TUMORBOARD_INSTANCE_PATH": str(work),
+        "TUMORBOARD_IMAGING_PATH": str(work / "store"),
+        "TUMORBOARD_IMAGING_MIN_FREE_MB": "0",
+        "TUMORBOARD_DICOM_PORT": str(PORTS["ours"]),
+        "TUMORBOARD_LOG_LEVEL": "WARNING",
+    }
+
+
+def start(name: str, work: Path) -> subprocess.Popen[bytes]:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    out = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the process
+    if name == "ours":
+        env = prepare_ours(work)
+        cmd = [sys.executable, "-m", "tumorboard", "imaging", "listen"]
+        return subprocess.Popen(cmd, cwd=CHECKOUT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if name == "minimal":
+        (work / "out").mkdir()
+        cmd = [sys.executable, "-c", MINIMAL_SCP, str(work / "out"), str(PORTS["minimal"])]
+        return subprocess.Popen(cmd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    if name == "storescp":
+        (work / "out").mkdir()
+        cmd = ["/usr/bin/storescp", "--aetitle", AETS["storescp"], "--output-directory", str(work / "out"),
+               str(PORTS["storescp"])]  # fmt: skip
+        return subprocess.Popen(cmd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    config = {
+        "Name": "tumorboard-bench",
+        "StorageDirectory": str(work / "db"),
+        "IndexDirectory": str(work / "db"),
+        "Plugins": [],
+        "HttpServerEnabled": True,
+        "HttpPort": 8042,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomServerEnabled": True,
+        "DicomAet": AETS["orthanc"],
+        "DicomPort": PORTS["orthanc"],
+        "DicomCheckCalledAet": True,
+        "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowStore": False,
+        "DicomCheckModalityHost": True,
+        "DicomModalities": {"bench": {"AET": SENDER, "Host": "127.0.0.1", "Port": 11199, "AllowStore": True}},
+        "StableAge": 60,
+        "StorageCompression": False,
+    }
+    (work / "orthanc.json").write_text(json.dumps(config))
+    return subprocess.Popen(["Orthanc", str(work / "orthanc.json")], env=ENV, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def profile_ours(folder: Path, work: Path) -> str:
+    """One round with our listener in this process, cProfile around each C-STORE handler call (the handler runs
+    in pynetdicom's association thread, so the profiler is switched on inside it)."""
+    from tumorboard.clock import SystemClock
+    from tumorboard.db import make_engine, make_session_factory
+    from tumorboard.imaging.dicom import listener
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    env = prepare_ours(work)
+    profiler = cProfile.Profile()
+    original = listener.Intake.store
+
+    def store(self: listener.Intake, *args: object) -> int:
+        profiler.enable()
+        try:
+            return original(self, *args)  # type: ignore[arg-type]
+        finally:
+            profiler.disable()
+
+    listener.Intake.store = store  # type: ignore[method-assign]
+    engine = make_engine(env["TUMORBOARD_DATABASE_URL"])
+    server = listener.start_listener(
+        make_session_factory(engine), SystemClock(), work / "store", host="127.0.0.1", port=PORTS["ours"],
+        ae_title="TUMORBOARD", block=False,
+    )  # fmt: skip
+    try:
+        send("ours", folder)
+    finally:
+        server.shutdown()
+        listener.Intake.store = original  # type: ignore[method-assign]
+        engine.dispose()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(18)
+    stats.sort_stats("cumulative").print_stats(30)
+    return text.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big", type=int, default=2000, help="instances of the 1 GB study for the memory check")
+    parser.add_argument("--receivers", default="ours,minimal,storescp,orthanc")
+    args = parser.parse_args()
+    if os.environ.get("TUMORBOARD_BENCH_NETNS") != "1":
+        # Orthanc and storescp listen on all interfaces: run everything in a private network namespace.
+        os.execvp("unshare", ["unshare", "--net", "env", "TUMORBOARD_BENCH_NETNS=1", sys.executable, *sys.argv])  # noqa: S606
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+    root = Path(tempfile.mkdtemp(prefix="tb-bench-"))
+    try:
+        data = root / "data"
+        files = make_study(data, args.count)
+        mb = sum(p.stat().st_size for p in files) / 1e6
+        print(
+            f"machine: {platform.node()} · {os.cpu_count()} cores · {platform.platform()} · "
+            f"Python {platform.python_version()}"
+        )
+        print(
+            f"data: {args.count} CT instances 512×512×16 bit, {mb:.0f} MB; {args.rounds} rounds; storescu TCP_NODELAY=1"
+        )
+        receivers = args.receivers.split(",")
+        times: dict[str, list[float]] = {r: [] for r in receivers}
+        for rnd in range(args.rounds):
+            for name in receivers:
+                proc = start(name, root / name)
+                try:
+                    wait_for(name, proc)
+                    times[name].append(send(name, data))
+                finally:
+                    stop(proc)
+            print(f"round {rnd + 1}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in receivers))
+        med = {n: statistics.median(t) for n, t in times.items()}
+        print("\nmedian seconds and instances/s:")
+        for n in receivers:
+            print(f"  {n:<9} {med[n]:6.2f} s  {args.count / med[n]:7.1f} inst/s")
+        if "ours" in med and "minimal" in med:
+            print(f"  ours / minimal throughput: {med['minimal'] / med['ours']:.2f} (need ≥ 0.60)")
+        if "ours" in med and "orthanc" in med:
+            print(f"  ours / orthanc throughput: {med['orthanc'] / med['ours']:.2f} (need ≥ 0.75)")
+
+        print("\nprofile of our C-STORE handler (one round, cumulative):")
+        print(profile_ours(data, root / "profile"))
+
+        if args.big:
+            shutil.rmtree(data)
+            big = make_study(root / "big", args.big)
+            gb = sum(p.stat().st_size for p in big) / 1e9
+            proc = start("ours", root / "ours-big")
+            try:
+                wait_for("ours", proc)
+                elapsed = send("ours", root / "big")
+                rss = peak_rss_mb(proc.pid)
+            finally:
+                stop(proc)
+            print(
+                f"1 GB study: {args.big} instances, {gb:.2f} GB in {elapsed:.1f} s; "
+                f"listener peak RSS (VmHWM) {rss:.0f} MB (need < 300)"
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
