@@ -83,3 +83,16 @@ def test_case_imaging_macro_renders_states(app, runtime, inbox, demo):
         html = render_template_string(template, s=summaries[case.id])
     assert "Empfang läuft (1 Bilder)" in html and "Klinikum Triage" in html and "CT Thorax/Abdomen" in html
     assert f"/imaging/series/{study.series[0].id}/preview.png" in html
+    # The agenda PDF fetches nothing but data: URIs and our static files.
+    from tumorboard.imaging.services import preview_data_uri
+
+    storage = jobs._spool(runtime).root
+    uris = {p.series_id: preview_data_uri(storage, p) for p in summaries[case.id].previews}
+    assert all(u and u.startswith("data:image/png;base64,") for u in uris.values())
+    with app.test_request_context():
+        html = render_template_string(
+            '{% from "imaging/_case_imaging.html" import case_imaging %}{{ case_imaging(s, preview_url=u.get) }}',
+            s=summaries[case.id],
+            u=uris,
+        )
+    assert "data:image/png;base64," in html and "/imaging/series/" not in html

@@ -5,11 +5,13 @@ Services flush and audit; their callers (listener, jobs, views, CLI) commit.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Boolean, bindparam, func, select, text
@@ -552,3 +554,16 @@ def preview_file_name(series: ImagingSeries) -> str | None:
     """The preview's file name, only if it has the shape we write (defence in depth)."""
     name = series.preview_name
     return name if name and _SAFE_NAME_RE.match(name) else None
+
+
+def preview_data_uri(storage_path: Path, preview: SeriesPreview) -> str | None:
+    """The preview as a ``data:`` URI, for renderers that fetch nothing else (the agenda PDF):
+    ``case_imaging(summary, preview_url=lambda sid: uris[sid])``."""
+    if not preview.preview_name or not _SAFE_NAME_RE.match(preview.preview_name):
+        return None
+    path = storage_path / "previews" / preview.preview_name
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
