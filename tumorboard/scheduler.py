@@ -35,10 +35,10 @@ class Job:
 
 JOBS: tuple[Job, ...] = (
     Job("conferences.generate_sessions", generate_upcoming_sessions, CronTrigger(minute=7, timezone=BERLIN), True),
+    Job("cases.freeze_agendas", freeze_agendas, CronTrigger(minute="*/5", timezone=BERLIN), True),
     Job("imaging.complete_studies", complete_studies, CronTrigger(second="*/10", timezone=BERLIN), False),
     Job("imaging.render_previews", render_previews, CronTrigger(second="5,35", timezone=BERLIN), False),
     Job("imaging.purge_discussed", purge_discussed, CronTrigger(hour=3, minute=17, timezone=BERLIN), True),
-    Job("cases.freeze_agendas", freeze_agendas, CronTrigger(minute="*/5", timezone=BERLIN), True),
 )
 
 

@@ -436,10 +436,11 @@ def board_checklist(board_id: int) -> Page:
 
 
 # --- search and my cases ---
-@bp.route("/search")
+@bp.route("/search", methods=["GET", "POST"])
 @requires(can_read_cases)
 def search() -> Page:
-    query = (request.args.get("q") or "").strip()[:100]
+    """POST, so that names and birth dates never appear in URLs, browser history or access logs."""
+    query = (request.form.get("q") or "").strip()[:100] if request.method == "POST" else ""
     patients = list(search_patients(db(), query)) if query else []
     found = cases.cases_of_patients(db(), [p.id for p in patients])
     by_patient: dict[int, list[Case]] = {}
@@ -455,6 +456,7 @@ def search() -> Page:
         patients=patients,
         by_patient=by_patient,
         too_short=bool(query) and len(query) < 2,
+        form=EmptyForm(formdata=None),
     )
 
 
