@@ -29,6 +29,7 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
         "TUMORBOARD_ENV": "development",
         "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
         "TUMORBOARD_SECRET_KEY": "r" * 48,
+        "TUMORBOARD_DICOM_PORT": str(_free_port()),  # the listener starts too; 11112 may be taken
     }
     env.pop("TUMORBOARD_DATABASE_URL", None)
     cli = [sys.executable, "-m", "tumorboard"]
