@@ -11,6 +11,7 @@ from tests.conftest import csrf_from, login
 from tests.protocol.scenario import EFN, PASSWORD, Scenario, minutes
 from tumorboard.attendance.models import Attendance
 from tumorboard.audit.models import AuditEvent
+from tumorboard.cases.models import Case, CaseStatus
 from tumorboard.protocol.models import ProtocolVersion, Recommendation
 
 
@@ -163,6 +164,15 @@ def test_no_route_can_change_a_signed_recommendation(app, client, db_session, sc
     for table, rows in before.items():
         assert after[table][: len(rows)] == rows, table
     assert db_session.get(Recommendation, rec.id).text == "Resektion"
+    # the case's "besprochen" is part of the signed record too: not even the coordinator can set it back
+    logout_login(client, sc.coordinator.username)
+    page = client.get(f"/cases/{sc.cases[0].id}").text
+    response = client.post(
+        f"/cases/{sc.cases[0].id}/status", data={"csrf_token": csrf_from(page), "status": "complete"}
+    )
+    assert response.status_code == 409 and "Protokoll dieser Sitzung ist unterschrieben" in response.text
+    db_session.expire_all()
+    assert db_session.get(Case, sc.cases[0].id).status is CaseStatus.DISCUSSED
 
 
 def test_self_check_in_amendment_via_the_web_and_the_visible_difference(client, db_session, scenario):

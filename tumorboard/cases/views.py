@@ -33,7 +33,8 @@ from tumorboard.cases.models import Case, CaseDocument
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
-from tumorboard.errors import InvalidInput, NotFound, TumorboardError
+from tumorboard.errors import Conflict, InvalidInput, NotFound, TumorboardError
+from tumorboard.i18n import N_
 from tumorboard.imaging.services import ImagingSummary, imaging_summaries
 from tumorboard.partners.models import Partner
 from tumorboard.patients.names import fold
@@ -330,9 +331,18 @@ def status(case_id: int) -> Page:
         case_id,
         "status",
         StatusForm(),
-        lambda case, f: cases.set_case_status(db(), case, f.status.data, at=now(), actor=current_actor()),
+        lambda case, f: _set_status_unless_signed(case, f.status.data),
         _("Status geändert."),
     )
+
+
+def _set_status_unless_signed(case: Case, status: str) -> None:
+    # once the session's protocol is signed, "besprochen" is part of the record (changes only as an amendment)
+    from tumorboard.protocol.services import is_signed
+
+    if is_signed(db(), case.session):
+        raise Conflict(N_("Das Protokoll dieser Sitzung ist unterschrieben; der Status ist Teil des Protokolls."))
+    cases.set_case_status(db(), case, status, at=now(), actor=current_actor())
 
 
 @bp.route("/cases/<int:case_id>/presenter", methods=["POST"])
