@@ -41,7 +41,7 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
         [*cli, "run", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
@@ -52,6 +52,11 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     pytest.fail((tmp_path / "run.log").read_text())
                 time.sleep(0.3)
+        # the scheduler and the listener must be up too before Ctrl-C (under load they start after gunicorn)
+        while not all(m in (tmp_path / "run.log").read_text() for m in ("scheduler started", "DICOM listener")):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail((tmp_path / "run.log").read_text())
+            time.sleep(0.3)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
         assert proc.wait(timeout=20) == 0
     finally:
