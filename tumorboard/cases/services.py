@@ -393,6 +393,16 @@ def set_case_status(session: Session, case: Case, status: CaseStatus | str, *, a
         raise InvalidInput(N_("Unbekannter Status."), field="status") from None
     if new not in _STATUS_FLOW.get(case.status, set()):
         raise Conflict(N_("Dieser Statuswechsel ist nicht möglich."))
+    _apply_status(session, case, new, at=at, actor=actor)
+
+
+def mark_discussed(session: Session, case: Case, *, at: dt.datetime, actor: Actor) -> None:
+    """The board recorded its recommendation: "besprochen" in one step from any active status (idempotent)."""
+    if case.status is not CaseStatus.DISCUSSED:
+        _apply_status(session, case, CaseStatus.DISCUSSED, at=at, actor=actor)
+
+
+def _apply_status(session: Session, case: Case, new: CaseStatus, *, at: dt.datetime, actor: Actor) -> None:
     before = case.status.value
     case.status = new
     case.updated_at = at

@@ -329,21 +329,35 @@ def cancel_session(
     before = _session_snapshot(cs)
     cs.status = SessionStatus.CANCELLED
     cs.cancel_reason = text
+    _publish_change(session, cs, "cancel", before=before, reason=text, at=at, actor=actor)
+    return cs
+
+
+def _publish_change(
+    session: Session,
+    cs: ConferenceSession,
+    action: str,
+    *,
+    before: dict[str, Any],
+    reason: str,
+    at: dt.datetime,
+    actor: Actor,
+) -> None:
+    """A change calendar clients must pick up: raise SEQUENCE (same UID), stamp, and audit it."""
     cs.sequence += 1
     cs.updated_at = at
     session.flush()
     record_event(
         session,
         actor=actor,
-        tag="conference:session:cancel",
+        tag=f"conference:session:{action}",
         subject_type="session",
         subject_id=cs.id,
         at=at,
         before=before,
         after=_session_snapshot(cs),
-        reason=text,
+        reason=reason,
     )
-    return cs
 
 
 def reinstate_session(
@@ -358,20 +372,7 @@ def reinstate_session(
     before = _session_snapshot(cs)
     cs.status = SessionStatus.PLANNED
     cs.cancel_reason = None
-    cs.sequence += 1
-    cs.updated_at = at
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        tag="conference:session:reinstate",
-        subject_type="session",
-        subject_id=cs.id,
-        at=at,
-        before=before,
-        after=_session_snapshot(cs),
-        reason=text,
-    )
+    _publish_change(session, cs, "reinstate", before=before, reason=text, at=at, actor=actor)
     return cs
 
 
@@ -412,20 +413,7 @@ def move_session(
     cs.ends_at = new_start + dt.timedelta(minutes=minutes)
     cs.holiday_name = schedule.holiday_name(day)
     cs.move_reason = text
-    cs.sequence += 1
-    cs.updated_at = at
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        tag="conference:session:move",
-        subject_type="session",
-        subject_id=cs.id,
-        at=at,
-        before=before,
-        after=_session_snapshot(cs),
-        reason=text,
-    )
+    _publish_change(session, cs, "move", before=before, reason=text, at=at, actor=actor)
     return cs
 
 

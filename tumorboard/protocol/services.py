@@ -24,7 +24,7 @@ from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
 from tumorboard.auth.passwords import verify_password
 from tumorboard.cases.models import Case, CaseStatus
-from tumorboard.cases.services import session_cases
+from tumorboard.cases.services import mark_discussed, session_cases
 from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -146,25 +146,6 @@ def _snapshot(rec: Recommendation, rows: Sequence[Attendance], *, corrected: boo
         )
 
 
-def _mark_discussed(session: Session, case: Case, *, at: dt.datetime, actor: Actor) -> None:
-    if case.status is CaseStatus.DISCUSSED:
-        return
-    before = case.status.value
-    case.status = CaseStatus.DISCUSSED
-    case.updated_at = at
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        tag="case:case:status",
-        subject_type="case",
-        subject_id=case.id,
-        at=at,
-        before={"status": before},
-        after={"status": CaseStatus.DISCUSSED.value},
-    )
-
-
 def record_recommendation(
     session: Session,
     case: Case,
@@ -254,7 +235,7 @@ def record_recommendation(
             after={"case_id": case.id, "session_id": cs.id, "missing": list(status.missing)},
             reason=reason,
         )
-    _mark_discussed(session, case, at=at, actor=actor)
+    mark_discussed(session, case, at=at, actor=actor)
     return rec
 
 
