@@ -6,6 +6,8 @@ receiver, medians:
   minimal   a pynetdicom SCP that only writes the received bytes
   storescp  DCMTK storescp
   orthanc   Orthanc (Debian package), whitelisted sender, default fsync
+  durable   the floor of the durability rule on pynetdicom: received in chunks like ours, then fsync, rename,
+            folder fsync and one committed SQLite row, nothing else
 Then a cProfile of our C-STORE handler over one extra round, and the listener's peak RSS (VmHWM) while it
 receives a 1 GB study (2,000 such instances).
 """
@@ -37,8 +39,14 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(CHECKOUT))
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 SENDER = "BENCHSCU"
-PORTS = {"ours": 11112, "minimal": 11113, "storescp": 11114, "orthanc": 4242}
-AETS = {"ours": "TUMORBOARD", "minimal": "MINIMAL", "storescp": "STORESCP", "orthanc": "TBORTHANC"}
+PORTS = {"ours": 11112, "minimal": 11113, "storescp": 11114, "orthanc": 4242, "durable": 11115}
+AETS = {
+    "ours": "TUMORBOARD",
+    "minimal": "MINIMAL",
+    "storescp": "STORESCP",
+    "orthanc": "TBORTHANC",
+    "durable": "DURABLE",
+}
 
 MINIMAL_SCP = r"""
 import itertools, os, sys
@@ -50,6 +58,36 @@ def store(event):
         fh.write(event.encoded_dataset())
     return 0x0000
 ae = AE(ae_title="MINIMAL")
+ae.supported_contexts = AllStoragePresentationContexts
+ae.add_supported_context(Verification)
+ae.maximum_pdu_size = 0
+ae.start_server(("127.0.0.1", int(sys.argv[2])), evt_handlers=[(evt.EVT_C_STORE, store)])
+"""
+
+#: The floor for any pynetdicom listener that keeps issue 4's durability rule: received in chunks to disk like ours,
+#: then only fsync, rename, folder fsync and one committed SQLite row (WAL, synchronous=FULL) before success —
+#: no parsing, hashing, matching or real index. What ours costs beyond this is our own code.
+DURABLE_SCP = r"""
+import itertools, os, sqlite3, sys, tempfile
+from pynetdicom import AE, _config, evt, AllStoragePresentationContexts
+from pynetdicom.sop_class import Verification
+out = sys.argv[1]; counter = itertools.count()
+os.makedirs(os.path.join(out, "incoming")); os.makedirs(os.path.join(out, "objects"))
+tempfile.tempdir = os.path.join(out, "incoming")
+_config.STORE_RECV_CHUNKED_DATASET = True
+db = sqlite3.connect(os.path.join(out, "index.sqlite"), isolation_level=None, check_same_thread=False)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE instance (id INTEGER PRIMARY KEY, sop TEXT, path TEXT)")
+def store(event):
+    temp = event.dataset_path
+    fd = os.open(temp, os.O_RDONLY); os.fsync(fd); os.close(fd)
+    target = os.path.join(out, "objects", f"{next(counter)}.dcm")
+    os.replace(temp, target)
+    fd = os.open(os.path.join(out, "objects"), os.O_RDONLY); os.fsync(fd); os.close(fd)
+    db.execute("BEGIN"); db.execute("INSERT INTO instance (sop, path) VALUES (?, ?)",
+                                    (str(event.request.AffectedSOPInstanceUID), target)); db.execute("COMMIT")
+    return 0x0000
+ae = AE(ae_title="DURABLE")
 ae.supported_contexts = AllStoragePresentationContexts
 ae.add_supported_context(Verification)
 ae.maximum_pdu_size = 0
@@ -167,9 +205,10 @@ def start(name: str, work: Path) -> subprocess.Popen[bytes]:
         env = prepare_ours(work)
         cmd = [sys.executable, "-m", "tumorboard", "imaging", "listen"]
         return subprocess.Popen(cmd, cwd=CHECKOUT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    if name == "minimal":
+    if name in ("minimal", "durable"):
         (work / "out").mkdir()
-        cmd = [sys.executable, "-c", MINIMAL_SCP, str(work / "out"), str(PORTS["minimal"])]
+        script = MINIMAL_SCP if name == "minimal" else DURABLE_SCP
+        cmd = [sys.executable, "-c", script, str(work / "out"), str(PORTS[name])]
         return subprocess.Popen(cmd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
     if name == "storescp":
         (work / "out").mkdir()
@@ -261,7 +300,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", type=int, default=2000, help="instances of the 1 GB study for the memory check")
-    parser.add_argument("--receivers", default="ours,minimal,storescp,orthanc")
+    parser.add_argument("--receivers", default="ours,minimal,storescp,orthanc,durable")
+    parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     if os.environ.get("TUMORBOARD_BENCH_NETNS") != "1":
         # Orthanc and storescp listen on all interfaces: run everything in a private network namespace.
@@ -299,9 +339,14 @@ def main() -> None:
             print(f"  ours / minimal throughput: {med['minimal'] / med['ours']:.2f} (need ≥ 0.60)")
         if "ours" in med and "orthanc" in med:
             print(f"  ours / orthanc throughput: {med['orthanc'] / med['ours']:.2f} (need ≥ 0.75)")
+        if "durable" in med:
+            for other in ("minimal", "orthanc"):
+                if other in med:
+                    print(f"  durable floor / {other} throughput: {med[other] / med['durable']:.2f}")
 
-        print("\nprofile of our C-STORE handler (one round, cumulative):")
-        print(profile_ours(data, root / "profile"))
+        if not args.no_profile:
+            print("\nprofile of our C-STORE handler (one round, cumulative):")
+            print(profile_ours(data, root / "profile"))
 
         if args.big:
             shutil.rmtree(data)

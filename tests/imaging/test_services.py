@@ -223,4 +223,67 @@ def test_spool_is_content_addressed_and_idempotent(spool):
     assert first.relative == f"objects/{first.sha256[:2]}/{first.sha256}.dcm"
     assert list(spool.incoming.iterdir()) == []
     (spool.incoming / "left-by-a-crash.dcm").write_bytes(b"x")
-    assert spool.prepare() == 1 and list(spool.incoming.iterdir()) == []
+    assert spool.prepare() == (1, 0) and list(spool.incoming.iterdir()) == []
+
+
+def test_prepare_moves_an_indexed_leftover_into_place_and_removes_the_rest(tmp_path):
+    """A crash after the commit but before the rename reached the disk: the row exists, the fsynced bytes are
+    still in incoming/ — the next start puts them where the row says. Anything else left there is removed."""
+    import hashlib
+
+    spool = Spool(tmp_path / "store")
+    spool.prepare()
+    indexed_bytes, unfinished = b"complete and indexed", b"half a transf"
+    sha = hashlib.sha256(indexed_bytes).hexdigest()
+    (spool.incoming / "tmp1.dcm").write_bytes(indexed_bytes)
+    (spool.incoming / "tmp2.dcm").write_bytes(unfinished)
+    asked: list[str] = []
+
+    def indexed(sha256: str) -> bool:
+        asked.append(sha256)
+        return sha256 == sha
+
+    assert spool.prepare(indexed) == (1, 1)
+    assert list(spool.incoming.iterdir()) == []
+    assert spool.path(f"objects/{sha[:2]}/{sha}.dcm").read_bytes() == indexed_bytes
+    assert sha in asked
+    # Already in place: a second copy left in incoming/ is just removed.
+    (spool.incoming / "tmp3.dcm").write_bytes(indexed_bytes)
+    assert spool.prepare(indexed) == (1, 0)
+
+
+def test_is_indexed(runtime, db_session):
+    from tumorboard.imaging.services import is_indexed
+
+    partner = create_partner(db_session, name="Klinikum Nord", at=NOW, actor=CLI)
+    receive(db_session, jobs._spool(runtime), partner)
+    sha = db_session.scalars(select(ImagingInstance.sha256)).one()
+    assert is_indexed(db_session, sha) and not is_indexed(db_session, "0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("pn", "sex", "active", "expected"),
+    [
+        ("Mueller^Juergen", "M", True, ("Mueller", "Juergen", "M", True)),
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "M", True, ("Yamada", "Tarou", "M", True)),
+        ("Wang^Xiao^Mei^Dr.", "F", False, ("Wang", "Xiao Mei", "W", False)),
+        ("Solo", "O", True, ("Solo", "", "D", True)),
+        ("", "", True, ("", "", "U", True)),
+    ],
+)
+def test_registration_prefill_takes_the_received_values(pn, sex, active, expected):
+    from tumorboard.imaging.models import ImagingStudy
+    from tumorboard.imaging.services import registration_prefill
+    from tumorboard.partners.models import Partner
+
+    partner = Partner(id=7, name="Klinikum", active=active)
+    study = ImagingStudy(
+        patient_name=pn, sex=sex, birth_date=dt.date(1958, 3, 14), patient_id="X-77", accession_number="A1",
+        partner_id=7, partner=partner,
+    )  # fmt: skip
+    data = registration_prefill(study)
+    family, given, our_sex, partner_kept = expected
+    assert (data["family_name"], data["given_name"], data["sex"]) == (family, given, our_sex)
+    assert data["referring_partner"] == (7 if partner_kept else 0)
+    assert data["birth_date"] == dt.date(1958, 3, 14) and data["partner_patient_id"] == "X-77"
+    assert data["accession_number"] == "A1" and data["imaging_expected"] is True

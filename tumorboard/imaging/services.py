@@ -65,19 +65,25 @@ def ingest_instance(
 
     This runs once per received instance while the sender waits, so the common path (known study and series)
     uses a handful of Core statements instead of loading ORM objects."""
-    copies = session.execute(_COPIES, {"sop": header.sop_instance_uid}).all()
+    conn = session.connection()  # Core execution: the ORM's per-statement overhead is not needed here
+    copies = conn.execute(_COPIES, {"sop": header.sop_instance_uid}).all()
     for copy in copies:
         if copy.sha256 == sha256:
             return IngestResult(copy.id, copy.study_id, created=False, conflicting=bool(copy.conflicting))
-    found = session.execute(_STUDY, {"uid": header.study_uid}).first()
-    if found is None:
-        partner = session.get(Partner, partner_id)
-        assert partner is not None
-        study_id, state = _new_study(session, header, partner=partner, at=at, actor=actor).id, StudyState.RECEIVING
+    # A known series brings its study (one query on the common path). A series UID reused under another study
+    # means a broken sender: the instance is indexed under the series' own study.
+    series = conn.execute(_SERIES, {"uid": header.series_uid}).first()
+    if series is not None:
+        series_id, study_id, state = series.id, series.study_id, StudyState(series.state)
     else:
-        study_id, state = found.id, StudyState(found.state)
-    series = session.execute(_SERIES, {"uid": header.series_uid}).first()
-    if series is None:
+        found = conn.execute(_STUDY, {"uid": header.study_uid}).first()
+        if found is None:
+            partner = session.get(Partner, partner_id)
+            assert partner is not None
+            study_id = _new_study(session, header, partner=partner, at=at, actor=actor).id
+            state = StudyState.RECEIVING
+        else:
+            study_id, state = found.id, StudyState(found.state)
         new_series = ImagingSeries(
             study_id=study_id,
             series_uid=header.series_uid,
@@ -91,28 +97,22 @@ def ingest_instance(
         session.add(new_series)
         session.flush()
         series_id = new_series.id
-    else:
-        # A series UID reused under another study means a broken sender: index under the series' own study.
-        series_id, study_id = series.id, series.study_id
     conflicting = bool(copies)
-    instance_id = session.execute(
+    instance_id = conn.execute(
         _INSERT,
-        {
-            "series_id": series_id,
-            "sop": header.sop_instance_uid,
-            "sop_class": header.sop_class_uid,
-            "ts": header.transfer_syntax_uid,
-            "number": header.instance_number,
-            "sha": sha256,
-            "size": size,
-            "at": at,
-            "conflicting": conflicting,
-            "aet": calling_ae_title[:16],
-            "address": peer_address[:64],
-        },
+        instance_row(
+            header,
+            series_id=series_id,
+            sha256=sha256,
+            size=size,
+            at=at,
+            conflicting=conflicting,
+            calling_ae_title=calling_ae_title,
+            peer_address=peer_address,
+        ),
     ).scalar_one()
     if conflicting:
-        session.execute(_FLAG_CONFLICT, {"sop": header.sop_instance_uid})
+        conn.execute(_FLAG_CONFLICT, {"sop": header.sop_instance_uid})
         record_event(
             session,
             actor=actor,
@@ -123,8 +123,8 @@ def ingest_instance(
             after={"copies": len(copies) + 1, "partner_id": partner_id},
         )
     else:
-        session.execute(_BUMP_SERIES, {"id": series_id})
-    session.execute(_BUMP_STUDY, {"id": study_id, "n": 0 if conflicting else 1, "at": at})
+        conn.execute(_BUMP_SERIES, {"id": series_id})
+    conn.execute(_BUMP_STUDY, {"id": study_id, "n": 0 if conflicting else 1, "at": at})
     if state is StudyState.COMPLETE:
         record_event(
             session,
@@ -138,6 +138,33 @@ def ingest_instance(
     return IngestResult(instance_id, study_id, created=True, conflicting=conflicting)
 
 
+def instance_row(
+    header: Header,
+    *,
+    series_id: int,
+    sha256: str,
+    size: int,
+    at: Any,
+    conflicting: bool,
+    calling_ae_title: str,
+    peer_address: str,
+) -> dict[str, Any]:
+    """The values of a new ``imaging_instance`` row (here and in the listener's fast path), as received."""
+    return {
+        "series_id": series_id,
+        "sop": header.sop_instance_uid,
+        "sop_class": header.sop_class_uid,
+        "ts": header.transfer_syntax_uid,
+        "number": header.instance_number,
+        "sha": sha256,
+        "size": size,
+        "at": at,
+        "conflicting": conflicting,
+        "aet": calling_ae_title[:16],
+        "address": peer_address[:64],
+    }
+
+
 # The per-instance statements, built once: constructing SQLAlchemy statements costs more CPU than running them
 # (measured in benchmarks/imaging.py), and the sender waits for every instance.
 _COPIES = text(
@@ -145,7 +172,10 @@ _COPIES = text(
     "JOIN imaging_series s ON s.id = i.series_id WHERE i.sop_instance_uid = :sop"
 )
 _STUDY = text("SELECT id, state FROM imaging_study WHERE study_uid = :uid")
-_SERIES = text("SELECT id, study_id FROM imaging_series WHERE series_uid = :uid")
+_SERIES = text(
+    "SELECT s.id, s.study_id, st.state FROM imaging_series s JOIN imaging_study st ON st.id = s.study_id "
+    "WHERE s.series_uid = :uid"
+)
 _INSERT = text(
     "INSERT INTO imaging_instance (series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, instance_number, "
     "sha256, size_bytes, received_at, conflicting, calling_ae_title, peer_address) VALUES (:series_id, :sop, "
@@ -372,6 +402,28 @@ def assign_study(
     return study
 
 
+#: DICOM Patient's Sex → the registration form's choices.
+_SEX = {"F": "W", "M": "M", "O": "D"}
+
+
+def registration_prefill(study: ImagingStudy) -> dict[str, Any]:
+    """What a registration form can take over from a received study: the values as received (decoded per the
+    Specific Character Set), for the coordinator to check. Diagnosis, question and board cannot come from
+    images; our patient number neither."""
+    alphabetic = study.patient_name.split("=", 1)[0]
+    parts = [p.strip() for p in alphabetic.split("^")] + ["", ""]
+    return {
+        "family_name": parts[0],
+        "given_name": " ".join(p for p in parts[1:3] if p),
+        "birth_date": study.birth_date,
+        "sex": _SEX.get(study.sex.strip().upper(), "U"),
+        "referring_partner": study.partner_id if study.partner.active else 0,
+        "partner_patient_id": study.patient_id,
+        "accession_number": study.accession_number,
+        "imaging_expected": True,
+    }
+
+
 def unassign_study(session: Session, study: ImagingStudy, *, at: dt.datetime, actor: Actor) -> ImagingStudy:
     before = {"case_id": study.case_id, "method": study.match_method.value if study.match_method else None}
     study.case_id = None
@@ -541,6 +593,11 @@ def imaging_summaries(session: Session, case_ids: Iterable[int]) -> dict[int, Im
             ),
         )
     return out
+
+
+def is_indexed(session: Session, sha256: str) -> bool:
+    """Whether an instance with these bytes is in the index (the listener's recovery after a crash)."""
+    return session.scalar(select(ImagingInstance.id).where(ImagingInstance.sha256 == sha256).limit(1)) is not None
 
 
 def count_instances(session: Session) -> int:

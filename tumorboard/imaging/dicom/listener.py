@@ -8,11 +8,13 @@ Logs name the partner by id and AE title, never patient data.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import mmap
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +23,17 @@ from weakref import WeakKeyDictionary
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
-from tumorboard.imaging.dicom.dataset import BadDataset, read_header
-from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored
-from tumorboard.imaging.services import ingest_instance
+from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
+from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
+from tumorboard.imaging.fastpath import FastIndex
+from tumorboard.imaging.services import ingest_instance, is_indexed
 from tumorboard.partners.services import authorize_peer, known_ae_title
 
 log = logging.getLogger(__name__)
@@ -92,8 +96,10 @@ class Intake:
         min_free_bytes: int = 0,
     ) -> None:
         self.min_free_bytes = min_free_bytes
-        self.placer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicom-place")
+        self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicom-store")
         self.session_factory = session_factory
+        self.engine: Engine = session_factory.kw["bind"]
+        self.fast = FastIndex.for_engine(self.engine)
         self.clock = clock
         self.spool = spool
         self.ae_title = ae_title
@@ -144,70 +150,115 @@ class Intake:
             temp.unlink(missing_ok=True)
             log.error("C-STORE from partner %s: image store below its free-space reserve", peer.partner_id)
             return OUT_OF_RESOURCES
-        # The file is hashed, fsynced and renamed in a worker thread (those calls release the GIL) while this
-        # thread parses the header through a read-only memory map opened before: it stays valid across the
-        # rename, and unlike a file object it has no name pydicom could reopen. The index row is committed only
-        # after both are done.
+        # What can overlap does; the order that matters is kept. Through a read-only memory map (valid across
+        # the rename and, unlike a file object, without a name pydicom could reopen) a worker thread parses the
+        # header while this thread fsyncs the file and hashes it (both release the GIL, so the pure-Python
+        # parse runs meanwhile). Then the index row is written, the file renamed to its content address and the
+        # folder fsynced, and only then does the transaction commit and the sender get its success.
         with open(temp, "rb") as source, _view(source) as view:
-            placing = self.placer.submit(self.spool.place, temp)
+            parsing = self.workers.submit(
+                read_header,
+                view,
+                sop_class_uid=str(request.AffectedSOPClassUID or ""),
+                sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+                transfer_syntax_uid=str(transfer_syntax),
+            )
             try:
-                header = read_header(
-                    view,
-                    sop_class_uid=str(request.AffectedSOPClassUID or ""),
-                    sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
-                    transfer_syntax_uid=str(transfer_syntax),
-                )
+                self.spool.sync(temp)
+                received = Received(temp, digest(view), os.fstat(source.fileno()).st_size)
+                header = parsing.result()
             except BadDataset as err:
-                self._discard(placing)
+                temp.unlink(missing_ok=True)
                 log.warning(
                     "C-STORE refused from partner %s (%s): %s", peer.partner_id, peer.calling_ae_title, err.reason
                 )
                 return CANNOT_UNDERSTAND
+            except OutOfSpace:
+                log.error("C-STORE from partner %s: image store is full", peer.partner_id)
+                return OUT_OF_RESOURCES
+            finally:
+                _settle(parsing)  # the map closes below: the parser must be done with it
         try:
-            stored = placing.result()
+            self._index(peer, header, received)
         except OutOfSpace:
             log.error("C-STORE from partner %s: image store is full", peer.partner_id)
             return OUT_OF_RESOURCES
-        try:
-            self._index(peer, header, stored.sha256, stored.size)
         except Exception as err:
-            log.exception("C-STORE from partner %s: indexing failed", peer.partner_id)
-            if stored.created:
-                self.spool.remove(stored.relative)  # nothing indexed: leave nothing behind
+            log.exception("C-STORE from partner %s: storing or indexing failed", peer.partner_id)
+            received.discard(self.spool)  # nothing indexed: leave nothing behind
             return OUT_OF_RESOURCES if isinstance(err, OperationalError) else PROCESSING_FAILURE
         return SUCCESS
 
-    def _discard(self, placing: Future[Stored]) -> None:
-        try:
-            stored = placing.result()
-        except (OSError, OutOfSpace):
-            return  # nothing was placed (the temp file is already gone)
-        if stored.created:
-            self.spool.remove(stored.relative)
-
-    def _index(self, peer: Peer, header: Any, sha256: str, size: int) -> None:
+    def _index(self, peer: Peer, header: Header, received: Received) -> None:
+        """Write the index row while the file is being made durable; commit once it is in its place. The common
+        instance takes the DBAPI fast path; anything else (or a driver it was not written for) the service."""
         for attempt in range(3):
-            with self.session_factory() as session:
-                try:
-                    ingest_instance(
-                        session,
-                        header,
-                        sha256=sha256,
-                        size=size,
-                        partner_id=peer.partner_id,
-                        calling_ae_title=peer.calling_ae_title,
-                        peer_address=peer.address,
-                        at=self.clock.now(),
-                        actor=LISTENER,
-                    )
-                    session.commit()
+            row: dict[str, Any] = {
+                "sha256": received.sha256,
+                "size": received.size,
+                "calling_ae_title": peer.calling_ae_title,
+                "peer_address": peer.address,
+                "at": self.clock.now(),
+            }
+            try:
+                if self.fast is not None:
+                    with self.engine.connect() as conn, conn.begin() as transaction:
+                        if self.fast.ingest(conn, header, **row):
+                            self._commit_placed(received, transaction.commit)
+                            return
+                        transaction.rollback()
+                with self.session_factory() as session:
+                    ingest_instance(session, header, partner_id=peer.partner_id, actor=LISTENER, **row)
+                    self._commit_placed(received, session.commit)
                     return
-                except IntegrityError:
-                    # Another association created the same study/series/instance at the same moment: retry,
-                    # the second attempt finds the row.
-                    session.rollback()
-                    if attempt == 2:
-                        raise
+            except IntegrityError:
+                # Another association created the same study/series/instance at the same moment: retry, the
+                # second attempt finds the row.
+                if attempt == 2:
+                    raise
+
+    def _commit_placed(self, received: Received, commit: Callable[[], None]) -> None:
+        """Rename the file into its place, then commit while a worker fsyncs the folder; the sender hears of
+        success only after both. (Should the process die after the commit but before the rename reached the
+        disk, the fsynced file is still in ``incoming/`` and the next start moves it into place: see
+        :meth:`Spool.prepare`.) A failing rename or commit rolls back; a failing folder fsync after the commit
+        leaves row and file as they are and answers with a failure, so the sender sends again."""
+        stored = received.place(self.spool)  # raises what the rename raised (full disk): rolled back
+        folder = self.workers.submit(self.spool.sync_folder, stored) if stored.created else None
+        try:
+            commit()
+            received.committed = True
+        finally:
+            if folder is not None:
+                folder.result()
+
+
+@dataclass
+class Received:
+    """One received object on its way from ``incoming/`` to its content address."""
+
+    temp: Path
+    sha256: str
+    size: int
+    stored: Stored | None = None
+    committed: bool = False
+
+    def place(self, spool: Spool) -> Stored:
+        if self.stored is None:
+            self.stored = spool.move(self.temp, self.sha256, self.size, sync_folder=False)
+        return self.stored
+
+    def discard(self, spool: Spool) -> None:
+        """Nothing indexed: leave nothing behind (a committed row keeps its file)."""
+        self.temp.unlink(missing_ok=True)
+        if self.stored is not None and self.stored.created and not self.committed:
+            spool.remove(self.stored.relative)
+
+
+def _settle(future: Future[Any]) -> None:
+    """Wait for a worker's step to end, whatever its outcome (the caller is already failing)."""
+    with contextlib.suppress(Exception):
+        future.result()
 
 
 def _view(source: BinaryIO) -> mmap.mmap | io.BytesIO:
@@ -262,9 +313,14 @@ def start_listener(
     """Prepare the store (removing temp files a killed process left) and serve. Returns the server when
     ``block`` is False (tests), else runs until interrupted."""
     spool = Spool(storage)
-    removed = spool.prepare()
-    if removed:
-        log.info("removed %d unfinished temp files from a previous run", removed)
+
+    def indexed(sha256: str) -> bool:
+        with session_factory() as session:
+            return is_indexed(session, sha256)
+
+    removed, recovered = spool.prepare(indexed)
+    if removed or recovered:
+        log.info("temp files of a previous run: %d unfinished removed, %d indexed moved into place", removed, recovered)
     spool.use_for_temporary_files()
     _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
     _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details

@@ -7,10 +7,14 @@ Layout under the imaging folder: ``incoming/`` (temporary, same filesystem), ``o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import io
+import mmap
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +42,27 @@ class Spool:
         self.objects = root / "objects"
         self.previews = root / "previews"
 
-    def prepare(self) -> int:
-        """Create the folders and delete temp files a killed process left behind; returns how many."""
+    def prepare(self, indexed: Callable[[str], bool] = lambda sha256: False) -> tuple[int, int]:
+        """Create the folders and deal with the temp files a killed process left behind; returns how many were
+        removed and how many recovered.
+
+        A leftover is recovered — moved to its content address — when ``indexed(sha256)`` says the index has a
+        row for its bytes while the object file is missing: the listener commits the row while the folder fsync
+        after the rename is still running, so a crash in between can leave a committed row and a rename that
+        did not reach the disk. Such a file was fsynced before the rename (and before the commit began), so its
+        bytes are complete. Every other leftover (an interrupted transfer) is deleted."""
         for folder in (self.incoming, self.objects, self.previews):
             folder.mkdir(parents=True, exist_ok=True)
-        removed = 0
+        removed = recovered = 0
         for leftover in self.incoming.iterdir():
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+            sha256 = _file_digest(leftover)
+            if not (self.objects / sha256[:2] / f"{sha256}.dcm").exists() and indexed(sha256):
+                self.move(leftover, sha256, leftover.stat().st_size)
+                recovered += 1
+            else:
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed, recovered
 
     def use_for_temporary_files(self) -> None:
         # pynetdicom writes chunked datasets with NamedTemporaryFile() in the default temp folder; pointing it
@@ -61,27 +77,43 @@ class Spool:
         """Hash and fsync ``temp`` (inside ``incoming/``), then move it to its content address."""
         digest = hashlib.sha256()
         size = 0
-        try:
-            with open(temp, "rb+") as fh:
-                while block := fh.read(CHUNK):
-                    digest.update(block)
-                    size += len(block)
-                os.fsync(fh.fileno())
-            sha = digest.hexdigest()
-            relative = f"objects/{sha[:2]}/{sha}.dcm"
-            target = self.root / relative
+        with _space_errors(temp), open(temp, "rb") as fh:
+            while block := fh.read(CHUNK):
+                digest.update(block)
+                size += len(block)
+        self.sync(temp)
+        return self.move(temp, digest.hexdigest(), size)
+
+    # The listener runs the three steps of place() itself so that they overlap with its other work: sync() in a
+    # worker thread as soon as the object has arrived, the hash over its memory map, move() once both are done.
+    def sync(self, temp: Path) -> None:
+        """Make the bytes of ``temp`` durable."""
+        with _space_errors(temp):
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def move(self, temp: Path, sha256: str, size: int, *, sync_folder: bool = True) -> Stored:
+        """Move the already durable ``temp`` to the address of its SHA-256 (or drop it when identical bytes are
+        already there) and make the new directory entry durable — unless ``sync_folder`` is False: then the
+        caller runs :meth:`sync_folder` itself before it reports the object stored."""
+        relative = f"objects/{sha256[:2]}/{sha256}.dcm"
+        target = self.root / relative
+        with _space_errors(temp):
             if target.exists():
                 temp.unlink(missing_ok=True)
-                return Stored(sha, size, relative, created=False)
+                return Stored(sha256, size, relative, created=False)
             target.parent.mkdir(exist_ok=True)
             os.replace(temp, target)
-            _fsync_dir(target.parent)
-        except OSError as err:
-            temp.unlink(missing_ok=True)
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise OutOfSpace from err
-            raise
-        return Stored(sha, size, relative, created=True)
+            if sync_folder:
+                _fsync_dir(target.parent)
+        return Stored(sha256, size, relative, created=True)
+
+    def sync_folder(self, stored: Stored) -> None:
+        """Make the directory entry of a just moved object durable."""
+        _fsync_dir((self.root / stored.relative).parent)
 
     def write_temp(self, data: bytes) -> Path:
         """Write bytes to a new temp file in ``incoming/`` (the non-chunked path and tests)."""
@@ -98,6 +130,31 @@ class Spool:
 
     def remove(self, relative: str) -> None:
         (self.root / relative).unlink(missing_ok=True)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def digest(view: mmap.mmap | io.BytesIO) -> str:
+    """SHA-256 of a memory-mapped (or in-memory) file; hashlib releases the GIL while it works on large buffers."""
+    return hashlib.sha256(view.getbuffer() if isinstance(view, io.BytesIO) else view).hexdigest()
+
+
+@contextlib.contextmanager
+def _space_errors(temp: Path) -> Iterator[None]:
+    """On any OS error: the temp file goes; a full filesystem becomes :class:`OutOfSpace`."""
+    try:
+        yield
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutOfSpace from err
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:
