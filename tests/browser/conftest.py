@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tumorboard.auth.actors import CLI
-from tumorboard.bootstrap import bootstrap
+from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.clock import FixedClock
 from tumorboard.config import Settings
 from tumorboard.db import make_engine
@@ -55,8 +56,20 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {"viewport": DESKTOP, "locale": "de-DE", "timezone_id": "Europe/Berlin", **browser_context_args}
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    #: The server's own runtime (database, clock, settings), for tests that put data in place first.
+    runtime: Runtime
+
+
 @pytest.fixture(scope="session")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(live_server: LiveServer) -> str:
+    return live_server.url
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app on a free port of 127.0.0.1, with a fresh migrated SQLite database holding the demo."""
     tmp = tmp_path_factory.mktemp("live")
     url = f"sqlite:///{tmp / 'tumorboard.sqlite'}"
@@ -80,7 +93,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
         try:
-            yield f"http://127.0.0.1:{server.server_port}"
+            yield LiveServer(f"http://127.0.0.1:{server.server_port}", runtime)
         finally:
             server.shutdown()
             thread.join(timeout=10)

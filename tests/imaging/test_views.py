@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tests.conftest import NOW, login, post_form
+from tests.conftest import NOW, csrf_from, login, post_form
 from tests.imaging.factories import make_case, receive
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.actors import CLI
+from tumorboard.cases.models import Case
+from tumorboard.conferences.models import Board
 from tumorboard.imaging import jobs
 from tumorboard.imaging.models import ImagingStudy
 from tumorboard.partners.services import create_partner
@@ -96,3 +99,120 @@ def test_case_imaging_macro_renders_states(app, runtime, inbox, demo):
             u=uris,
         )
     assert "data:image/png;base64," in html and "/imaging/series/" not in html
+
+
+# --- "create a case with one click" from the triage inbox ---------------------------------------------------------
+def _prefill(client, study_id: int):
+    """The triage's button: a POST carrying only the study's id (no patient data in any URL)."""
+    token = csrf_from(client.get("/imaging/triage").text)
+    return client.post("/cases/new", data={"csrf_token": token, "from_study": str(study_id), "prefill": "1"})
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', html
+    )
+    return found.group(1) if found else ""
+
+
+def test_new_case_from_a_study_takes_over_its_data_and_the_study(client, inbox, demo):
+    _case, study = inbox
+    login(client, "koordination")
+    triage = client.get("/imaging/triage").text
+    assert "Neuen Fall aus dieser Studie anlegen" in triage and 'name="prefill"' in triage
+    page = _prefill(client, study.id)
+    assert page.status_code == 200 and page.request.path == "/cases/new" and not page.request.query_string
+    html = page.text
+    # The values as received (decoded), for the coordinator to check: nothing is changed yet.
+    assert _field(html, "family_name") == "Mueller" and _field(html, "given_name") == "Juergen"
+    assert _field(html, "birth_date") == "1958-03-14" and _field(html, "partner_patient_id") == "X-77"
+    assert _field(html, "from_study") == str(study.id)
+    assert re.search(rf'<option selected value="{study.partner_id}">', html) or re.search(
+        rf'<option value="{study.partner_id}" selected>', html
+    )
+    assert re.search(r'<option selected value="W">|<option value="W" selected>', html)  # DICOM F → weiblich
+    assert re.search(r'name="imaging_expected"[^>]*checked|checked[^>]*name="imaging_expected"', html)
+    assert "Klinikum Triage" in html and "nach dem Anmelden wird die Studie diesem Fall zugeordnet" in html
+    assert demo.scalar(select(func.count()).select_from(Case)) == 45 + 1  # the inbox fixture's case only
+
+    lunge = demo.scalar(select(Board).where(Board.short_name == "Lunge"))
+    form = {
+        "csrf_token": csrf_from(html),
+        "from_study": str(study.id),
+        "board": str(lunge.id),
+        "session": "0",
+        "family_name": "Mueller",
+        "given_name": "Juergen",
+        "birth_date": "1958-03-14",
+        "sex": "M",  # corrected by the coordinator
+        "patient_number": "KIS-580314",
+        "referring_partner": str(study.partner_id),
+        "partner_patient_id": "X-77",
+        "icd10_code": "C34.1",
+        "icd10_text": "Adenokarzinom Oberlappen",
+        "conference_type": "praeth",
+        "question": "Operation?",
+        "presenter": "0",
+        "accession_number": "",
+        "imaging_expected": "y",
+    }
+    response = client.post("/cases/new", data=form)
+    assert response.status_code == 303, response.text
+    demo.expire_all()
+    new_case = demo.scalars(select(Case).order_by(Case.id.desc())).first()
+    assert response.headers["Location"].endswith(f"/cases/{new_case.id}")
+    assert new_case.patient.family_name == "Mueller" and new_case.patient.patient_number == "KIS-580314"
+    stored = demo.get(ImagingStudy, study.id)
+    assert stored.case_id == new_case.id and stored.match_method.value == "manual"
+    assert stored.patient_name == "Mueller^Juergen"  # the values as received are kept
+    tags = [e.tag for e in demo.scalars(select(AuditEvent).where(AuditEvent.actor_label == "user:koordination"))]
+    assert "case:case:register" in tags and "imaging:study:assign" in tags
+    detail = client.get(f"/cases/{new_case.id}").text
+    assert "Die Studie aus dem Bildeingang ist diesem Fall zugeordnet." in detail
+    assert "Alle empfangenen Studien sind einem Fall zugeordnet." in client.get("/imaging/triage").text
+
+
+def test_new_case_from_a_study_is_for_coordinators_only(client, inbox, demo):
+    _case, study = inbox
+    login(client, "dr.berger")  # physicians register cases but do not triage the inbox
+    token = csrf_from(client.get("/cases/new").text)
+    response = client.post("/cases/new", data={"csrf_token": token, "from_study": str(study.id), "prefill": "1"})
+    assert response.status_code == 403
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).case_id is None
+
+
+def test_study_assigned_meanwhile_keeps_the_typed_form_and_creates_nothing(client, inbox, demo):
+    case, study = inbox
+    login(client, "koordination")
+    html = _prefill(client, study.id).text
+    from tumorboard.imaging.services import assign_study
+
+    assign_study(demo, demo.get(ImagingStudy, study.id), case, at=NOW, actor=CLI)  # someone else, meanwhile
+    demo.commit()
+    cases_before = demo.scalar(select(func.count()).select_from(Case))
+    lunge = demo.scalar(select(Board).where(Board.short_name == "Lunge"))
+    response = client.post(
+        "/cases/new",
+        data={
+            "csrf_token": csrf_from(html),
+            "from_study": str(study.id),
+            "board": str(lunge.id),
+            "family_name": "Mueller",
+            "given_name": "Juergen",
+            "birth_date": "1958-03-14",
+            "sex": "M",
+            "patient_number": "KIS-580314",
+            "icd10_code": "C34.1",
+            "icd10_text": "Adenokarzinom",
+            "question": "Operation?",
+            "referring_partner": "0",
+            "presenter": "0",
+        },
+    )
+    assert response.status_code == 409
+    assert "Diese Studie ist inzwischen einem Fall zugeordnet." in response.text
+    assert _field(response.text, "patient_number") == "KIS-580314" and _field(response.text, "from_study") == ""
+    demo.expire_all()
+    assert demo.scalar(select(func.count()).select_from(Case)) == cases_before
+    assert demo.get(ImagingStudy, study.id).case_id == case.id

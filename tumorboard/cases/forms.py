@@ -6,6 +6,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 REQUIRED = _l("Pflichtfeld")
 
@@ -47,6 +48,8 @@ class RegisterCaseForm(FlaskForm):  # type: ignore[misc]
     accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
     imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))
     confirm_duplicate = BooleanField(_l("Trotzdem anmelden"))
+    #: A study from the imaging inbox that the new case takes over (triage: "Neuen Fall aus dieser Studie").
+    from_study = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
 class ReasonForm(FlaskForm):  # type: ignore[misc]

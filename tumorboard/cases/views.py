@@ -14,7 +14,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from tumorboard.audit.services import record_event
 from tumorboard.auth.forms import EmptyForm
 from tumorboard.auth.models import Role, User
-from tumorboard.auth.permissions import can_manage_case_list, can_read_cases, can_register_case
+from tumorboard.auth.permissions import (
+    can_manage_case_list,
+    can_read_cases,
+    can_register_case,
+    can_triage_imaging,
+)
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
 from tumorboard.cases.agenda import current_agenda, versions
@@ -33,8 +38,10 @@ from tumorboard.cases.models import Case, CaseDocument
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
-from tumorboard.errors import Conflict, InvalidInput, NotFound, TumorboardError
+from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
+from tumorboard.imaging import services as imaging
+from tumorboard.imaging.models import ImagingStudy, StudyState
 from tumorboard.imaging.services import ImagingSummary, imaging_summaries
 from tumorboard.partners.models import Partner
 from tumorboard.patients.names import fold
@@ -89,7 +96,8 @@ def _log_access(tag: str, subject_type: str, subject_id: int | str, **after: Any
 
 
 # --- registration ------------------------------------------------------------------------------------------------
-def _register_form() -> RegisterCaseForm:
+def _register_form(*, fresh: bool) -> RegisterCaseForm:
+    """``fresh``: the form is shown for the first time (GET, or the triage's prefill POST) — defaults apply."""
     form = RegisterCaseForm()
     boards = conf.list_boards(db())
     form.board.choices = [(b.id, b.name) for b in boards]
@@ -106,7 +114,7 @@ def _register_form() -> RegisterCaseForm:
             if deadline <= now():
                 label += " — " + _("Anmeldeschluss vorbei: Nachmeldung")
             form.session.choices.append((cs.id, label))
-    if request.method == "GET":
+    if fresh:
         form.board.data = board_id
         user = current_user()
         if user.role is Role.PHYSICIAN:
@@ -117,7 +125,25 @@ def _register_form() -> RegisterCaseForm:
 @bp.route("/cases/new", methods=["GET", "POST"])
 @requires(can_register_case)
 def register() -> Page:
-    form = _register_form()
+    prefill = request.method == "POST" and request.form.get("prefill") == "1"
+    form = _register_form(fresh=request.method == "GET" or prefill)
+    try:
+        study = _study_to_take_over(form)
+    except (Conflict, InvalidInput) as err:
+        if prefill:
+            raise
+        # Assigned or purged while the form was being filled in: say so, keep what was typed, drop the study.
+        form.from_study.data, form.from_study.raw_data = None, []
+        page = render_template("cases/register.html", form=form, duplicates=[], error=message(err), study=None)
+        return page, status_of(err)
+    if prefill:
+        # The triage's one click ("Neuen Fall aus dieser Studie"): a POST, so that no patient data travels in a
+        # URL; the form comes back filled with what the study carries, to be checked and completed.
+        if study is None:
+            raise NotFound(N_("Diese Studie gibt es nicht."))
+        for key, value in imaging.registration_prefill(study).items():
+            getattr(form, key).data = value
+        return render_template("cases/register.html", form=form, duplicates=[], error=None, study=study)
     duplicates: list[Case] = []
     error = None
     if form.validate_on_submit():
@@ -142,7 +168,8 @@ def register() -> Page:
             duplicates = list(cases.upcoming_cases_of_patient(session, patient, now()))
             if duplicates and not form.confirm_duplicate.data:
                 session.rollback()
-                return render_template("cases/register.html", form=form, duplicates=duplicates, error=None), 409
+                page = render_template("cases/register.html", form=form, duplicates=duplicates, error=None, study=study)
+                return page, 409
             target = None
             if form.session.data:
                 if not can_manage_case_list(current_user()):
@@ -170,17 +197,42 @@ def register() -> Page:
                     imaging_expected=bool(form.imaging_expected.data),
                 ),
             )
+            if study is not None:
+                imaging.assign_study(session, study, case, at=now(), actor=current_actor())
         except TumorboardError as err:
             db().rollback()
-            return render_template("cases/register.html", form=form, duplicates=[], error=message(err)), status_of(err)
+            page = render_template("cases/register.html", form=form, duplicates=[], error=message(err), study=study)
+            return page, status_of(err)
         session.commit()
         when = case.session.local_start.strftime("%d.%m.%Y %H:%M")
         flash(_("Fall angemeldet für %(board)s am %(when)s.", board=case.board.short_name, when=when), "success")
+        if study is not None:
+            flash(_("Die Studie aus dem Bildeingang ist diesem Fall zugeordnet."), "success")
         return redirect(url_for("cases.detail", case_id=case.id), 303)
     status = 200
     if request.method == "POST":
         error, status = _("Bitte die markierten Felder prüfen."), 422
-    return render_template("cases/register.html", form=form, duplicates=duplicates, error=error), status
+    return render_template("cases/register.html", form=form, duplicates=duplicates, error=error, study=study), status
+
+
+def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
+    """The inbox study a registration takes over, if any: only for those who may triage, and only while it is
+    still unassigned (someone else may have assigned it meanwhile)."""
+    if request.method != "POST" or not request.form.get("from_study"):
+        return None
+    if not can_triage_imaging(current_user()):
+        raise PermissionDenied(N_("Studien aus dem Bildeingang ordnet die Koordination zu."))
+    try:
+        study_id = int(request.form["from_study"])
+    except ValueError:
+        raise InvalidInput(N_("Diese Studie gibt es nicht.")) from None
+    study = imaging.get_study(db(), study_id)
+    if study.case_id is not None:
+        raise Conflict(N_("Diese Studie ist inzwischen einem Fall zugeordnet."))
+    if study.state is StudyState.PURGED:
+        raise Conflict(N_("Die Bilder dieser Studie wurden bereits gelöscht."))
+    form.from_study.data = study.id
+    return study
 
 
 # --- the case list of a session ------------------------------------------------------------------------------------
