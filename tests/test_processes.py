@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,8 +53,15 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     pytest.fail((tmp_path / "run.log").read_text())
                 time.sleep(0.3)
-        # the scheduler and the listener must be up too before Ctrl-C (under load they start after gunicorn)
-        while not all(m in (tmp_path / "run.log").read_text() for m in ("scheduler started", "DICOM listener")):
+        # A calendar feed URL carries its token: gunicorn's access log must not (the token here is made up; the
+        # answer is 404, and the line is written all the same).
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/feeds/SeCrEtToKeN4711/all.ics", timeout=5)
+        # Before Ctrl-C: the feed request's access-log line is written (it follows the answer; a signal between
+        # the two makes gunicorn log the request as failed), and the scheduler and the listener are up (under load
+        # they start after gunicorn).
+        ready = ('"GET /feeds/…/all.ics HTTP/1.1" 404', "scheduler started", "DICOM listener")
+        while not all(m in (tmp_path / "run.log").read_text() for m in ready):
             if time.monotonic() > deadline or proc.poll() is not None:
                 pytest.fail((tmp_path / "run.log").read_text())
             time.sleep(0.3)
@@ -66,5 +74,6 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
         log.close()
     output = (tmp_path / "run.log").read_text()
     assert "scheduler stopped" in output and "Shutting down: Master" in output
+    assert '"GET /feeds/…/all.ics HTTP/1.1" 404' in output and "SeCrEtToKeN4711" not in output
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()

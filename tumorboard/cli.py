@@ -286,6 +286,8 @@ def run_all(host: str, port: int) -> None:
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config",
+                "python:tumorboard.web.gunicorn_conf",  # access log without feed tokens
                 "--bind",
                 f"{host}:{port}",
                 "--workers",
