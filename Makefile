@@ -38,8 +38,8 @@ translations: $(VENV)/.installed-run
 	$(BIN)/pybabel -q compile -d tumorboard/translations
 
 translations-update: $(VENV)/.installed-test
-	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k _l -o tumorboard/translations/messages.pot .
-	$(BIN)/pybabel -q update -N -i tumorboard/translations/messages.pot -d tumorboard/translations
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k _l -k translate_plural:1,2 -o tumorboard/translations/messages.pot .
+	$(BIN)/pybabel -q update -N -w 120 -i tumorboard/translations/messages.pot -d tumorboard/translations
 
 $(INSTANCE)/secret_key:
 	mkdir -p $(INSTANCE)

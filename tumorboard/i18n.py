@@ -32,3 +32,9 @@ def translations(locale: str) -> NullTranslations:
 def translate(message: str, locale: str = DEFAULT_LOCALE, **params: Any) -> str:
     text = translations(locale).gettext(message)
     return text % params if params else text
+
+
+def translate_plural(singular: str, plural: str, num: int, locale: str = DEFAULT_LOCALE, **params: Any) -> str:
+    """``singular`` or ``plural`` by ``num`` and the locale's plural rule; ``%(num)s`` is filled in (as with
+    Flask-Babel's ``ngettext`` in templates)."""
+    return translations(locale).ngettext(singular, plural, num) % {"num": num, **params}

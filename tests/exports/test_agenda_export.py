@@ -234,3 +234,23 @@ def test_url_fetcher_serves_static_files_and_data_urls():
         f'<body><p>Grüße</p><img src="{pixel}"></body></html>'
     )
     assert "Grüße" in pdftotext(pdf)
+
+
+@pytest.mark.parametrize(
+    ("state", "count", "locale", "expected"),
+    [
+        ("receiving", 1, "de", "Empfang läuft (1 Bild), Klinikum Nord"),
+        ("receiving", 2, "de", "Empfang läuft (2 Bilder), Klinikum Nord"),
+        ("complete", 1, "de", "vollständig (vorläufig), 1 Bild, Klinikum Nord"),
+        ("complete", 312, "de", "vollständig (vorläufig), 312 Bilder, Klinikum Nord"),
+        ("receiving", 1, "en", "receiving (1 image), Klinikum Nord"),
+        ("complete", 312, "en", "complete (provisional), 312 images, Klinikum Nord"),
+    ],
+)
+def test_imaging_label_counts_images_in_singular_and_plural(state, count, locale, expected):
+    from tumorboard.exports.agenda import imaging_label
+
+    summary = ImagingSummary(
+        case_id=1, imaging_expected=True, state=state, instance_count=count, partner="Klinikum Nord"
+    )
+    assert imaging_label(summary, locale) == expected

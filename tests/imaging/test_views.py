@@ -84,7 +84,7 @@ def test_case_imaging_macro_renders_states(app, runtime, inbox, demo):
     template = '{% from "imaging/_case_imaging.html" import case_imaging %}{{ case_imaging(s) }}'
     with app.test_request_context():
         html = render_template_string(template, s=summaries[case.id])
-    assert "Empfang läuft (1 Bilder)" in html and "Klinikum Triage" in html and "CT Thorax/Abdomen" in html
+    assert "Empfang läuft (1 Bild)" in html and "Klinikum Triage" in html and "CT Thorax/Abdomen" in html
     assert f"/imaging/series/{study.series[0].id}/preview.png" in html
     # The agenda PDF fetches nothing but data: URIs and our static files.
     from tumorboard.imaging.services import preview_data_uri

@@ -15,7 +15,7 @@ from tumorboard.cases.agenda import Agenda, AgendaEntry
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
 from tumorboard.exports.rendering import format_birthdate, render
-from tumorboard.i18n import N_, translate
+from tumorboard.i18n import N_, translate, translate_plural
 from tumorboard.imaging.services import ImagingSummary
 
 NO_VALUE = "—"
@@ -44,9 +44,16 @@ def imaging_label(summary: ImagingSummary | None, locale: str = "de") -> str:
     if summary.state == "expected":
         return translate(N_("Bilder erwartet"), locale)
     if summary.state == "receiving":
-        head = translate(N_("Empfang läuft (%(n)s Bilder)"), locale, n=summary.instance_count)
+        head = translate_plural(
+            "Empfang läuft (%(num)s Bild)", "Empfang läuft (%(num)s Bilder)", summary.instance_count, locale
+        )
     elif summary.state == "complete":
-        head = translate(N_("vollständig (vorläufig), %(n)s Bilder"), locale, n=summary.instance_count)
+        head = translate_plural(
+            "vollständig (vorläufig), %(num)s Bild",
+            "vollständig (vorläufig), %(num)s Bilder",
+            summary.instance_count,
+            locale,
+        )
     else:
         return translate(N_("Bilder gelöscht (Aufbewahrungsfrist abgelaufen)"), locale)
     details = [
