@@ -6,10 +6,13 @@ import datetime as dt
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from tumorboard.imaging.synthetic import ct_dataset as synthetic_ct
 
 STORESCU = "/usr/bin/storescu"
 ECHOSCU = "/usr/bin/echoscu"
@@ -24,48 +27,22 @@ def ct_dataset(
     patient_name: str = "Testmann^Erika",
     patient_id: str = "P-100",
     birth_date: str = "19600101",
-    accession: str = "",
-    series_number: int = 1,
-    series_description: str = "Thorax",
     size: int = 32,
-    charset: str = "ISO_IR 192",
+    **kw: Any,
 ) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SpecificCharacterSet = charset
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.PatientName = patient_name
-    ds.PatientID = patient_id
-    ds.PatientBirthDate = birth_date
-    ds.PatientSex = "F"
-    ds.AccessionNumber = accession
-    ds.StudyDate = "20261120"
-    ds.StudyDescription = "CT Thorax/Abdomen"
-    ds.Modality = "CT"
-    ds.BodyPartExamined = "CHEST"
-    ds.SeriesNumber = series_number
-    ds.SeriesDescription = series_description
-    ds.InstanceNumber = number
-    ds.Rows = ds.Columns = size
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.RescaleIntercept = -1024
-    ds.RescaleSlope = 1
-    ds.WindowCenter = 40
-    ds.WindowWidth = 400
+    """A small synthetic CT instance (a gradient that differs per instance number, so every instance has its own
+    bytes); other keywords as for :func:`tumorboard.imaging.synthetic.ct_dataset`."""
     yy, xx = np.mgrid[0:size, 0:size]
-    ds.PixelData = ((xx * 7 + yy * 3 + number) % 4096).astype(np.uint16).tobytes()
-    return ds
+    return synthetic_ct(
+        study_uid=study_uid,
+        series_uid=series_uid,
+        number=number,
+        pixels=(xx * 7 + yy * 3 + number) % 4096,
+        patient_name=patient_name,
+        patient_id=patient_id,
+        birth_date=birth_date,
+        **kw,
+    )
 
 
 def write_study(

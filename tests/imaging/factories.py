@@ -13,10 +13,9 @@ from tests.imaging.dicomfiles import ct_dataset
 from tumorboard.auth.actors import CLI, Actor
 from tumorboard.cases.models import Case, CaseStatus, ConferenceType
 from tumorboard.conferences.services import generate_sessions
-from tumorboard.imaging.dicom.dataset import read_header
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.models import ImagingStudy
-from tumorboard.imaging.services import ingest_instance
+from tumorboard.imaging.synthetic import store_as_received
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient
 from tumorboard.patients.services import create_patient
@@ -92,25 +91,8 @@ def receive(
 ):
     """Write a synthetic instance the way the listener does and index it."""
     ds = ct_dataset(study_uid=study_uid, series_uid=series_uid or study_uid + ".1", number=number, **kw)
-    temp = spool.incoming / f"t{number}.part"
-    ds.save_as(temp, enforce_file_format=True)
-    header = read_header(
-        temp,
-        sop_class_uid=str(ds.SOPClassUID),
-        sop_instance_uid=str(ds.SOPInstanceUID),
-        transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
-    )
-    stored = spool.place(temp)
-    result = ingest_instance(
-        session,
-        header,
-        sha256=stored.sha256,
-        size=stored.size,
-        partner_id=partner.id,
-        calling_ae_title="NORD",
-        peer_address="127.0.0.1",
-        at=at,
-        actor=LISTENER,
+    result = store_as_received(
+        session, spool, ds, partner_id=partner.id, calling_ae_title="NORD", at=at, actor=LISTENER
     )
     study = session.get(ImagingStudy, result.study_id)
     assert study is not None

@@ -23,10 +23,10 @@ from tumorboard.imaging.services import (
     assign_study,
     complete_quiet_studies,
     imaging_summaries,
-    ingest_instance,
     name_variants,
     study_json,
 )
+from tumorboard.imaging.synthetic import store_as_received
 from tumorboard.partners.models import Partner
 from tumorboard.partners.services import add_endpoint, create_partner
 
@@ -172,26 +172,7 @@ def test_previews_window_a_middle_slice_or_say_why_not(runtime, db_session, part
     from pydicom.encaps import encapsulate
 
     ds.PixelData = encapsulate([b"\x00\x00\x01\xb3 not really mpeg"])
-    temp = spool.incoming / "mpeg.part"
-    ds.save_as(temp, enforce_file_format=True)
-    header = read_header(
-        temp,
-        sop_class_uid=str(ds.SOPClassUID),
-        sop_instance_uid=str(ds.SOPInstanceUID),
-        transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
-    )
-    stored = spool.place(temp)
-    ingest_instance(
-        db_session,
-        header,
-        sha256=stored.sha256,
-        size=stored.size,
-        partner_id=partner.id,
-        calling_ae_title="NORD",
-        peer_address="127.0.0.1",
-        at=NOW,
-        actor=LISTENER,
-    )
+    store_as_received(db_session, spool, ds, partner_id=partner.id, calling_ae_title="NORD", at=NOW, actor=LISTENER)
     db_session.commit()
     assert jobs.render_previews(runtime) == 2
     assert jobs.render_previews(runtime) == 0  # nothing new

@@ -536,6 +536,7 @@ def mine() -> Page:
 # --- agenda downloads ---
 def _agenda_download(session_id: int, fmt: str) -> Response:
     from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+    from tumorboard.imaging.config import ImagingSettings
 
     cs = conf.get_session(db(), session_id)
     agenda = current_agenda(db(), cs, at=now())
@@ -547,7 +548,8 @@ def _agenda_download(session_id: int, fmt: str) -> Response:
     slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"  # ASCII for the header
     name = f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}"
     if fmt == "pdf":
-        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging)
+        storage = ImagingSettings.from_env(runtime().settings).storage_path
+        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging, imaging_storage=storage)
         return Response(
             body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
         )

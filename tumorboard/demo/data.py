@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -180,9 +181,18 @@ def demo_loaded(session: Session) -> bool:
     return session.scalar(select(Board.id).limit(1)) is not None
 
 
-def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks: int, history: bool = False) -> bool:
+def load_demo(
+    session: Session,
+    *,
+    at: dt.datetime,
+    actor: Actor,
+    horizon_weeks: int,
+    history: bool = False,
+    imaging_storage: Path | None = None,
+) -> bool:
     """Load the demo once; returns False if boards already exist (nothing is changed then). ``history`` adds one
-    held and signed past session per board (``tumorboard demo load`` does; test fixtures leave the past empty)."""
+    held and signed past session per board, ``imaging_storage`` (the image store's folder) three received studies
+    (``tumorboard demo load`` does both; test fixtures leave them out)."""
     if demo_loaded(session):
         return False
     boards = [
@@ -243,4 +253,9 @@ def load_demo(session: Session, *, at: dt.datetime, actor: Actor, horizon_weeks:
         from tumorboard.demo.conference import load_demo_conferences
 
         load_demo_conferences(session, boards, at=at, actor=actor)
+    if imaging_storage is not None:
+        from tumorboard.imaging.demo import load_demo_imaging
+        from tumorboard.imaging.dicom.spool import Spool
+
+        load_demo_imaging(session, Spool(imaging_storage), at=at, actor=actor)
     return True

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tumorboard.cases.agenda import Agenda, AgendaEntry
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
 from tumorboard.exports.rendering import format_birthdate, render
 from tumorboard.i18n import N_, translate, translate_plural
-from tumorboard.imaging.services import ImagingSummary
+from tumorboard.imaging.services import ImagingSummary, preview_data_uri
 
 NO_VALUE = "—"
 
@@ -65,6 +66,15 @@ def imaging_label(summary: ImagingSummary | None, locale: str = "de") -> str:
 
 
 @dataclass(frozen=True)
+class AgendaPreview:
+    """One series on the printed agenda: its preview as a ``data:`` URI, or why there is none."""
+
+    label: str
+    src: str | None
+    note: str
+
+
+@dataclass(frozen=True)
 class AgendaRow:
     """One printed line: the entry plus its translated labels."""
 
@@ -73,11 +83,35 @@ class AgendaRow:
     change_label: str
     imaging: str
     gone: bool  #: moved out or withdrawn: printed struck through, with its note
+    previews: tuple[AgendaPreview, ...] = ()
+
+
+def agenda_previews(summary: ImagingSummary | None, storage: Path, locale: str = "de") -> tuple[AgendaPreview, ...]:
+    """The series previews of one case, embedded (WeasyPrint fetches nothing); purged images show none."""
+    if summary is None or summary.state not in ("receiving", "complete"):
+        return ()
+    previews = []
+    for p in summary.previews:
+        src = preview_data_uri(storage, p)
+        if src is not None:
+            note = ""
+        elif p.preview_error:
+            note = translate(N_("keine Vorschau: %(reason)s"), locale, reason=p.preview_error)
+        else:
+            note = translate(N_("Vorschau folgt"), locale)
+        label = f"{p.label} · {p.instance_count}"
+        previews.append(AgendaPreview(label=label, src=src, note=note))
+    return tuple(previews)
 
 
 def agenda_rows(
-    agenda: Agenda, *, locale: str = "de", imaging: Mapping[int, ImagingSummary] | None = None
+    agenda: Agenda,
+    *,
+    locale: str = "de",
+    imaging: Mapping[int, ImagingSummary] | None = None,
+    imaging_storage: Path | None = None,
 ) -> list[AgendaRow]:
+    """``imaging_storage`` (the image store's folder) adds each case's series previews."""
     rows = []
     for e in agenda.entries:
         summary = imaging.get(e.case_id) if imaging is not None else None
@@ -90,6 +124,9 @@ def agenda_rows(
                 change_label=translate(CHANGE_LABELS[e.change], locale) if e.change in CHANGE_LABELS else "",
                 imaging=imaging_label(summary, locale),
                 gone=e.change in GONE,
+                previews=agenda_previews(summary, imaging_storage, locale)
+                if imaging_storage is not None and e.change not in GONE
+                else (),
             )
         )
     return rows
@@ -101,12 +138,13 @@ def render_agenda_html(
     generated_at: dt.datetime,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
+    imaging_storage: Path | None = None,
 ) -> str:
     return render(
         "exports/pdf/agenda.html",
         locale=locale,
         agenda=agenda,
-        rows=agenda_rows(agenda, locale=locale, imaging=imaging),
+        rows=agenda_rows(agenda, locale=locale, imaging=imaging, imaging_storage=imaging_storage),
         generated_at=generated_at,
     )
 
@@ -117,10 +155,15 @@ def render_agenda_pdf(
     generated_at: dt.datetime,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
+    imaging_storage: Path | None = None,
 ) -> bytes:
     """The agenda as an A4 (landscape) PDF/A-3b: session facts, then the cases in order with late and change marks,
-    "Stand: <time>, Version <n>" (or "Entwurf") and "Seite X von Y" on every page."""
-    return render_pdf(render_agenda_html(agenda, generated_at=generated_at, locale=locale, imaging=imaging))
+    imaging state and (with ``imaging_storage``) a preview per series, "Stand: <time>, Version <n>" (or
+    "Entwurf") and "Seite X von Y" on every page."""
+    html = render_agenda_html(
+        agenda, generated_at=generated_at, locale=locale, imaging=imaging, imaging_storage=imaging_storage
+    )
+    return render_pdf(html)
 
 
 CSV_HEADER = (
