@@ -10,11 +10,16 @@ receiver, medians:
             folder fsync and one committed SQLite row, nothing else
 Then a cProfile of our C-STORE handler over one extra round, and the listener's peak RSS (VmHWM) while it
 receives a 1 GB study (2,000 such instances).
+
+``--syscalls`` instead runs each receiver once under ``strace -f -c`` and prints, per received instance, the
+calls that make data durable or move it (fsync family, renames, file creations): what each receiver promises
+the disk before it answers. strace slows every receiver down, so that mode reports no times.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import datetime as dt
 import io
@@ -22,6 +27,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import shutil
 import signal
 import statistics
@@ -196,6 +202,17 @@ def prepare_ours(work: Path) -> dict[str, str]:
     }
 
 
+#: With --syscalls, the command prefix that traces a receiver (set in main()).
+TRACE: list[str] = []
+DURABILITY_CALLS = "fsync,fdatasync,sync_file_range,syncfs,msync,rename,renameat,renameat2,creat"
+
+
+def _popen(cmd: list[str], work: Path, **kw: object) -> subprocess.Popen[bytes]:
+    if TRACE:
+        cmd = [*TRACE, "-o", str(work / "strace.txt"), *cmd]
+    return subprocess.Popen(cmd, **kw)  # type: ignore[call-overload, no-any-return]
+
+
 def start(name: str, work: Path) -> subprocess.Popen[bytes]:
     if work.exists():
         shutil.rmtree(work)
@@ -204,17 +221,17 @@ def start(name: str, work: Path) -> subprocess.Popen[bytes]:
     if name == "ours":
         env = prepare_ours(work)
         cmd = [sys.executable, "-m", "tumorboard", "imaging", "listen"]
-        return subprocess.Popen(cmd, cwd=CHECKOUT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return _popen(cmd, work, cwd=CHECKOUT, env=env, stdout=out, stderr=subprocess.STDOUT)
     if name in ("minimal", "durable"):
         (work / "out").mkdir()
         script = MINIMAL_SCP if name == "minimal" else DURABLE_SCP
         cmd = [sys.executable, "-c", script, str(work / "out"), str(PORTS[name])]
-        return subprocess.Popen(cmd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        return _popen(cmd, work, env=ENV, stdout=out, stderr=subprocess.STDOUT)
     if name == "storescp":
         (work / "out").mkdir()
         cmd = ["/usr/bin/storescp", "--aetitle", AETS["storescp"], "--output-directory", str(work / "out"),
                str(PORTS["storescp"])]  # fmt: skip
-        return subprocess.Popen(cmd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        return _popen(cmd, work, env=ENV, stdout=out, stderr=subprocess.STDOUT)
     config = {
         "Name": "tumorboard-bench",
         "StorageDirectory": str(work / "db"),
@@ -236,11 +253,16 @@ def start(name: str, work: Path) -> subprocess.Popen[bytes]:
         "StorageCompression": False,
     }
     (work / "orthanc.json").write_text(json.dumps(config))
-    return subprocess.Popen(["Orthanc", str(work / "orthanc.json")], env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    return _popen(["Orthanc", str(work / "orthanc.json")], work, env=ENV, stdout=out, stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
+    if TRACE:  # strace holds fatal signals while it traces: the receiver itself gets the Ctrl-C
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        for child in children:
+            os.kill(int(child), signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     try:
         proc.wait(20)
     except subprocess.TimeoutExpired:
@@ -253,6 +275,53 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+_TRACED = re.compile(r"^\d+\s+(\w+)\((\d+<([^>]*)>)?")
+
+
+def traced_calls(work: Path) -> collections.Counter[str]:
+    """What the receiver made durable, from ``strace -f -y`` output: syncs of the database (SQLite file, its
+    WAL or journal), of folders, of other files (the images), and renames."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in (work / "strace.txt").read_text().splitlines():
+        match = _TRACED.match(line)
+        if match is None:  # also the "<... resumed>" halves of calls strace printed in two parts
+            continue
+        call, path = match.group(1), match.group(3) or ""
+        if call.startswith("rename"):
+            counts["rename"] += 1
+        elif "sync" in call:
+            if re.search(r"(\.sqlite|/index)(-wal|-journal)?$", path):
+                counts["sync: database"] += 1
+            elif Path(path).is_dir():
+                counts["sync: folder"] += 1
+            else:
+                counts["sync: image file"] += 1
+    return counts
+
+
+def syscall_table(receivers: list[str], data: Path, root: Path, count: int) -> None:
+    """Each receiver once under strace: what it makes durable per received instance (start-up and shutdown
+    included, so a receiver that syncs its database only at checkpoints shows a small fraction)."""
+    TRACE[:] = ["strace", "-f", "-y", "-e", f"trace={DURABILITY_CALLS}"]
+    rows = {}
+    try:
+        for name in receivers:
+            proc = start(name, root / name)
+            try:
+                wait_for(name, proc)
+                send(name, data)
+            finally:
+                stop(proc)
+            rows[name] = traced_calls(root / name)
+    finally:
+        TRACE.clear()
+    kinds = ("sync: image file", "sync: folder", "sync: database", "rename")
+    print(f"per received instance ({count} instances, strace -f -y):")
+    print(f"  {'receiver':<9}" + "".join(f"{k:>18}" for k in kinds))
+    for name, counts in rows.items():
+        print(f"  {name:<9}" + "".join(f"{counts[k] / count:18.2f}" for k in kinds))
 
 
 def profile_ours(folder: Path, work: Path) -> str:
@@ -302,6 +371,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=2000, help="instances of the 1 GB study for the memory check")
     parser.add_argument("--receivers", default="ours,minimal,storescp,orthanc,durable")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--syscalls", action="store_true", help="count durability syscalls instead of timing")
     args = parser.parse_args()
     if os.environ.get("TUMORBOARD_BENCH_NETNS") != "1":
         # Orthanc and storescp listen on all interfaces: run everything in a private network namespace.
@@ -321,6 +391,9 @@ def main() -> None:
             f"data: {args.count} CT instances 512×512×16 bit, {mb:.0f} MB; {args.rounds} rounds; storescu TCP_NODELAY=1"
         )
         receivers = args.receivers.split(",")
+        if args.syscalls:
+            syscall_table(receivers, data, root, args.count)
+            return
         times: dict[str, list[float]] = {r: [] for r in receivers}
         for rnd in range(args.rounds):
             for name in receivers:
