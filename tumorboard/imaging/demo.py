@@ -114,7 +114,7 @@ def _receive(
 
 def load_demo_imaging(session: Session, spool: Spool, *, at: dt.datetime, actor: Actor) -> int:
     """Receive the three demo studies (needs the demo partners and cases); returns how many were loaded."""
-    spool.prepare()
+    spool.create_folders()  # not prepare(): a running listener's temp files are not leftovers
     endpoints = session.execute(
         select(Partner, PartnerEndpoint.ae_title)
         .join(PartnerEndpoint, PartnerEndpoint.partner_id == Partner.id)

@@ -31,8 +31,7 @@ PREVIEW_SIZE = 256
 
 def _spool(runtime: Runtime) -> Spool:
     spool = Spool(ImagingSettings.from_env(runtime.settings).storage_path)
-    for folder in (spool.objects, spool.previews, spool.incoming):
-        folder.mkdir(parents=True, exist_ok=True)
+    spool.create_folders()
     return spool
 
 

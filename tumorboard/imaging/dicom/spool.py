@@ -42,6 +42,10 @@ class Spool:
         self.objects = root / "objects"
         self.previews = root / "previews"
 
+    def create_folders(self) -> None:
+        for folder in (self.incoming, self.objects, self.previews):
+            folder.mkdir(parents=True, exist_ok=True)
+
     def prepare(self, indexed: Callable[[str], bool] = lambda sha256: False) -> tuple[int, int]:
         """Create the folders and deal with the temp files a killed process left behind; returns how many were
         removed and how many recovered.
@@ -51,8 +55,7 @@ class Spool:
         after the rename is still running, so a crash in between can leave a committed row and a rename that
         did not reach the disk. Such a file was fsynced before the rename (and before the commit began), so its
         bytes are complete. Every other leftover (an interrupted transfer) is deleted."""
-        for folder in (self.incoming, self.objects, self.previews):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.create_folders()
         removed = recovered = 0
         for leftover in self.incoming.iterdir():
             sha256 = _file_digest(leftover)
