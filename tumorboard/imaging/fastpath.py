@@ -1,7 +1,7 @@
 """The index row of the common instance, written on the DBAPI cursor while the sender waits.
 
 Almost every received instance belongs to a series the index already knows, of a study that is still receiving,
-and has a SOP Instance UID not seen before. For that case the listener needs four statements; run through the ORM
+and has a SOP Instance UID not seen before. For that case the listener needs five statements; run through the ORM
 session they cost about eight times what the database itself needs (measured in docs/benchmarks.md), and the
 sender waits for every instance. So they run here on the transaction's own DBAPI cursor, inside a Core
 transaction the caller opened (``engine.begin()``). Everything else — first instance of a study or series,
