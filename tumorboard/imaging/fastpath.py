@@ -5,7 +5,7 @@ and has a SOP Instance UID not seen before. For that case the listener needs fiv
 session they cost about eight times what the database itself needs (measured in docs/benchmarks.md), and the
 sender waits for every instance. So they run here on the transaction's own DBAPI cursor, inside a Core
 transaction the caller opened (``engine.begin()``). Everything else — first instance of a study or series,
-copies of a known instance, a complete or purged study that a late instance reopens — returns ``None`` and the
+copies of a known instance, a complete or purged study that a late instance reopens — returns ``False`` and the
 caller rolls back and uses :func:`tumorboard.imaging.services.ingest_instance`, which also audits.
 """
 
