@@ -28,3 +28,23 @@ def test_generate_job_is_idempotent(runtime, demo):
     assert generate_upcoming_sessions(runtime) == 9  # one more week, nine boards
     assert generate_upcoming_sessions(runtime) == 0
     assert count() == before + 9
+
+
+def test_apscheduler_reports_only_warnings_and_errors():
+    """A job runs every 10 s: APScheduler's two INFO lines per run would bury everything else in `make run`'s
+    console; its warnings (missed runs) and errors (a job raised) still show."""
+    import logging
+
+    from tumorboard.bootstrap import configure_logging
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.DEBUG)  # as in a process that logs everything: only the per-logger setting can hide
+    try:
+        configure_logging("DEBUG")
+        executor = logging.getLogger("apscheduler.executors.default")
+        assert not executor.isEnabledFor(logging.INFO)
+        assert executor.isEnabledFor(logging.WARNING) and executor.isEnabledFor(logging.ERROR)
+        assert logging.getLogger("tumorboard.cases.jobs").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(before)

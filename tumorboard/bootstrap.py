@@ -42,6 +42,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # WeasyPrint logs every rendering step at INFO; fontTools every subset
-    for noisy in ("weasyprint", "fontTools"):
+    # WeasyPrint logs every rendering step at INFO; fontTools every subset; APScheduler two lines per job run (one
+    # job runs every 10 s). Their warnings and errors still show; our jobs log what they did themselves.
+    for noisy in ("weasyprint", "fontTools", "apscheduler.executors"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
