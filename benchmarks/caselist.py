@@ -19,6 +19,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -67,9 +68,10 @@ QUESTIONS = [
 ]
 
 
-def build(engine: Engine, rng: random.Random) -> tuple[int, dict[str, Any]]:
-    """Fill an empty, migrated database; returns the id of the 60-case session and the data's figures."""
-    factory = bootstrap(_settings(engine.url.render_as_string(hide_password=False), Path(tempfile.mkdtemp())),
+def build(engine: Engine, rng: random.Random, instance: Path, previews: int) -> tuple[int, dict[str, Any]]:
+    """Fill an empty, migrated database; returns the id of the 60-case session and the data's figures. With
+    ``previews``, each case of that session gets a complete study with that many series and their previews."""
+    factory = bootstrap(_settings(engine.url.render_as_string(hide_password=False), instance),
                         engine=engine).session_factory  # fmt: skip
     with factory() as session:
         load_demo(session, at=NOW, actor=CLI, horizon_weeks=4)
@@ -147,6 +149,9 @@ def build(engine: Engine, rng: random.Random) -> tuple[int, dict[str, Any]]:
         if rows:
             session.execute(insert(Case), rows)
         session.commit()
+        if previews:
+            add_previews(session, target.id, previews, instance / "imaging" / "previews", rng)
+            session.commit()
         figures = {
             "sessions": session.scalar(select(func.count(ConferenceSession.id))),
             "sessions_with_cases": len(per_session),
@@ -161,6 +166,51 @@ def build(engine: Engine, rng: random.Random) -> tuple[int, dict[str, Any]]:
     return target.id, figures
 
 
+def preview_png(shift: int) -> bytes:
+    """A 256 px preview like the job renders from a real CT (windowed, with noise; compresses like one)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tumorboard.imaging.demo import phantom
+
+    noise = np.random.default_rng(shift).normal(0, 12, (256, 256))
+    hu = np.kron(phantom(shift % 15, 15).astype(float) - 1024, np.ones((2, 2)))
+    image = np.clip((hu + 160) / 400 * 255 + noise, 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(image, "L").save(out, format="PNG")
+    return out.getvalue()
+
+
+def add_previews(session: Any, session_id: int, per_case: int, folder: Path, rng: random.Random) -> None:
+    """A complete, assigned study per case of the session, ``per_case`` CT series each with its preview file."""
+    from tumorboard.imaging.models import ImagingSeries, ImagingStudy, MatchMethod, StudyState
+    from tumorboard.partners.models import Partner
+
+    folder.mkdir(parents=True, exist_ok=True)
+    partner_id = session.scalars(select(Partner.id).order_by(Partner.id)).first()
+    for case in session.scalars(select(Case).where(Case.session_id == session_id)):
+        study = ImagingStudy(
+            study_uid=f"2.25.{uuid.uuid4().int}", partner_id=partner_id, state=StudyState.COMPLETE,
+            instance_count=per_case * 120, first_received_at=NOW, last_received_at=NOW, completed_at=NOW,
+            case_id=case.id, match_method=MatchMethod.PATIENT_NUMBER, suggestions=[],
+            study_description="CT Thorax/Abdomen mit KM", study_date=NOW.date(),
+        )  # fmt: skip
+        session.add(study)
+        session.flush()
+        for n in range(per_case):
+            series = ImagingSeries(
+                study_id=study.id, series_uid=f"2.25.{uuid.uuid4().int}", modality="CT", series_number=n + 1,
+                series_description=f"Serie {n + 1}", body_part="CHEST", instance_count=120,
+                preview_instance_count=120,
+            )  # fmt: skip
+            session.add(series)
+            session.flush()
+            series.preview_name = f"{series.id}.png"
+            (folder / series.preview_name).write_bytes(preview_png(rng.randrange(1_000_000)))
+
+
 def _settings(url: str, instance: Path) -> Settings:
     return Settings.from_env(
         {
@@ -173,11 +223,13 @@ def _settings(url: str, instance: Path) -> Settings:
     )
 
 
-def measure(engine: Engine, session_id: int, runs: int, pdf_runs: int, profile: bool = False) -> dict[str, Any]:
+def measure(
+    engine: Engine, session_id: int, runs: int, pdf_runs: int, instance: Path, profile: bool = False
+) -> dict[str, Any]:
     from tumorboard.web import create_app
 
     url = engine.url.render_as_string(hide_password=False)
-    runtime = bootstrap(_settings(url, Path(tempfile.mkdtemp())), engine=engine, clock=FixedClock(NOW))
+    runtime = bootstrap(_settings(url, instance), engine=engine, clock=FixedClock(NOW))
     app = create_app(runtime)
     client = app.test_client()
     page = client.get("/login")
@@ -241,8 +293,9 @@ def measure(engine: Engine, session_id: int, runs: int, pdf_runs: int, profile: 
     }
 
 
-def run(db: str, runs: int, pdf_runs: int, seed: int, profile: bool = False) -> dict[str, Any]:
+def run(db: str, runs: int, pdf_runs: int, seed: int, profile: bool = False, previews: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by seed
+    instance = Path(tempfile.mkdtemp(prefix="tumorboard-bench-instance-"))
     if db == "sqlite":
         tmp = Path(tempfile.mkdtemp(prefix="tumorboard-bench-"))
         engine = make_engine(f"sqlite:///{tmp / 'bench.sqlite'}")
@@ -262,18 +315,20 @@ def run(db: str, runs: int, pdf_runs: int, seed: int, profile: bool = False) -> 
     try:
         upgrade(engine)
         started = time.perf_counter()
-        session_id, figures = build(engine, rng)
+        session_id, figures = build(engine, rng, instance, previews)
         build_s = time.perf_counter() - started
         result = {
             "db": db,
             **figures,
             "build_s": round(build_s, 1),
-            **measure(engine, session_id, runs, pdf_runs, profile),
+            "previews_per_case": previews,
+            **measure(engine, session_id, runs, pdf_runs, instance, profile),
         }
     finally:
         engine.dispose()
         if drop is not None:
             drop()
+        shutil.rmtree(instance, ignore_errors=True)
     return result
 
 
@@ -284,6 +339,7 @@ def main() -> None:
     parser.add_argument("--pdf-runs", type=int, default=5, help="measured agenda PDF requests (median)")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the case list page to stderr")
+    parser.add_argument("--previews", type=int, default=0, help="series previews per case of the measured session")
     args = parser.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}", file=sys.stderr)
@@ -297,7 +353,7 @@ def main() -> None:
             except OSError:
                 print("PostgreSQL not reachable on 127.0.0.1:5432: skipped", file=sys.stderr)
                 continue
-        result = run(db, args.runs, args.pdf_runs, args.seed, args.profile)
+        result = run(db, args.runs, args.pdf_runs, args.seed, args.profile, args.previews)
         ok = result["page_median_ms"] < 100 and result["pdf_median_s"] < 2
         failed |= not ok
         print(json.dumps({**result, "within_targets": ok}, ensure_ascii=False))

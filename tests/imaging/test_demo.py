@@ -13,6 +13,7 @@ from tests.conftest import login
 from tumorboard.auth.actors import CLI
 from tumorboard.cases.models import Case
 from tumorboard.demo.data import load_demo
+from tumorboard.exports.agenda import PRINT_PREVIEW_PX
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.demo import ascii_spelling, phantom
 from tumorboard.imaging.dicom.spool import Spool
@@ -88,7 +89,7 @@ def test_demo_load_receives_three_studies_in_every_state(db_session, clock, tmp_
 
 def test_case_list_and_agenda_pdf_show_a_preview_per_series(runtime, db_session, clock, client):
     """Issue 4, item 8: the session's case list shows each series' preview (served by the role-checked route),
-    and the agenda PDF embeds them, with the series label and image count."""
+    and the agenda PDF embeds them scaled for print; a series without a preview is named there with the reason."""
     storage = ImagingSettings.from_env(runtime.settings).storage_path
     assert load_demo(db_session, at=clock.now(), actor=CLI, horizon_weeks=12, imaging_storage=storage)
     db_session.commit()
@@ -106,11 +107,18 @@ def test_case_list_and_agenda_pdf_show_a_preview_per_series(runtime, db_session,
     assert response.status_code == 200
     reader = PdfReader(io.BytesIO(response.data))
     text = " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
-    assert "Thorax 5 mm · 15" in text and "Abdomen 5 mm · 15" in text
+    assert "vollständig (vorläufig), 30 Bilder" in text
     images = [image for p in reader.pages for image in p.images]
     assert len(images) == 2
-    # the embedded pictures are the rendered previews (same pixel size)
-    assert all(image.image.size == (128, 128) for image in images)
+    # the embedded pictures are the rendered previews (128 px here), scaled down for print
+    assert all(image.image.size == (PRINT_PREVIEW_PX, PRINT_PREVIEW_PX) for image in images)
+    broken = db_session.get(ImagingSeries, series_ids[0])
+    broken.preview_name, broken.preview_error = None, "Transfersyntax nicht dekodierbar: MPEG2"
+    db_session.commit()
+    reader = PdfReader(io.BytesIO(client.get(f"/sessions/{case.session_id}/agenda.pdf").data))
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
+    assert f"{broken.series_description} · 15: keine Vorschau: Transfersyntax nicht dekodierbar: MPEG2" in text
+    assert len([image for p in reader.pages for image in p.images]) == 1
 
 
 def test_agenda_previews_say_why_there_is_none(tmp_path):

@@ -65,6 +65,10 @@ def imaging_label(summary: ImagingSummary | None, locale: str = "de") -> str:
     return ", ".join([head, *[d for d in details if d]])
 
 
+#: Pixels of a printed preview's longer side: printed 10 mm wide, that is about 160 dpi.
+PRINT_PREVIEW_PX = 64
+
+
 @dataclass(frozen=True)
 class AgendaPreview:
     """One series on the printed agenda: its preview as a ``data:`` URI, or why there is none."""
@@ -92,7 +96,7 @@ def agenda_previews(summary: ImagingSummary | None, storage: Path, locale: str =
         return ()
     previews = []
     for p in summary.previews:
-        src = preview_data_uri(storage, p)
+        src = preview_data_uri(storage, p, max_px=PRINT_PREVIEW_PX)
         if src is not None:
             note = ""
         elif p.preview_error:

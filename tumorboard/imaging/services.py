@@ -613,14 +613,34 @@ def preview_file_name(series: ImagingSeries) -> str | None:
     return name if name and _SAFE_NAME_RE.match(name) else None
 
 
-def preview_data_uri(storage_path: Path, preview: SeriesPreview) -> str | None:
+def preview_data_uri(storage_path: Path, preview: SeriesPreview, *, max_px: int | None = None) -> str | None:
     """The preview as a ``data:`` URI, for renderers that fetch nothing else (the agenda PDF):
-    ``case_imaging(summary, preview_url=lambda sid: uris[sid])``."""
+    ``case_imaging(summary, preview_url=lambda sid: uris[sid])``. ``max_px`` scales it down first: a print
+    thumbnail needs far fewer pixels than the stored preview, and every pixel costs PDF rendering time."""
     if not preview.preview_name or not _SAFE_NAME_RE.match(preview.preview_name):
         return None
     path = storage_path / "previews" / preview.preview_name
     try:
         data = path.read_bytes()
+        if max_px is not None:
+            data = _scaled_png(data, max_px)
     except OSError:
         return None
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _scaled_png(data: bytes, max_px: int) -> bytes:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if max(image.size) <= max_px:
+                return data
+            image.thumbnail((max_px, max_px))
+            out = io.BytesIO()
+            image.save(out, format="PNG")
+    except (UnidentifiedImageError, ValueError) as err:
+        raise OSError(f"preview is not a readable PNG: {err}") from err
+    return out.getvalue()
