@@ -14,7 +14,6 @@ with the listener's parser, ``ingest_instance``, completeness and matching. The 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,11 +31,10 @@ from tumorboard.imaging.models import ImagingSeries, ImagingStudy
 from tumorboard.imaging.services import OPEN_STATUSES, complete_quiet_studies
 from tumorboard.imaging.synthetic import ct_dataset, store_as_received
 from tumorboard.partners.models import Partner, PartnerEndpoint
-from tumorboard.patients.models import Patient, Sex
+from tumorboard.patients.models import DICOM_SEX, Patient
+from tumorboard.patients.names import spell_out
 
 SIZE = 128
-_DICOM_SEX = {Sex.MALE: "M", Sex.FEMALE: "F"}
-_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 
 
 @dataclass(frozen=True)
@@ -47,14 +45,18 @@ class _Series:
 
 
 def ascii_spelling(text: str) -> str:
-    """How a sender without Unicode writes a German name: Müller → Mueller, Weißenfels → Weissenfels, Paweł → Pawel."""
-    folded = unicodedata.normalize("NFKD", text.translate(_FOLD).replace("ł", "l").replace("Ł", "L"))
-    return "".join(c for c in folded if not unicodedata.combining(c))
+    """How a sender without Unicode writes a name: Müller → Mueller, Weißenfels → Weissenfels, Paweł → Pawel (ł has
+    no decomposition, so :func:`spell_out` keeps it)."""
+    return spell_out(text).replace("ł", "l").replace("Ł", "L")
+
+
+def _pn(patient: Patient) -> str:
+    """The patient's name as a DICOM PN (family^given)."""
+    return f"{patient.family_name}^{patient.given_name}"
 
 
 def _spelled_differently(patient: Patient) -> bool:
-    name = f"{patient.family_name}^{patient.given_name}"
-    return ascii_spelling(name) != name
+    return ascii_spelling(_pn(patient)) != _pn(patient)
 
 
 def phantom(index: int, count: int, body_part: str = "CHEST") -> np.ndarray:
@@ -82,10 +84,10 @@ def _receive(
     spool: Spool,
     partner: Partner,
     ae_title: str,
-    *,
-    patient_name: str,
-    patient_id: str,
     patient: Patient,
+    *,
+    name: str,
+    patient_id: str,
     series: Sequence[_Series],
     at: dt.datetime,
     actor: Actor,
@@ -99,10 +101,10 @@ def _receive(
                 series_uid=series_uid,
                 number=number,
                 pixels=phantom(number - 1, one.count, one.body_part),
-                patient_name=patient_name,
+                patient_name=name,
                 patient_id=patient_id,
                 birth_date=patient.birth_date.strftime("%Y%m%d"),
-                sex=_DICOM_SEX.get(patient.sex, "O"),
+                sex=DICOM_SEX.get(patient.sex, ""),
                 series_number=series_number,
                 series_description=one.description,
                 body_part=one.body_part,
@@ -127,67 +129,37 @@ def load_demo_imaging(session: Session, spool: Spool, *, at: dt.datetime, actor:
         .order_by(ConferenceSession.starts_at, Case.id)
     ).all()
     expecting = [c for c in open_cases if c.imaging_expected]
-    if len(endpoints) < 2 or len(expecting) < 2:
+    if len(endpoints) < 2 or not expecting:
         return 0
     (north, north_ae), (south, south_ae) = endpoints[0], endpoints[1]
-    first = expecting[0]
-    second = next((c for c in expecting if c.patient_id != first.patient_id), None)
+    first = expecting[0].patient
+    second = next((c.patient for c in expecting if c.patient_id != first.id), None)
+    if second is None:
+        return 0
     # for the triage inbox: a patient whose name a sender without Unicode spells differently, preferably one
     # whose case expects imaging
-    spelled = sorted(
-        (
-            c
-            for c in open_cases
-            if second is not None
-            and c.patient_id not in (first.patient_id, second.patient_id)
-            and _spelled_differently(c.patient)
-        ),
-        key=lambda c: not c.imaging_expected,
-    )
-    if second is None or not spelled:
+    spelled = [
+        c.patient
+        for c in sorted(open_cases, key=lambda c: not c.imaging_expected)
+        if c.patient_id not in (first.id, second.id) and _spelled_differently(c.patient)
+    ]
+    if not spelled:
         return 0
     third = spelled[0]
     thorax, abdomen = _Series("Thorax 5 mm", "CHEST", 15), _Series("Abdomen 5 mm", "ABDOMEN", 15)
-    # 1. complete and matched: our patient number and the birth date
-    _receive(
-        session,
-        spool,
-        north,
-        north_ae,
-        patient_name=f"{first.patient.family_name}^{first.patient.given_name}",
-        patient_id=first.patient.patient_number or "",
-        patient=first.patient,
-        series=(thorax, abdomen),
-        at=at - dt.timedelta(hours=1),
-        actor=actor,
-    )
-    # 3. ASCII spelling, the partner's own patient ID: to the triage inbox, with a suggestion
-    _receive(
-        session,
-        spool,
-        north,
-        north_ae,
-        patient_name=f"{ascii_spelling(third.patient.family_name)}^{ascii_spelling(third.patient.given_name)}",
-        patient_id=f"NS-{4711 + third.patient_id}",
-        patient=third.patient,
-        series=(thorax,),
-        at=at - dt.timedelta(minutes=50),
-        actor=actor,
-    )
+    hour_ago, minutes_ago = at - dt.timedelta(hours=1), at - dt.timedelta(minutes=50)
+    studies = (
+        # complete and matched: our patient number and the birth date
+        (north, north_ae, first, _pn(first), first.patient_number, (thorax, abdomen), hour_ago),
+        # ASCII spelling and the partner's own patient ID: to the triage inbox, with a suggestion
+        (north, north_ae, third, ascii_spelling(_pn(third)), f"NS-{4711 + third.id}", (thorax,), minutes_ago),
+        # still receiving: its partner's quiet period starts now
+        (south, south_ae, second, _pn(second), second.patient_number, (_Series("Thorax 1 mm", "CHEST", 8),), at),
+    )  # fmt: skip
+    for partner, ae_title, patient, name, patient_id, parts, received_at in studies:
+        _receive(session, spool, partner, ae_title, patient, name=name, patient_id=patient_id, series=parts,
+                 at=received_at, actor=actor)  # fmt: skip
     complete_quiet_studies(session, at=at, actor=actor)
-    # 2. still receiving: its partner's quiet period starts now
-    _receive(
-        session,
-        spool,
-        south,
-        south_ae,
-        patient_name=f"{second.patient.family_name}^{second.patient.given_name}",
-        patient_id=second.patient.patient_number or "",
-        patient=second.patient,
-        series=(_Series("Thorax 1 mm", "CHEST", 8),),
-        at=at,
-        actor=actor,
-    )
     for series in session.scalars(select(ImagingSeries).join(ImagingStudy).order_by(ImagingSeries.id)):
         render_series_preview(session, series, spool)
     session.flush()

@@ -27,7 +27,7 @@ from tumorboard.i18n import N_
 from tumorboard.imaging.dicom.dataset import Header
 from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy, MatchMethod, StudyState
 from tumorboard.partners.models import Partner
-from tumorboard.patients.models import Patient
+from tumorboard.patients.models import DICOM_SEX, Patient
 from tumorboard.patients.names import fold
 
 #: Cases that can still receive imaging.
@@ -403,7 +403,7 @@ def assign_study(
 
 
 #: DICOM Patient's Sex → the registration form's choices.
-_SEX = {"F": "W", "M": "M", "O": "D"}
+_SEX = {code: sex.value for sex, code in DICOM_SEX.items()}
 
 
 def registration_prefill(study: ImagingStudy) -> dict[str, Any]:

@@ -20,6 +20,10 @@ class Sex(enum.StrEnum):
     UNKNOWN = "U"
 
 
+#: DICOM Patient's Sex (0010,0040): F, M, O ("other"); empty when unknown.
+DICOM_SEX = {Sex.FEMALE: "F", Sex.MALE: "M", Sex.DIVERSE: "O"}
+
+
 class Patient(Base):
     __tablename__ = "patient"
 

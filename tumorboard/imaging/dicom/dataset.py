@@ -14,6 +14,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag, Tag
+from pydicom.uid import UID
 
 #: DICOM UID: components of digits separated by dots, no leading zeros, at most 64 characters (PS3.5 9.1).
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
@@ -113,25 +114,24 @@ def read_header(
 
 _WANTED_TAGS: list[BaseTag | int] = [Tag(keyword) for keyword in WANTED]
 _PIXELS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float and Pixel Data
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 
 
 def _read(fp: BinaryIO, transfer_syntax_uid: str) -> Dataset:
     """The data set up to the pixel data. A received object, as pynetdicom writes it, is a Part 10 file whose
     file meta pynetdicom made itself and whose transfer syntax is the presentation context's: then the data set
     is read directly after the file meta (a quarter of dcmread's time, and the sender waits for every instance).
-    Anything else — no DICM prefix, a deflated data set — goes through dcmread."""
+    Anything else — no DICM prefix, a deflated data set, a transfer syntax pydicom does not know — goes through
+    dcmread."""
     start = _data_set_offset(fp)
-    if start is None or transfer_syntax_uid in DEFLATED:
+    syntax = UID(transfer_syntax_uid)
+    if start is None or not syntax.is_transfer_syntax or syntax.is_deflated:
         fp.seek(0)
         return dcmread(fp, stop_before_pixels=True, force=True, specific_tags=WANTED)
     fp.seek(start)
     return read_dataset(
         fp,
-        is_implicit_VR=transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN,
-        is_little_endian=transfer_syntax_uid != EXPLICIT_VR_BIG_ENDIAN,
+        is_implicit_VR=syntax.is_implicit_VR,
+        is_little_endian=syntax.is_little_endian,
         stop_when=lambda tag, vr, length: tag in _PIXELS,
         specific_tags=_WANTED_TAGS,
     )

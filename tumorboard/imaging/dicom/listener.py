@@ -190,8 +190,9 @@ class Intake:
         return SUCCESS
 
     def _index(self, peer: Peer, header: Header, received: Received) -> None:
-        """Write the index row while the file is being made durable; commit once it is in its place. The common
-        instance takes the DBAPI fast path; anything else (or a driver it was not written for) the service."""
+        """Write the index row of the fsynced file, move the file into place and commit (see
+        :meth:`_commit_placed`). The common instance takes the DBAPI fast path; anything else (or a driver it was
+        not written for) the service."""
         for attempt in range(3):
             row: dict[str, Any] = {
                 "sha256": received.sha256,

@@ -78,14 +78,10 @@ class Spool:
 
     def place(self, temp: Path) -> Stored:
         """Hash and fsync ``temp`` (inside ``incoming/``), then move it to its content address."""
-        digest = hashlib.sha256()
-        size = 0
-        with _space_errors(temp), open(temp, "rb") as fh:
-            while block := fh.read(CHUNK):
-                digest.update(block)
-                size += len(block)
+        with _space_errors(temp):
+            sha256, size = _file_digest(temp), temp.stat().st_size
         self.sync(temp)
-        return self.move(temp, digest.hexdigest(), size)
+        return self.move(temp, sha256, size)
 
     # The listener runs the three steps of place() itself so that they overlap with its other work: sync() in a
     # worker thread as soon as the object has arrived, the hash over its memory map, move() once both are done.
