@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tumorboard.attendance.models import Attendance, AttendanceMode
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
 from tumorboard.auth.services import is_valid_efn
@@ -151,8 +152,8 @@ def check_in(
     record_event(
         session,
         actor=actor,
-        tag="attendance:participant:check_in",
-        subject_type="attendance",
+        tag=Tag.ATTENDANCE_CHECK_IN,
+        subject_type=SubjectType.ATTENDANCE,
         subject_id=row.id,
         at=at,
         after={
@@ -197,8 +198,8 @@ def leave(
     record_event(
         session,
         actor=actor,
-        tag="attendance:participant:leave",
-        subject_type="attendance",
+        tag=Tag.ATTENDANCE_LEAVE,
+        subject_type=SubjectType.ATTENDANCE,
         subject_id=row.id,
         at=at,
         before={"left_at": None},

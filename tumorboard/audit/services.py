@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.models import AuditEvent
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 
 
@@ -18,17 +19,20 @@ def record_event(
     session: Session,
     *,
     actor: Actor,
-    tag: str,
-    subject_type: str,
+    tag: Tag,
+    subject_type: SubjectType,
     subject_id: str | int,
     at: dt.datetime,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the caller's transaction (it commits with the change it describes)."""
-    if tag.count(":") != 2:
-        raise ValueError(f"audit tag must be domain:subject:action, not {tag!r}")
+    """Add one audit event to the caller's transaction (it commits with the change it describes).
+
+    Only registered tags and subject types (:mod:`tumorboard.audit.tags`) are accepted; a plain string that
+    happens to equal one is taken as that member.
+    """
+    tag, subject_type = Tag(tag), SubjectType(subject_type)  # ValueError for anything unregistered
     ev = AuditEvent(
         occurred_at=at,
         actor_user_id=actor.user_id,

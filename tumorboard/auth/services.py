@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import ANONYMOUS, Actor
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.passwords import hash_password, verify_password
@@ -103,8 +104,8 @@ def create_user(
     record_event(
         session,
         actor=actor,
-        tag="auth:user:create",
-        subject_type="user",
+        tag=Tag.AUTH_USER_CREATE,
+        subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
         after={
@@ -122,8 +123,8 @@ def recent_failures(session: Session, username: str, *, since: dt.datetime) -> i
     return (
         session.scalar(
             select(func.count(AuditEvent.id)).where(
-                AuditEvent.tag == "auth:login:failure",
-                AuditEvent.subject_type == "username",
+                AuditEvent.tag == Tag.AUTH_LOGIN_FAILURE,
+                AuditEvent.subject_type == SubjectType.USERNAME,
                 AuditEvent.subject_id == username,
                 AuditEvent.occurred_at >= since,
             )
@@ -152,7 +153,12 @@ def authenticate(
     name = username.strip().lower()[:80]
     if recent_failures(session, name, since=at - window) >= max_failures:
         record_event(
-            session, actor=ANONYMOUS, tag="auth:login:throttled", subject_type="username", subject_id=name, at=at
+            session,
+            actor=ANONYMOUS,
+            tag=Tag.AUTH_LOGIN_THROTTLED,
+            subject_type=SubjectType.USERNAME,
+            subject_id=name,
+            at=at,
         )
         raise LoginThrottled(
             N_("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(minutes)s Minuten erneut versuchen."),
@@ -161,11 +167,21 @@ def authenticate(
     user = session.scalar(select(User).where(User.username == name))
     if user is None or not user.active or not verify_password(user.password_hash if user else None, password):
         record_event(
-            session, actor=ANONYMOUS, tag="auth:login:failure", subject_type="username", subject_id=name, at=at
+            session,
+            actor=ANONYMOUS,
+            tag=Tag.AUTH_LOGIN_FAILURE,
+            subject_type=SubjectType.USERNAME,
+            subject_id=name,
+            at=at,
         )
         raise PermissionDenied(N_("Benutzername oder Passwort ist falsch."))
     record_event(
-        session, actor=actor_for(user), tag="auth:login:success", subject_type="user", subject_id=user.id, at=at
+        session,
+        actor=actor_for(user),
+        tag=Tag.AUTH_LOGIN_SUCCESS,
+        subject_type=SubjectType.USER,
+        subject_id=user.id,
+        at=at,
     )
     return user
 
@@ -185,8 +201,8 @@ def renew_feed_token(session: Session, user: User, *, at: dt.datetime, actor: Ac
     record_event(
         session,
         actor=actor,
-        tag="auth:feed_token:renew",
-        subject_type="user",
+        tag=Tag.AUTH_FEED_TOKEN_RENEW,
+        subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
         before={"had_token": had},
@@ -202,8 +218,8 @@ def revoke_feed_token(session: Session, user: User, *, at: dt.datetime, actor: A
     record_event(
         session,
         actor=actor,
-        tag="auth:feed_token:revoke",
-        subject_type="user",
+        tag=Tag.AUTH_FEED_TOKEN_REVOKE,
+        subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
         before={"had_token": had},
@@ -230,8 +246,8 @@ def set_locale(session: Session, user: User, locale: str, *, at: dt.datetime) ->
         record_event(
             session,
             actor=actor_for(user),
-            tag="auth:user:locale",
-            subject_type="user",
+            tag=Tag.AUTH_USER_LOCALE,
+            subject_type=SubjectType.USER,
             subject_id=user.id,
             at=at,
             before={"locale": before},

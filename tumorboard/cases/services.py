@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
 from tumorboard.cases.models import Case, CaseStatus, ConferenceType
@@ -229,8 +230,8 @@ def register_case(
     record_event(
         session,
         actor=actor,
-        tag="case:case:register",
-        subject_type="case",
+        tag=Tag.CASE_REGISTER,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         after={
@@ -282,8 +283,8 @@ def reorder_cases(
     record_event(
         session,
         actor=actor,
-        tag="case:list:reorder",
-        subject_type="session",
+        tag=Tag.CASE_LIST_REORDER,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         before={"order": before},
@@ -338,8 +339,8 @@ def move_case(
     record_event(
         session,
         actor=actor,
-        tag="case:case:move",
-        subject_type="case",
+        tag=Tag.CASE_MOVE,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before=before,
@@ -366,8 +367,8 @@ def withdraw_case(session: Session, case: Case, *, reason: str | None, at: dt.da
     record_event(
         session,
         actor=actor,
-        tag="case:case:withdraw",
-        subject_type="case",
+        tag=Tag.CASE_WITHDRAW,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before={"status": before},
@@ -410,8 +411,8 @@ def _apply_status(session: Session, case: Case, new: CaseStatus, *, at: dt.datet
     record_event(
         session,
         actor=actor,
-        tag="case:case:status",
-        subject_type="case",
+        tag=Tag.CASE_STATUS,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before={"status": before},
@@ -434,8 +435,8 @@ def set_presenter(session: Session, case: Case, presenter_id: int | None, *, at:
     record_event(
         session,
         actor=actor,
-        tag="case:case:presenter",
-        subject_type="case",
+        tag=Tag.CASE_PRESENTER,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before={"presenter_id": before},

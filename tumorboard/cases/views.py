@@ -12,6 +12,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.forms import EmptyForm
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.permissions import (
@@ -82,7 +83,7 @@ def _imaging_complete(summary: ImagingSummary | None) -> bool | None:
     return None if summary is None else summary.state == "complete"
 
 
-def _log_access(tag: str, subject_type: str, subject_id: int | str, **after: Any) -> None:
+def _log_access(tag: Tag, subject_type: SubjectType, subject_id: int | str, **after: Any) -> None:
     """Access to patient data is logged (GDPR Art. 9 need-to-know; requirements.md)."""
     record_event(
         db(),
@@ -329,7 +330,7 @@ def _can_upload(case: Case) -> bool:
 @requires(can_read_cases)
 def detail(case_id: int) -> Page:
     case = cases.get_case(db(), case_id)
-    _log_access("case:case:view", "case", case.id)
+    _log_access(Tag.CASE_VIEW, SubjectType.CASE, case.id)
     db().commit()
     return _render_case(case)
 
@@ -458,7 +459,7 @@ def document(document_id: int) -> Response:
     if doc is None:
         raise NotFound("Dieses Dokument gibt es nicht.")
     data = document_store().read(doc.stored_name)
-    _log_access("case:document:view", "case", doc.case_id, document_id=doc.id)
+    _log_access(Tag.CASE_DOCUMENT_VIEW, SubjectType.CASE, doc.case_id, document_id=doc.id)
     db().commit()
     # the uploader's name is shown, never used as a path; quote it safely for the header
     from urllib.parse import quote
@@ -510,7 +511,7 @@ def search() -> Page:
         by_patient.setdefault(c.patient_id, []).append(c)
     if query:
         # the query itself may be a name or birth date: logged as its length only
-        _log_access("patient:search:query", "search", "-", results=len(patients), query_length=len(query))
+        _log_access(Tag.PATIENT_SEARCH, SubjectType.SEARCH, "-", results=len(patients), query_length=len(query))
         db().commit()
     return render_template(
         "cases/search.html",
@@ -542,7 +543,7 @@ def _agenda_download(session_id: int, fmt: str) -> Response:
     agenda = current_agenda(db(), cs, at=now())
     imaging = imaging_for([e.case_id for e in agenda.entries])
     locale = current_user().locale
-    _log_access("case:agenda:export", "session", cs.id, format=fmt, version=agenda.version)
+    _log_access(Tag.CASE_AGENDA_EXPORT, SubjectType.SESSION, cs.id, format=fmt, version=agenda.version)
     db().commit()
     # file names carry the board and date only, never patient data
     slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"  # ASCII for the header

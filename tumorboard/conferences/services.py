@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import schedule
@@ -154,8 +155,8 @@ def create_board(session: Session, data: BoardInput, *, at: dt.datetime, actor: 
     record_event(
         session,
         actor=actor,
-        tag="conference:board:create",
-        subject_type="board",
+        tag=Tag.CONFERENCE_BOARD_CREATE,
+        subject_type=SubjectType.BOARD,
         subject_id=board.id,
         at=at,
         after=_snapshot(board),
@@ -178,8 +179,8 @@ def update_board(
     record_event(
         session,
         actor=actor,
-        tag="conference:board:update",
-        subject_type="board",
+        tag=Tag.CONFERENCE_BOARD_UPDATE,
+        subject_type=SubjectType.BOARD,
         subject_id=board.id,
         at=at,
         before={k: v for k, v in before.items() if after[k] != v},
@@ -219,8 +220,8 @@ def _realign_future_sessions(
             record_event(
                 session,
                 actor=actor,
-                tag="conference:session:realign",
-                subject_type="session",
+                tag=Tag.CONFERENCE_SESSION_REALIGN,
+                subject_type=SubjectType.SESSION,
                 subject_id=cs.id,
                 at=at,
                 before=before,
@@ -299,8 +300,8 @@ def generate_sessions(
         record_event(
             session,
             actor=actor,
-            tag="conference:session:generate",
-            subject_type="session",
+            tag=Tag.CONFERENCE_SESSION_GENERATE,
+            subject_type=SubjectType.SESSION,
             subject_id=cs.id,
             at=at,
             after={"board": cs.board.short_name, **_session_snapshot(cs)},
@@ -329,14 +330,14 @@ def cancel_session(
     before = _session_snapshot(cs)
     cs.status = SessionStatus.CANCELLED
     cs.cancel_reason = text
-    _publish_change(session, cs, "cancel", before=before, reason=text, at=at, actor=actor)
+    _publish_change(session, cs, Tag.CONFERENCE_SESSION_CANCEL, before=before, reason=text, at=at, actor=actor)
     return cs
 
 
 def _publish_change(
     session: Session,
     cs: ConferenceSession,
-    action: str,
+    tag: Tag,
     *,
     before: dict[str, Any],
     reason: str,
@@ -350,8 +351,8 @@ def _publish_change(
     record_event(
         session,
         actor=actor,
-        tag=f"conference:session:{action}",
-        subject_type="session",
+        tag=tag,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         before=before,
@@ -372,7 +373,7 @@ def reinstate_session(
     before = _session_snapshot(cs)
     cs.status = SessionStatus.PLANNED
     cs.cancel_reason = None
-    _publish_change(session, cs, "reinstate", before=before, reason=text, at=at, actor=actor)
+    _publish_change(session, cs, Tag.CONFERENCE_SESSION_REINSTATE, before=before, reason=text, at=at, actor=actor)
     return cs
 
 
@@ -413,7 +414,7 @@ def move_session(
     cs.ends_at = new_start + dt.timedelta(minutes=minutes)
     cs.holiday_name = schedule.holiday_name(day)
     cs.move_reason = text
-    _publish_change(session, cs, "move", before=before, reason=text, at=at, actor=actor)
+    _publish_change(session, cs, Tag.CONFERENCE_SESSION_MOVE, before=before, reason=text, at=at, actor=actor)
     return cs
 
 
@@ -452,8 +453,8 @@ def add_extra_session(
     record_event(
         session,
         actor=actor,
-        tag="conference:session:add",
-        subject_type="session",
+        tag=Tag.CONFERENCE_SESSION_ADD,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         after={"board": board.short_name, **_session_snapshot(cs)},
