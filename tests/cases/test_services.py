@@ -220,3 +220,22 @@ def test_search_by_name_regardless_of_umlaut_spelling_id_and_birth_date(db_sessi
         assert p in search_patients(db_session, query), query
     assert [x.patient_number for x in search_patients(db_session, "weiss")] == ["KIS-S2"]
     assert search_patients(db_session, "x") == []
+
+
+def test_a_too_long_reason_is_refused_not_cut(db_session, setup):
+    """One reason rule for cases and sessions (audit.services.require_reason): cases used to cut at 1000 characters
+    and store what the user had not written; now both refuse with the same German message."""
+    board, physician, _, sessions = setup
+    case = register(db_session, board, at=NOW, by=physician)
+    for change in (
+        lambda reason: cases.withdraw_case(db_session, case, reason=reason, at=NOW, actor=CLI),
+        lambda reason: cases.move_case(db_session, case, sessions[1], reason=reason, at=NOW, actor=CLI),
+        lambda reason: conf.cancel_session(db_session, sessions[0], reason=reason, at=NOW, actor=CLI),
+    ):
+        with pytest.raises(InvalidInput, match="höchstens 1000 Zeichen"):
+            change("x" * 1001)
+        with pytest.raises(InvalidInput, match="Grund"):
+            change("ab")
+    assert case.status is CaseStatus.REGISTERED and case.session_id == sessions[0].id
+    cases.withdraw_case(db_session, case, reason="x" * 1000, at=NOW, actor=CLI)
+    assert case.withdraw_reason == "x" * 1000

@@ -42,12 +42,16 @@ def is_valid_efn(efn: str) -> bool:
     return total % 10 == 0
 
 
-def _check_efn(efn: str | None) -> str | None:
-    if efn is None or efn.strip() == "":
+def check_efn(efn: str | None) -> str | None:
+    """``None`` for no EFN; else the 15 digits (spaces dropped), or a clear error (length first, then the check
+    digit). The one EFN rule: accounts (here) and attendance check-in use it."""
+    clean = (efn or "").replace(" ", "")
+    if not clean:
         return None
-    clean = efn.replace(" ", "")
-    if not re.fullmatch(r"\d{15}", clean):
-        raise InvalidInput(N_("Die EFN muss aus genau 15 Ziffern bestehen."), field="efn")
+    if not clean.isdigit() or len(clean) != 15:
+        raise InvalidInput(
+            N_("Die EFN muss aus genau 15 Ziffern bestehen (eingegeben: %(n)s Zeichen)."), field="efn", n=len(clean)
+        )
     if not is_valid_efn(clean):
         raise InvalidInput(N_("Die Prüfziffer der EFN stimmt nicht."), field="efn")
     return clean
@@ -93,7 +97,7 @@ def create_user(
         email=(email or "").strip() or None,
         role=role,
         discipline=get_or_create_discipline(session, discipline) if discipline else None,
-        efn=_check_efn(efn),
+        efn=check_efn(efn),
         password_hash=hash_password(password),
         active=True,
         locale="de",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
-from tumorboard.cases.models import AgendaVersion, Case, CaseStatus
+from tumorboard.cases.models import ACTIVE_STATUSES, AgendaVersion, Case, CaseStatus
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession, SessionStatus
@@ -89,7 +89,7 @@ def _live_cases(session: Session, cs: ConferenceSession) -> Sequence[Case]:
         select(Case)
         .where(
             Case.session_id == cs.id,
-            Case.status.in_((CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)),
+            Case.status.in_(ACTIVE_STATUSES),
         )
         .order_by(Case.position, Case.id)
     ).all()

@@ -32,6 +32,10 @@ class CaseStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"  #: zurückgezogen (reason required)
 
 
+#: On the session's case list (and its agenda): every status but withdrawn.
+ACTIVE_STATUSES = (CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)
+
+
 class Case(Base):
     __tablename__ = "case_registration"
     __table_args__ = (

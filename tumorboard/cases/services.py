@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
-from tumorboard.audit.services import record_event
+from tumorboard.audit.services import record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
-from tumorboard.cases.models import Case, CaseStatus, ConferenceType
+from tumorboard.cases.models import ACTIVE_STATUSES, Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
@@ -33,7 +33,6 @@ from tumorboard.patients.services import create_patient
 ICD10_RE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?[+*!]?( ?[RLB])?$")
 #: ICD-O-3 morphology with behaviour code, e.g. "8140/3".
 ICDO_RE = re.compile(r"^[0-9]{4}/[0-9]$")
-ACTIVE = (CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)
 #: How far ahead a registration looks for a session with an open deadline.
 SEARCH_WEEKS = 26
 
@@ -165,7 +164,9 @@ def _check_target(cs: ConferenceSession, at: dt.datetime) -> None:
 
 
 def _next_position(session: Session, cs: ConferenceSession) -> int:
-    last = session.scalar(select(func.max(Case.position)).where(Case.session_id == cs.id, Case.status.in_(ACTIVE)))
+    last = session.scalar(
+        select(func.max(Case.position)).where(Case.session_id == cs.id, Case.status.in_(ACTIVE_STATUSES))
+    )
     return (last or 0) + 1
 
 
@@ -174,7 +175,7 @@ def upcoming_cases_of_patient(session: Session, patient: Patient, at: dt.datetim
     return session.scalars(
         select(Case)
         .join(ConferenceSession, Case.session_id == ConferenceSession.id)
-        .where(Case.patient_id == patient.id, Case.status.in_(ACTIVE), ConferenceSession.starts_at > at)
+        .where(Case.patient_id == patient.id, Case.status.in_(ACTIVE_STATUSES), ConferenceSession.starts_at > at)
         .order_by(ConferenceSession.starts_at)
     ).all()
 
@@ -256,7 +257,7 @@ def get_case(session: Session, case_id: int) -> Case:
 
 def session_cases(session: Session, cs: ConferenceSession, *, include_withdrawn: bool = False) -> Sequence[Case]:
     """The case list in order. Board and session are the caller's already, so they are not joined per row."""
-    statuses = (*ACTIVE, CaseStatus.WITHDRAWN) if include_withdrawn else ACTIVE
+    statuses = (*ACTIVE_STATUSES, CaseStatus.WITHDRAWN) if include_withdrawn else ACTIVE_STATUSES
     return session.scalars(
         select(Case)
         .options(lazyload(Case.board), lazyload(Case.session), lazyload(Case.registered_by))
@@ -303,13 +304,6 @@ def move_case_by(session: Session, case: Case, delta: int, *, at: dt.datetime, a
         reorder_cases(session, case.session, ids, at=at, actor=actor)
 
 
-def _reason(reason: str | None, message: str) -> str:
-    text = (reason or "").strip()
-    if len(text) < 3:
-        raise InvalidInput(message, field="reason")
-    return text[:1000]
-
-
 def _compact(session: Session, cs: ConferenceSession) -> None:
     for position, c in enumerate(session_cases(session, cs), start=1):
         c.position = position
@@ -319,7 +313,7 @@ def move_case(
     session: Session, case: Case, target: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
 ) -> Case:
     """Put the case on another session (of any board); a target past its deadline marks it late."""
-    text = _reason(reason, N_("Bitte einen Grund für die Verlegung angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Verlegung angeben."))
     if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
         raise Conflict(N_("Nur angemeldete oder vollständige Fälle können verlegt werden."))
     if target.id == case.session_id:
@@ -354,7 +348,7 @@ def move_case(
 
 def withdraw_case(session: Session, case: Case, *, reason: str | None, at: dt.datetime, actor: Actor) -> Case:
     """Withdraw a case from its session (reason required); it stays on record, marked in the agenda."""
-    text = _reason(reason, N_("Bitte einen Grund für das Zurückziehen angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für das Zurückziehen angeben."))
     if case.status in (CaseStatus.WITHDRAWN, CaseStatus.DISCUSSED):
         raise Conflict(N_("Dieser Fall kann nicht mehr zurückgezogen werden."))
     before = case.status.value
@@ -454,7 +448,7 @@ def cases_of_physician(session: Session, user: User, at: dt.datetime) -> Sequenc
         .join(ConferenceSession, Case.session_id == ConferenceSession.id)
         .where(
             or_(Case.registered_by_id == user.id, Case.presenter_id == user.id),
-            Case.status.in_(ACTIVE),
+            Case.status.in_(ACTIVE_STATUSES),
             ConferenceSession.starts_at >= today_start,
         )
         .order_by(ConferenceSession.starts_at, Case.position)

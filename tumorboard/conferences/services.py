@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tumorboard.audit.services import record_event
+from tumorboard.audit.services import record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import BERLIN
@@ -31,8 +31,6 @@ from tumorboard.conferences.quorum import QuorumSpec, format_quorum
 from tumorboard.disciplines.services import get_or_create_discipline
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
-
-MIN_REASON_LENGTH = 3
 
 
 @dataclass
@@ -309,20 +307,11 @@ def generate_sessions(
     return created
 
 
-def _reason(reason: str | None, message: str) -> str:
-    text = (reason or "").strip()
-    if len(text) < MIN_REASON_LENGTH:
-        raise InvalidInput(message, field="reason")
-    if len(text) > 1000:
-        raise InvalidInput(N_("Die Begründung darf höchstens 1000 Zeichen lang sein."), field="reason")
-    return text
-
-
 def cancel_session(
     session: Session, cs: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
 ) -> ConferenceSession:
     """Cancel one session (a reason is required, R1). Calendar clients see STATUS:CANCELLED, same UID."""
-    text = _reason(reason, N_("Bitte einen Grund für die Absage angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Absage angeben."))
     if cs.status is SessionStatus.CANCELLED:
         raise Conflict(N_("Diese Sitzung ist bereits abgesagt."))
     if cs.status is SessionStatus.HOLIDAY:
@@ -365,7 +354,7 @@ def reinstate_session(
     session: Session, cs: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
 ) -> ConferenceSession:
     """Undo a cancellation of a future session (e.g. cancelled by mistake)."""
-    text = _reason(reason, N_("Bitte einen Grund für die Wiederaufnahme angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Wiederaufnahme angeben."))
     if cs.status is not SessionStatus.CANCELLED:
         raise Conflict(N_("Nur abgesagte Sitzungen können wieder aufgenommen werden."))
     if cs.starts_at <= at:
@@ -398,7 +387,7 @@ def move_session(
     duration_minutes: int | None = None,
 ) -> ConferenceSession:
     """Move one session to another date/time (Berlin). It keeps its UID; SEQUENCE is raised."""
-    text = _reason(reason, N_("Bitte einen Grund für die Verschiebung angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Verschiebung angeben."))
     if cs.status is not SessionStatus.PLANNED:
         raise Conflict(N_("Nur geplante Sitzungen können verschoben werden."))
     new_start = _future_start(day, start, at)
