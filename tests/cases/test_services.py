@@ -239,3 +239,30 @@ def test_a_too_long_reason_is_refused_not_cut(db_session, setup):
     assert case.status is CaseStatus.REGISTERED and case.session_id == sessions[0].id
     cases.withdraw_case(db_session, case, reason="x" * 1000, at=NOW, actor=CLI)
     assert case.withdraw_reason == "x" * 1000
+
+
+def test_register_case_is_the_whole_registration(db_session, setup):
+    """What the registration view did inline: patient by KIS number, duplicates only when confirmed, a chosen
+    session only by the coordination, then the case, audited."""
+    from tests.cases.factories import case_input
+    from tumorboard.auth.services import actor_for
+
+    board, physician, coordinator, sessions = setup
+    patient = cases.PatientInput(
+        family_name="Schäfer", given_name="Anna", birth_date=dt.date(1960, 5, 1), sex="W", patient_number="KIS-R1"
+    )
+    form = cases.Registration(board_id=board.id, patient=patient, case=case_input())
+    first = cases.register_case(db_session, form, registered_by=physician, at=NOW, actor=actor_for(physician))
+    assert first.session_id == sessions[0].id and first.patient.patient_number == "KIS-R1" and not first.is_late
+    with pytest.raises(cases.DuplicateRegistration) as duplicate:
+        cases.register_case(db_session, form, registered_by=physician, at=NOW, actor=actor_for(physician))
+    assert duplicate.value.cases == [first]
+    chosen = cases.Registration(
+        board_id=board.id, patient=patient, case=case_input(), session_id=sessions[1].id, confirm_duplicate=True
+    )
+    with pytest.raises(InvalidInput, match="wählt die Koordination"):
+        cases.register_case(db_session, chosen, registered_by=physician, at=NOW, actor=actor_for(physician))
+    second = cases.register_case(db_session, chosen, registered_by=coordinator, at=NOW, actor=actor_for(coordinator))
+    assert second.session_id == sessions[1].id and second.patient_id == first.patient_id
+    registered = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "case:case:register")).all()
+    assert {e.subject_id for e in registered} == {str(first.id), str(second.id)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -188,6 +189,13 @@ def authenticate(
         at=at,
     )
     return user
+
+
+def active_physicians(session: Session) -> Sequence[User]:
+    """Active physicians by display name: who may present a case or sign a protocol."""
+    return session.scalars(
+        select(User).where(User.role == Role.PHYSICIAN, User.active.is_(True)).order_by(User.display_name)
+    ).all()
 
 
 def get_user(session: Session, user_id: int) -> User:

@@ -7,6 +7,7 @@ audit event; changes to a session whose agenda is frozen make a new agenda versi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from tumorboard.audit.services import record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
+from tumorboard.auth.permissions import can_manage_case_list
 from tumorboard.cases.models import ACTIVE_STATUSES, Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
@@ -180,7 +182,53 @@ def upcoming_cases_of_patient(session: Session, patient: Patient, at: dt.datetim
     ).all()
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What the registration form gives, as plain values (ids, not objects)."""
+
+    board_id: int
+    patient: PatientInput
+    case: CaseInput  #: ``referring_partner_id`` also says whose patient number ``patient`` carries
+    #: A session chosen by the coordination (possibly past its deadline: a late registration); None: the next
+    #: session with an open deadline.
+    session_id: int | None = None
+    #: The user saw the patient's upcoming cases and registers another one anyway.
+    confirm_duplicate: bool = False
+
+
+class DuplicateRegistration(Conflict):
+    """The patient already has a case on an upcoming session; the form shows them and asks to confirm."""
+
+    def __init__(self, cases: Sequence[Case]) -> None:
+        super().__init__(N_("Für diese Person ist bereits ein Fall in einer kommenden Sitzung angemeldet."))
+        self.cases = list(cases)
+
+
 def register_case(
+    session: Session, registration: Registration, *, registered_by: User, at: dt.datetime, actor: Actor
+) -> Case:
+    """The whole registration from the form: the patient found by KIS number (or created), a second upcoming case
+    of that patient only when confirmed (:class:`DuplicateRegistration`), a chosen session only by the
+    coordination, then the case itself (:func:`add_case`). Audited; the caller commits."""
+    board = conf.get_board(session, registration.board_id)
+    partner_id = registration.case.referring_partner_id
+    partner = session.get(Partner, partner_id) if partner_id else None
+    patient = resolve_patient(session, registration.patient, partner=partner, at=at, actor=actor)
+    duplicates = upcoming_cases_of_patient(session, patient, at)
+    if duplicates and not registration.confirm_duplicate:
+        raise DuplicateRegistration(duplicates)
+    target = None
+    if registration.session_id:
+        if not can_manage_case_list(registered_by):
+            raise InvalidInput(N_("Die Sitzung wählt die Koordination."))
+        target = conf.get_session(session, registration.session_id)
+    data = dataclasses.replace(registration.case, referring_partner_id=partner.id if partner else None)
+    return add_case(
+        session, board=board, patient=patient, data=data, registered_by=registered_by, at=at, actor=actor, target=target
+    )
+
+
+def add_case(
     session: Session,
     *,
     board: Board,
@@ -191,8 +239,8 @@ def register_case(
     actor: Actor,
     target: ConferenceSession | None = None,
 ) -> Case:
-    """Register a case. Without ``target`` it goes to the next session with an open deadline; a coordinator may
-    name an earlier ``target`` whose deadline has passed, and the case is then marked late."""
+    """Add a case for a known patient. Without ``target`` it goes to the next session with an open deadline; a
+    coordinator may name an earlier ``target`` whose deadline has passed, and the case is then marked late."""
     ctype, presenter, partner = _validate(session, data)
     if target is None:
         target = next_open_session(session, board, at)

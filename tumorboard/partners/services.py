@@ -127,6 +127,11 @@ def list_partners(session: Session) -> Sequence[Partner]:
     return session.scalars(select(Partner).options(selectinload(Partner.endpoints)).order_by(Partner.name)).all()
 
 
+def active_partners(session: Session) -> Sequence[Partner]:
+    """The partners one can choose as referring site, by name."""
+    return session.scalars(select(Partner).where(Partner.active.is_(True)).order_by(Partner.name)).all()
+
+
 def authorize_peer(session: Session, calling_ae_title: str, address: str) -> Partner | None:
     """The active partner that registered ``calling_ae_title`` for ``address``, or None (reject)."""
     try:
