@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -23,7 +22,7 @@ from tumorboard.auth.permissions import (
 from tumorboard.auth.services import active_physicians
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
-from tumorboard.cases.agenda import current_agenda, versions
+from tumorboard.cases.agenda import versions
 from tumorboard.cases.documents import DocumentStore, add_document
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
@@ -45,7 +44,6 @@ from tumorboard.imaging import services as imaging
 from tumorboard.imaging.models import ImagingStudy, StudyState
 from tumorboard.imaging.services import ImagingSummary, imaging_summaries
 from tumorboard.partners.services import active_partners
-from tumorboard.patients.names import fold
 from tumorboard.patients.services import search_patients
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
@@ -519,27 +517,18 @@ def mine() -> Page:
 
 
 # --- agenda downloads ---
-def _agenda_download(session_id: int, fmt: str) -> Response:
-    from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+def _agenda_download(session_id: int, fmt: Literal["pdf", "csv"]) -> Response:
+    # imported here, like the other PDF exports: WeasyPrint loads only when a download is asked for
+    from tumorboard.exports.downloads import agenda_download
     from tumorboard.imaging.config import ImagingSettings
 
     cs = conf.get_session(db(), session_id)
-    agenda = current_agenda(db(), cs, at=now())
-    imaging = imaging_for([e.case_id for e in agenda.entries])
-    locale = current_user().locale
-    _log_access(Tag.CASE_AGENDA_EXPORT, SubjectType.SESSION, cs.id, format=fmt, version=agenda.version)
+    storage = ImagingSettings.from_env(runtime().settings).storage_path if fmt == "pdf" else None
+    download = agenda_download(db(), cs, fmt=fmt, locale=current_user().locale, at=now(), imaging_storage=storage)
+    _log_access(Tag.CASE_AGENDA_EXPORT, SubjectType.SESSION, cs.id, format=fmt, version=download.agenda.version)
     db().commit()
-    # file names carry the board and date only, never patient data
-    slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"  # ASCII for the header
-    name = f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}"
-    if fmt == "pdf":
-        storage = ImagingSettings.from_env(runtime().settings).storage_path
-        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging, imaging_storage=storage)
-        return Response(
-            body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
-        )
-    body = render_agenda_csv(agenda, locale=locale, imaging=imaging)
-    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    disposition = f'attachment; filename="{download.filename}"'
+    return Response(download.body, mimetype=download.mimetype, headers={"Content-Disposition": disposition})
 
 
 @bp.route("/sessions/<int:session_id>/agenda.pdf")
