@@ -266,3 +266,11 @@ def test_register_case_is_the_whole_registration(db_session, setup):
     assert second.session_id == sessions[1].id and second.patient_id == first.patient_id
     registered = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "case:case:register")).all()
     assert {e.subject_id for e in registered} == {str(first.id), str(second.id)}
+
+
+def test_checklist_rules_are_enum_members(db_session, setup):
+    board, *_ = setup
+    checklist.set_board_checklist(db_session, board, "Histo = HISTOLOGY\nBogen", at=NOW, actor=CLI)
+    rules = [rule for _id, _label, rule in checklist.items_of(db_session, board)]
+    assert rules == [checklist.ChecklistRule.HISTOLOGY, None]
+    assert [rule for _label, rule in checklist.DEFAULT_ITEMS] == list(checklist.ChecklistRule)
