@@ -89,3 +89,20 @@ def test_errors_are_german_with_exit_codes(runtime, demo, tmp_path):
     result = _run(runtime, "agenda", "export", str(cs.id), "--format", "pdf", "--out", str(tmp_path / "nope" / "x.pdf"))
     assert result.exit_code == 2 and "Verzeichnis" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_web_and_cli_download_the_same_agenda(runtime, app, client, demo, tmp_path):
+    """One download path (exports.downloads.agenda_download) behind the page's link and the CLI."""
+    from tests.conftest import login
+    from tumorboard.audit.models import AuditEvent
+
+    cs = _viszeral_session(demo)
+    out = tmp_path / "agenda.csv"
+    assert _run(runtime, "agenda", "export", str(cs.id), "--format", "csv", "--out", str(out)).exit_code == 0
+    login(client, "koordination")
+    response = client.get(f"/sessions/{cs.id}/agenda.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="tagesordnung-viszeral-2026-11-24.csv"'
+    assert response.data == out.read_bytes()
+    logged = demo.scalars(select(AuditEvent).where(AuditEvent.tag == "case:agenda:export")).all()
+    assert [(e.subject_id, e.after) for e in logged] == [(str(cs.id), {"format": "csv", "version": None})]

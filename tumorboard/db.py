@@ -6,9 +6,10 @@ Datetimes are stored as UTC: :class:`UTCDateTime` keeps them timezone-aware in P
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -43,6 +44,20 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+def enum_column(cls: type[enum.Enum], name: str, *, length: int = 20) -> Enum:
+    """The one mapping of a Python enum to a column: stored by value (not member name) as a VARCHAR with a
+    CHECK constraint (``native_enum=False``), so adding a member is a migration of the constraint, not an
+    ``ALTER TYPE``; unknown strings are refused before any SQL is sent (``validate_strings``)."""
+    return Enum(
+        cls,
+        name=name,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import login
 from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.services import AuditFilter, list_events, record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import CLI
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tumorboard"
@@ -23,8 +24,8 @@ def _event(session):
     ev = record_event(
         session,
         actor=CLI,
-        tag="test:thing:do",
-        subject_type="thing",
+        tag=Tag.CASE_VIEW,
+        subject_type=SubjectType.CASE,
         subject_id=1,
         at=NOW,
         before={"a": 1},
@@ -36,7 +37,7 @@ def _event(session):
 
 def test_orm_refuses_update_and_delete(db_session):
     ev = _event(db_session)
-    ev.tag = "test:thing:undo"
+    ev.tag = Tag.CASE_DOCUMENT_VIEW
     with pytest.raises(PermissionError):
         db_session.flush()
     db_session.rollback()
@@ -53,7 +54,7 @@ def test_database_refuses_update_and_delete(db_session):
         with pytest.raises(DBAPIError, match="append-only"):
             db_session.execute(text(statement), {"id": ev.id})
         savepoint.rollback()
-    assert db_session.scalar(select(AuditEvent.tag).where(AuditEvent.id == ev.id)) == "test:thing:do"
+    assert db_session.scalar(select(AuditEvent.tag).where(AuditEvent.id == ev.id)) == Tag.CASE_VIEW
 
 
 def test_code_offers_no_update_or_delete_of_audit_rows():

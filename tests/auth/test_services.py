@@ -64,3 +64,16 @@ def test_authenticate(db_session):
     )
     with pytest.raises(PermissionDenied):
         authenticate(db_session, username="anna", password="wrong", at=NOW, max_failures=3, window=window)
+
+
+def test_accounts_and_check_in_share_one_efn_rule():
+    """The account form and the attendance check-in used two EFN checks with different messages."""
+    from tumorboard.attendance import services as attendance
+    from tumorboard.auth import services as auth
+
+    assert attendance.check_efn is auth.check_efn
+    assert auth.check_efn(" 8027 6123 4567 896 ") == "802761234567896" and auth.check_efn("  ") is None
+    with pytest.raises(InvalidInput, match=r"15 Ziffern bestehen \(eingegeben"):
+        auth.check_efn("12345")
+    with pytest.raises(InvalidInput, match="Prüfziffer"):
+        auth.check_efn("802761234567892")

@@ -11,7 +11,7 @@ from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
 from tumorboard.auth.services import actor_for
 from tumorboard.cases.models import Case
-from tumorboard.cases.services import CaseInput, register_case
+from tumorboard.cases.services import CaseInput, add_case
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
@@ -63,7 +63,7 @@ def register(
     target: ConferenceSession | None = None,
     **overrides: object,
 ) -> Case:
-    return register_case(
+    return add_case(
         session,
         board=board,
         patient=patient or make_patient(session, at),

@@ -157,3 +157,26 @@ def test_freeze_job_is_in_the_scheduler_table_every_five_minutes(runtime):
     scheduled = next(j for j in build_scheduler(runtime).get_jobs() if j.id == "cases.freeze_agendas")
     assert scheduled.coalesce is True and scheduled.max_instances == 1
     assert str(scheduled.trigger.fields[6]) == "*/5"  # minute field of the cron trigger
+
+
+def test_stored_change_marks_read_back_as_the_enum():
+    """Snapshots keep the plain values; reading a version gives AgendaChange members (and None), and an unknown
+    value fails loudly instead of printing no mark."""
+    from tumorboard.cases.agenda import AgendaChange
+    from tumorboard.cases.models import AgendaVersion
+
+    entry = {
+        "case_id": 1, "number": None, "patient_name": "A, B", "birth_date": "1950-01-01", "icd10": "C18.7",
+        "icd10_text": "x", "conference_type": "praeth", "question": "q", "presenter": "", "late": False,
+        "change": "withdrawn", "note": "Grund",
+    }  # fmt: skip
+    at = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    row = AgendaVersion(
+        version=2, created_at=at, snapshot={"entries": [entry, {**entry, "case_id": 2, "change": None}]}
+    )
+    changes = [e.change for e in agenda_version(None, row).entries]  # type: ignore[arg-type]
+    assert changes == [AgendaChange.WITHDRAWN, None] and changes[0].gone and not AgendaChange.ADDED.gone
+    with pytest.raises(ValueError):
+        agenda_version(
+            None, AgendaVersion(version=3, created_at=at, snapshot={"entries": [{**entry, "change": "gone"}]})
+        )  # type: ignore[arg-type]

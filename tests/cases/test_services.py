@@ -220,3 +220,57 @@ def test_search_by_name_regardless_of_umlaut_spelling_id_and_birth_date(db_sessi
         assert p in search_patients(db_session, query), query
     assert [x.patient_number for x in search_patients(db_session, "weiss")] == ["KIS-S2"]
     assert search_patients(db_session, "x") == []
+
+
+def test_a_too_long_reason_is_refused_not_cut(db_session, setup):
+    """One reason rule for cases and sessions (audit.services.require_reason): cases used to cut at 1000 characters
+    and store what the user had not written; now both refuse with the same German message."""
+    board, physician, _, sessions = setup
+    case = register(db_session, board, at=NOW, by=physician)
+    for change in (
+        lambda reason: cases.withdraw_case(db_session, case, reason=reason, at=NOW, actor=CLI),
+        lambda reason: cases.move_case(db_session, case, sessions[1], reason=reason, at=NOW, actor=CLI),
+        lambda reason: conf.cancel_session(db_session, sessions[0], reason=reason, at=NOW, actor=CLI),
+    ):
+        with pytest.raises(InvalidInput, match="höchstens 1000 Zeichen"):
+            change("x" * 1001)
+        with pytest.raises(InvalidInput, match="Grund"):
+            change("ab")
+    assert case.status is CaseStatus.REGISTERED and case.session_id == sessions[0].id
+    cases.withdraw_case(db_session, case, reason="x" * 1000, at=NOW, actor=CLI)
+    assert case.withdraw_reason == "x" * 1000
+
+
+def test_register_case_is_the_whole_registration(db_session, setup):
+    """What the registration view did inline: patient by KIS number, duplicates only when confirmed, a chosen
+    session only by the coordination, then the case, audited."""
+    from tests.cases.factories import case_input
+    from tumorboard.auth.services import actor_for
+
+    board, physician, coordinator, sessions = setup
+    patient = cases.PatientInput(
+        family_name="Schäfer", given_name="Anna", birth_date=dt.date(1960, 5, 1), sex="W", patient_number="KIS-R1"
+    )
+    form = cases.Registration(board_id=board.id, patient=patient, case=case_input())
+    first = cases.register_case(db_session, form, registered_by=physician, at=NOW, actor=actor_for(physician))
+    assert first.session_id == sessions[0].id and first.patient.patient_number == "KIS-R1" and not first.is_late
+    with pytest.raises(cases.DuplicateRegistration) as duplicate:
+        cases.register_case(db_session, form, registered_by=physician, at=NOW, actor=actor_for(physician))
+    assert duplicate.value.cases == [first]
+    chosen = cases.Registration(
+        board_id=board.id, patient=patient, case=case_input(), session_id=sessions[1].id, confirm_duplicate=True
+    )
+    with pytest.raises(InvalidInput, match="wählt die Koordination"):
+        cases.register_case(db_session, chosen, registered_by=physician, at=NOW, actor=actor_for(physician))
+    second = cases.register_case(db_session, chosen, registered_by=coordinator, at=NOW, actor=actor_for(coordinator))
+    assert second.session_id == sessions[1].id and second.patient_id == first.patient_id
+    registered = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "case:case:register")).all()
+    assert {e.subject_id for e in registered} == {str(first.id), str(second.id)}
+
+
+def test_checklist_rules_are_enum_members(db_session, setup):
+    board, *_ = setup
+    checklist.set_board_checklist(db_session, board, "Histo = HISTOLOGY\nBogen", at=NOW, actor=CLI)
+    rules = [rule for _id, _label, rule in checklist.items_of(db_session, board)]
+    assert rules == [checklist.ChecklistRule.HISTOLOGY, None]
+    assert [rule for _label, rule in checklist.DEFAULT_ITEMS] == list(checklist.ChecklistRule)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.auth.models import User
 from tumorboard.conferences.models import ConferenceSession
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 
 
 class AttendanceMode(enum.StrEnum):
@@ -45,16 +45,7 @@ class Attendance(Base):
     discipline: Mapped[str] = mapped_column(String(120))
     #: Einheitliche Fortbildungsnummer (15 digits, Luhn) for the CME report; copied from the account or given.
     efn: Mapped[str | None] = mapped_column(String(15))
-    mode: Mapped[AttendanceMode] = mapped_column(
-        Enum(
-            AttendanceMode,
-            name="attendance_mode",
-            values_callable=lambda e: [m.value for m in e],
-            native_enum=False,
-            length=20,
-            validate_strings=True,
-        )
-    )
+    mode: Mapped[AttendanceMode] = mapped_column(enum_column(AttendanceMode, "attendance_mode"))
     #: When the person joined (UTC), set at check-in (default: now); correctable until the protocol is signed.
     arrived_at: Mapped[dt.datetime]
     #: When the person left (UTC); NULL while present ("is present" vs "was present").

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from tumorboard.attendance.models import Attendance, AttendanceMode
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
-from tumorboard.auth.services import is_valid_efn
+from tumorboard.auth.services import check_efn
 from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
@@ -21,20 +22,6 @@ from tumorboard.i18n import N_
 
 def _clean(value: str | None, limit: int) -> str:
     return " ".join((value or "").split())[:limit]
-
-
-def check_efn(efn: str | None) -> str | None:
-    """``None`` for no EFN; else the 15 digits, or a clear error (length first, then the check digit)."""
-    clean = (efn or "").replace(" ", "")
-    if not clean:
-        return None
-    if not clean.isdigit() or len(clean) != 15:
-        raise InvalidInput(
-            N_("Die EFN muss aus genau 15 Ziffern bestehen (eingegeben: %(n)s Zeichen)."), field="efn", n=len(clean)
-        )
-    if not is_valid_efn(clean):
-        raise InvalidInput(N_("Die Prüfziffer der EFN stimmt nicht."), field="efn")
-    return clean
 
 
 def get_attendance(session: Session, attendance_id: int) -> Attendance:
@@ -151,8 +138,8 @@ def check_in(
     record_event(
         session,
         actor=actor,
-        tag="attendance:participant:check_in",
-        subject_type="attendance",
+        tag=Tag.ATTENDANCE_CHECK_IN,
+        subject_type=SubjectType.ATTENDANCE,
         subject_id=row.id,
         at=at,
         after={
@@ -197,8 +184,8 @@ def leave(
     record_event(
         session,
         actor=actor,
-        tag="attendance:participant:leave",
-        subject_type="attendance",
+        tag=Tag.ATTENDANCE_LEAVE,
+        subject_type=SubjectType.ATTENDANCE,
         subject_id=row.id,
         at=at,
         before={"left_at": None},

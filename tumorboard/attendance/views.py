@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance import services as att
@@ -22,6 +21,7 @@ from tumorboard.auth.permissions import (
     can_sign_protocol,
     can_view_attendance,
 )
+from tumorboard.auth.services import active_physicians
 from tumorboard.cases.services import session_cases
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
@@ -51,9 +51,7 @@ def at_time(cs: ConferenceSession, text: str | None) -> dt.datetime | None:
 
 
 def _physicians() -> list[User]:
-    return list(
-        db().scalars(select(User).where(User.role == Role.PHYSICIAN, User.active.is_(True)).order_by(User.display_name))
-    )
+    return list(active_physicians(db()))
 
 
 def live_context(cs: ConferenceSession) -> dict[str, Any]:

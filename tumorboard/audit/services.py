@@ -11,24 +11,34 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.models import AuditEvent
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
+from tumorboard.errors import InvalidInput
+from tumorboard.i18n import N_
+
+#: A reason shorter than this says nothing ("x"); longer than the audit column it is refused.
+MIN_REASON_LENGTH = 3
+MAX_REASON_LENGTH = 1000
 
 
 def record_event(
     session: Session,
     *,
     actor: Actor,
-    tag: str,
-    subject_type: str,
+    tag: Tag,
+    subject_type: SubjectType,
     subject_id: str | int,
     at: dt.datetime,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the caller's transaction (it commits with the change it describes)."""
-    if tag.count(":") != 2:
-        raise ValueError(f"audit tag must be domain:subject:action, not {tag!r}")
+    """Add one audit event to the caller's transaction (it commits with the change it describes).
+
+    Only registered tags and subject types (:mod:`tumorboard.audit.tags`) are accepted; a plain string that
+    happens to equal one is taken as that member.
+    """
+    tag, subject_type = Tag(tag), SubjectType(subject_type)  # ValueError for anything unregistered
     ev = AuditEvent(
         occurred_at=at,
         actor_user_id=actor.user_id,
@@ -42,6 +52,21 @@ def record_event(
     )
     session.add(ev)
     return ev
+
+
+def require_reason(reason: str | None, message: str) -> str:
+    """The reason a user gives for a change (move, withdrawal, cancellation …), as the audit log keeps it:
+    ``message`` (German, marked with ``N_``) when it is missing or shorter than :data:`MIN_REASON_LENGTH`.
+
+    A reason longer than :data:`MAX_REASON_LENGTH` (the audit column) is refused, not cut: a cut reason
+    would be stored as something the user did not write, and the form already limits the field.
+    """
+    text = (reason or "").strip()
+    if len(text) < MIN_REASON_LENGTH:
+        raise InvalidInput(message, field="reason")
+    if len(text) > MAX_REASON_LENGTH:
+        raise InvalidInput(N_("Die Begründung darf höchstens 1000 Zeichen lang sein."), field="reason")
+    return text
 
 
 def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:

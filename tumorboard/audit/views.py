@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint, render_template, request
 
 from tumorboard.audit.services import AuditFilter, list_events
+from tumorboard.audit.tags import subject_label, tag_label
 from tumorboard.auth.permissions import can_read_audit
 from tumorboard.clock import BERLIN
 from tumorboard.web.request_session import db
@@ -41,5 +42,13 @@ def log() -> tuple[str, int]:
     events, total = list_events(db(), f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template(
-        "audit/log.html", events=events, total=total, page=page, pages=pages, filters=args, bad_date=bad_date
+        "audit/log.html",
+        events=events,
+        total=total,
+        page=page,
+        pages=pages,
+        filters=args,
+        bad_date=bad_date,
+        tag_label=tag_label,
+        subject_label=subject_label,
     ), 422 if bad_date else 200

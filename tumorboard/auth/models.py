@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 from tumorboard.disciplines.models import Discipline
 
 
@@ -29,16 +29,7 @@ class User(Base):
     #: Name shown in lists and protocols, e.g. "Dr. Anna Berger".
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            name="user_role",
-            values_callable=lambda e: [m.value for m in e],
-            native_enum=False,
-            length=20,
-            validate_strings=True,
-        )
-    )
+    role: Mapped[Role] = mapped_column(enum_column(Role, "user_role"))
     #: Fachrichtung of a physician; required for role physician, used for the quorum.
     discipline_id: Mapped[int | None] = mapped_column(ForeignKey("discipline.id", ondelete="RESTRICT"))
     #: Einheitliche Fortbildungsnummer (CME), 15 digits with Luhn check digit; optional, set by admin or user.

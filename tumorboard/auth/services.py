@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import ANONYMOUS, Actor
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.passwords import hash_password, verify_password
@@ -41,12 +43,16 @@ def is_valid_efn(efn: str) -> bool:
     return total % 10 == 0
 
 
-def _check_efn(efn: str | None) -> str | None:
-    if efn is None or efn.strip() == "":
+def check_efn(efn: str | None) -> str | None:
+    """``None`` for no EFN; else the 15 digits (spaces dropped), or a clear error (length first, then the check
+    digit). The one EFN rule: accounts (here) and attendance check-in use it."""
+    clean = (efn or "").replace(" ", "")
+    if not clean:
         return None
-    clean = efn.replace(" ", "")
-    if not re.fullmatch(r"\d{15}", clean):
-        raise InvalidInput(N_("Die EFN muss aus genau 15 Ziffern bestehen."), field="efn")
+    if not clean.isdigit() or len(clean) != 15:
+        raise InvalidInput(
+            N_("Die EFN muss aus genau 15 Ziffern bestehen (eingegeben: %(n)s Zeichen)."), field="efn", n=len(clean)
+        )
     if not is_valid_efn(clean):
         raise InvalidInput(N_("Die Prüfziffer der EFN stimmt nicht."), field="efn")
     return clean
@@ -92,7 +98,7 @@ def create_user(
         email=(email or "").strip() or None,
         role=role,
         discipline=get_or_create_discipline(session, discipline) if discipline else None,
-        efn=_check_efn(efn),
+        efn=check_efn(efn),
         password_hash=hash_password(password),
         active=True,
         locale="de",
@@ -103,8 +109,8 @@ def create_user(
     record_event(
         session,
         actor=actor,
-        tag="auth:user:create",
-        subject_type="user",
+        tag=Tag.AUTH_USER_CREATE,
+        subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
         after={
@@ -122,8 +128,8 @@ def recent_failures(session: Session, username: str, *, since: dt.datetime) -> i
     return (
         session.scalar(
             select(func.count(AuditEvent.id)).where(
-                AuditEvent.tag == "auth:login:failure",
-                AuditEvent.subject_type == "username",
+                AuditEvent.tag == Tag.AUTH_LOGIN_FAILURE,
+                AuditEvent.subject_type == SubjectType.USERNAME,
                 AuditEvent.subject_id == username,
                 AuditEvent.occurred_at >= since,
             )
@@ -152,7 +158,12 @@ def authenticate(
     name = username.strip().lower()[:80]
     if recent_failures(session, name, since=at - window) >= max_failures:
         record_event(
-            session, actor=ANONYMOUS, tag="auth:login:throttled", subject_type="username", subject_id=name, at=at
+            session,
+            actor=ANONYMOUS,
+            tag=Tag.AUTH_LOGIN_THROTTLED,
+            subject_type=SubjectType.USERNAME,
+            subject_id=name,
+            at=at,
         )
         raise LoginThrottled(
             N_("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(minutes)s Minuten erneut versuchen."),
@@ -161,13 +172,30 @@ def authenticate(
     user = session.scalar(select(User).where(User.username == name))
     if user is None or not user.active or not verify_password(user.password_hash if user else None, password):
         record_event(
-            session, actor=ANONYMOUS, tag="auth:login:failure", subject_type="username", subject_id=name, at=at
+            session,
+            actor=ANONYMOUS,
+            tag=Tag.AUTH_LOGIN_FAILURE,
+            subject_type=SubjectType.USERNAME,
+            subject_id=name,
+            at=at,
         )
         raise PermissionDenied(N_("Benutzername oder Passwort ist falsch."))
     record_event(
-        session, actor=actor_for(user), tag="auth:login:success", subject_type="user", subject_id=user.id, at=at
+        session,
+        actor=actor_for(user),
+        tag=Tag.AUTH_LOGIN_SUCCESS,
+        subject_type=SubjectType.USER,
+        subject_id=user.id,
+        at=at,
     )
     return user
+
+
+def active_physicians(session: Session) -> Sequence[User]:
+    """Active physicians by display name: who may present a case or sign a protocol."""
+    return session.scalars(
+        select(User).where(User.role == Role.PHYSICIAN, User.active.is_(True)).order_by(User.display_name)
+    ).all()
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -185,8 +213,8 @@ def renew_feed_token(session: Session, user: User, *, at: dt.datetime, actor: Ac
     record_event(
         session,
         actor=actor,
-        tag="auth:feed_token:renew",
-        subject_type="user",
+        tag=Tag.AUTH_FEED_TOKEN_RENEW,
+        subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
         before={"had_token": had},
@@ -202,8 +230,8 @@ def revoke_feed_token(session: Session, user: User, *, at: dt.datetime, actor: A
     record_event(
         session,
         actor=actor,
-        tag="auth:feed_token:revoke",
-        subject_type="user",
+        tag=Tag.AUTH_FEED_TOKEN_REVOKE,
+        subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
         before={"had_token": had},
@@ -230,8 +258,8 @@ def set_locale(session: Session, user: User, locale: str, *, at: dt.datetime) ->
         record_event(
             session,
             actor=actor_for(user),
-            tag="auth:user:locale",
-            subject_type="user",
+            tag=Tag.AUTH_USER_LOCALE,
+            subject_type=SubjectType.USER,
             subject_id=user.id,
             at=at,
             before={"locale": before},

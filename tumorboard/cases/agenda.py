@@ -9,6 +9,7 @@ version renders exactly as it was sent out.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +18,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
-from tumorboard.cases.models import AgendaVersion, Case, CaseStatus
+from tumorboard.cases.models import ACTIVE_STATUSES, AgendaVersion, Case, CaseStatus
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession, SessionStatus
+
+
+class AgendaChange(enum.StrEnum):
+    """How an entry changed since the previous version; stored by value in the snapshot, printed as a mark."""
+
+    ADDED = "added"  #: newly registered since the previous version
+    MOVED_IN = "moved_in"  #: registered earlier for another session, moved here
+    MOVED_OUT = "moved_out"  #: moved to another session (kept, struck through, with the target as note)
+    WITHDRAWN = "withdrawn"  #: withdrawn (kept, struck through, with the reason as note)
+
+    @property
+    def gone(self) -> bool:
+        """No longer on this list: printed struck through, without previews."""
+        return self in (AgendaChange.MOVED_OUT, AgendaChange.WITHDRAWN)
 
 
 @dataclass(frozen=True)
@@ -36,7 +52,7 @@ class AgendaEntry:
     question: str
     presenter: str
     late: bool
-    change: str | None  #: None | "added" | "moved_in" | "moved_out" | "withdrawn"
+    change: AgendaChange | None  #: None: unchanged since the previous version (or the first version)
     note: str  #: e.g. the target session of a moved-out case
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,7 +67,7 @@ class Agenda:
     entries: list[AgendaEntry]
 
 
-def _entry(case: Case, number: int | None, change: str | None = None, note: str = "") -> AgendaEntry:
+def _entry(case: Case, number: int | None, change: AgendaChange | None = None, note: str = "") -> AgendaEntry:
     return AgendaEntry(
         case_id=case.id,
         number=number,
@@ -73,7 +89,7 @@ def _live_cases(session: Session, cs: ConferenceSession) -> Sequence[Case]:
         select(Case)
         .where(
             Case.session_id == cs.id,
-            Case.status.in_((CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)),
+            Case.status.in_(ACTIVE_STATUSES),
         )
         .order_by(Case.position, Case.id)
     ).all()
@@ -111,8 +127,8 @@ def _store(
     record_event(
         session,
         actor=actor,
-        tag="case:agenda:version",
-        subject_type="session",
+        tag=Tag.CASE_AGENDA_VERSION,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         after={"version": version, "cases": len([e for e in entries if e.number is not None])},
@@ -141,7 +157,7 @@ def refresh_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime, 
     for n, case in enumerate(live, start=1):
         change = None
         if case.id not in before_ids:
-            change = "moved_in" if case.registered_at <= previous.created_at else "added"
+            change = AgendaChange.MOVED_IN if case.registered_at <= previous.created_at else AgendaChange.ADDED
         entries.append(_entry(case, n, change))
     live_ids = {c.id for c in live}
     for gone in before:
@@ -151,10 +167,10 @@ def refresh_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime, 
         if left is None:
             continue
         if left.status is CaseStatus.WITHDRAWN:
-            entries.append(_entry(left, None, "withdrawn", left.withdraw_reason or ""))
+            entries.append(_entry(left, None, AgendaChange.WITHDRAWN, left.withdraw_reason or ""))
         else:
             target = left.session.local_start.strftime("%d.%m.%Y %H:%M")
-            entries.append(_entry(left, None, "moved_out", f"{left.board.short_name} {target}"))
+            entries.append(_entry(left, None, AgendaChange.MOVED_OUT, f"{left.board.short_name} {target}"))
     if _comparable([e.as_dict() for e in entries]) == _comparable(before):
         return None
     return _store(session, cs, entries, version=previous.version + 1, at=at, actor=actor)
@@ -170,7 +186,10 @@ def current_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime) 
 
 
 def agenda_version(cs: ConferenceSession, row: AgendaVersion) -> Agenda:
-    entries = [AgendaEntry(**e) for e in row.snapshot["entries"]]
+    entries = [
+        AgendaEntry(**{**e, "change": AgendaChange(e["change"]) if e["change"] else None})
+        for e in row.snapshot["entries"]
+    ]
     return Agenda(session=cs, version=row.version, as_of=row.created_at, entries=entries)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,19 +11,32 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.cases.models import Case, CaseChecklistMark, ChecklistItem, DocumentKind
 from tumorboard.conferences.models import Board
 from tumorboard.errors import InvalidInput, NotFound
 from tumorboard.i18n import N_
 
-#: Automatic rules: what they check is documented in the label.
-RULES = ("question", "histology", "imaging", "diagnosis")
-DEFAULT_ITEMS: tuple[tuple[str, str | None], ...] = (
-    ("Fragestellung formuliert", "question"),
-    ("Histologie liegt vor", "histology"),
-    ("Bildgebung eingegangen", "imaging"),
-    ("TNM und Morphologie angegeben", "diagnosis"),
+
+class ChecklistRule(enum.StrEnum):
+    """An automatic check of a checklist item; stored by value in ``ChecklistItem.rule`` and written by
+    coordinators as ``Label = rule``. An item without a rule is ticked by hand."""
+
+    QUESTION = "question"  #: the question to the board is at least five characters long
+    HISTOLOGY = "histology"  #: a pathology report is attached
+    IMAGING = "imaging"  #: no imaging expected, or the expected imaging is complete
+    DIAGNOSIS = "diagnosis"  #: TNM and ICD-O morphology are given
+
+
+#: One checklist item as evaluated: (item id or None for the defaults, label, rule or None for a manual item).
+Item = tuple[int | None, str, ChecklistRule | None]
+
+DEFAULT_ITEMS: tuple[tuple[str, ChecklistRule | None], ...] = (
+    ("Fragestellung formuliert", ChecklistRule.QUESTION),
+    ("Histologie liegt vor", ChecklistRule.HISTOLOGY),
+    ("Bildgebung eingegangen", ChecklistRule.IMAGING),
+    ("TNM und Morphologie angegeben", ChecklistRule.DIAGNOSIS),
 )
 
 
@@ -30,33 +44,31 @@ DEFAULT_ITEMS: tuple[tuple[str, str | None], ...] = (
 class CheckResult:
     item_id: int | None
     label: str
-    rule: str | None
+    rule: ChecklistRule | None
     done: bool
 
 
-def items_of(session: Session, board: Board) -> list[tuple[int | None, str, str | None]]:
+def items_of(session: Session, board: Board) -> list[Item]:
     rows = session.scalars(
         select(ChecklistItem).where(ChecklistItem.board_id == board.id).order_by(ChecklistItem.position)
     ).all()
     if rows:
-        return [(r.id, r.label, r.rule) for r in rows]
+        return [(r.id, r.label, ChecklistRule(r.rule) if r.rule else None) for r in rows]
     return [(None, label, rule) for label, rule in DEFAULT_ITEMS]
 
 
-def evaluate(
-    case: Case, items: Sequence[tuple[int | None, str, str | None]], imaging_complete: bool | None
-) -> list[CheckResult]:
+def evaluate(case: Case, items: Sequence[Item], imaging_complete: bool | None) -> list[CheckResult]:
     """``imaging_complete``: None when nothing is known (no imaging module data)."""
     marked = {m.item_id for m in case.checklist}
     results = []
     for item_id, label, rule in items:
-        if rule == "question":
+        if rule is ChecklistRule.QUESTION:
             done = len(case.question.strip()) >= 5
-        elif rule == "histology":
+        elif rule is ChecklistRule.HISTOLOGY:
             done = any(d.kind is DocumentKind.PATHOLOGY for d in case.documents)
-        elif rule == "imaging":
+        elif rule is ChecklistRule.IMAGING:
             done = not case.imaging_expected or bool(imaging_complete)
-        elif rule == "diagnosis":
+        elif rule is ChecklistRule.DIAGNOSIS:
             done = bool(case.tnm and case.icdo_morphology)
         else:
             done = item_id in marked
@@ -64,16 +76,16 @@ def evaluate(
     return results
 
 
-def parse_items(text: str) -> list[tuple[str, str | None]]:
-    """One item per line; ``Label = rule`` makes it automatic (rules: question, histology, imaging, diagnosis)."""
-    items: list[tuple[str, str | None]] = []
+def parse_items(text: str) -> list[tuple[str, ChecklistRule | None]]:
+    """One item per line; ``Label = rule`` makes it automatic (rules: the values of :class:`ChecklistRule`)."""
+    items: list[tuple[str, ChecklistRule | None]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
         label, sep, rule = line.rpartition("=") if "=" in line else (line, "", "")
         label, rule = label.strip(), rule.strip().lower()
-        if sep and rule not in RULES:
+        if sep and rule not in {r.value for r in ChecklistRule}:
             raise InvalidInput(
                 N_("Checkliste, Zeile %(line)s: unbekannte Regel „%(rule)s“."),
                 field="checklist",
@@ -84,7 +96,7 @@ def parse_items(text: str) -> list[tuple[str, str | None]]:
             raise InvalidInput(
                 N_("Checkliste, Zeile %(line)s: Bezeichnung fehlt oder ist zu lang."), field="checklist", line=number
             )
-        items.append((label, rule or None))
+        items.append((label, ChecklistRule(rule) if rule else None))
     return items
 
 
@@ -101,8 +113,8 @@ def set_board_checklist(session: Session, board: Board, text: str, *, at: dt.dat
     record_event(
         session,
         actor=actor,
-        tag="case:checklist:configure",
-        subject_type="board",
+        tag=Tag.CASE_CHECKLIST_CONFIGURE,
+        subject_type=SubjectType.BOARD,
         subject_id=board.id,
         at=at,
         before={"items": before},
@@ -126,8 +138,8 @@ def toggle_mark(session: Session, case: Case, item_id: int, *, user_id: int, at:
     record_event(
         session,
         actor=actor,
-        tag="case:checklist:mark",
-        subject_type="case",
+        tag=Tag.CASE_CHECKLIST_MARK,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         after={"item": item.label, "done": done},

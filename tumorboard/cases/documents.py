@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
 from tumorboard.cases.models import Case, CaseDocument, DocumentKind
@@ -97,8 +98,8 @@ def add_document(
     record_event(
         session,
         actor=actor,
-        tag="case:document:add",
-        subject_type="case",
+        tag=Tag.CASE_DOCUMENT_ADD,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         after={"document_id": doc.id, "kind": kind.value, "size": len(data), "sha256": doc.sha256},

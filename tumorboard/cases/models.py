@@ -6,25 +6,14 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.auth.models import User
 from tumorboard.conferences.models import Board, ConferenceSession
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        values_callable=lambda e: [m.value for m in e],
-        native_enum=False,
-        length=20,
-        validate_strings=True,
-    )
 
 
 class ConferenceType(enum.StrEnum):
@@ -41,6 +30,10 @@ class CaseStatus(enum.StrEnum):
     COMPLETE = "complete"  #: vollständig (checklist done)
     DISCUSSED = "discussed"  #: besprochen
     WITHDRAWN = "withdrawn"  #: zurückgezogen (reason required)
+
+
+#: On the session's case list (and its agenda): every status but withdrawn.
+ACTIVE_STATUSES = (CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)
 
 
 class Case(Base):
@@ -68,7 +61,7 @@ class Case(Base):
     tnm: Mapped[str | None] = mapped_column(String(100))
     #: ECOG performance status 0–5; optional.
     ecog: Mapped[int | None]
-    conference_type: Mapped[ConferenceType] = mapped_column(_enum(ConferenceType, "conference_type"))
+    conference_type: Mapped[ConferenceType] = mapped_column(enum_column(ConferenceType, "conference_type"))
     #: Fragestellung: the question for the board; required.
     question: Mapped[str] = mapped_column(Text)
     registered_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
@@ -78,7 +71,7 @@ class Case(Base):
     #: Accession number the referring site gave for the imaging (used by deterministic matching); optional.
     accession_number: Mapped[str | None] = mapped_column(String(64))
     imaging_expected: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), default=CaseStatus.REGISTERED)
+    status: Mapped[CaseStatus] = mapped_column(enum_column(CaseStatus, "case_status"), default=CaseStatus.REGISTERED)
     #: Nachmeldung: registered after the session's deadline and put on it by a coordinator anyway.
     is_late: Mapped[bool] = mapped_column(default=False)
     withdraw_reason: Mapped[str | None] = mapped_column(Text)
@@ -114,7 +107,7 @@ class CaseDocument(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_registration.id", ondelete="RESTRICT"))
-    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind, "document_kind"))
+    kind: Mapped[DocumentKind] = mapped_column(enum_column(DocumentKind, "document_kind"))
     #: The name the uploader's file had — shown to users only, never used as a path.
     original_name: Mapped[str] = mapped_column(String(255))
     #: Our file name inside the instance's document store (a random hex name + ".pdf").

@@ -7,6 +7,7 @@ audit event; changes to a session whose agenda is frozen make a new agenda versi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
-from tumorboard.audit.services import record_event
+from tumorboard.audit.services import record_event, require_reason
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
-from tumorboard.cases.models import Case, CaseStatus, ConferenceType
+from tumorboard.auth.permissions import can_manage_case_list
+from tumorboard.cases.models import ACTIVE_STATUSES, Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
@@ -32,7 +35,6 @@ from tumorboard.patients.services import create_patient
 ICD10_RE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?[+*!]?( ?[RLB])?$")
 #: ICD-O-3 morphology with behaviour code, e.g. "8140/3".
 ICDO_RE = re.compile(r"^[0-9]{4}/[0-9]$")
-ACTIVE = (CaseStatus.REGISTERED, CaseStatus.COMPLETE, CaseStatus.DISCUSSED)
 #: How far ahead a registration looks for a session with an open deadline.
 SEARCH_WEEKS = 26
 
@@ -164,7 +166,9 @@ def _check_target(cs: ConferenceSession, at: dt.datetime) -> None:
 
 
 def _next_position(session: Session, cs: ConferenceSession) -> int:
-    last = session.scalar(select(func.max(Case.position)).where(Case.session_id == cs.id, Case.status.in_(ACTIVE)))
+    last = session.scalar(
+        select(func.max(Case.position)).where(Case.session_id == cs.id, Case.status.in_(ACTIVE_STATUSES))
+    )
     return (last or 0) + 1
 
 
@@ -173,12 +177,58 @@ def upcoming_cases_of_patient(session: Session, patient: Patient, at: dt.datetim
     return session.scalars(
         select(Case)
         .join(ConferenceSession, Case.session_id == ConferenceSession.id)
-        .where(Case.patient_id == patient.id, Case.status.in_(ACTIVE), ConferenceSession.starts_at > at)
+        .where(Case.patient_id == patient.id, Case.status.in_(ACTIVE_STATUSES), ConferenceSession.starts_at > at)
         .order_by(ConferenceSession.starts_at)
     ).all()
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What the registration form gives, as plain values (ids, not objects)."""
+
+    board_id: int
+    patient: PatientInput
+    case: CaseInput  #: ``referring_partner_id`` also says whose patient number ``patient`` carries
+    #: A session chosen by the coordination (possibly past its deadline: a late registration); None: the next
+    #: session with an open deadline.
+    session_id: int | None = None
+    #: The user saw the patient's upcoming cases and registers another one anyway.
+    confirm_duplicate: bool = False
+
+
+class DuplicateRegistration(Conflict):
+    """The patient already has a case on an upcoming session; the form shows them and asks to confirm."""
+
+    def __init__(self, cases: Sequence[Case]) -> None:
+        super().__init__(N_("Für diese Person ist bereits ein Fall in einer kommenden Sitzung angemeldet."))
+        self.cases = list(cases)
+
+
 def register_case(
+    session: Session, registration: Registration, *, registered_by: User, at: dt.datetime, actor: Actor
+) -> Case:
+    """The whole registration from the form: the patient found by KIS number (or created), a second upcoming case
+    of that patient only when confirmed (:class:`DuplicateRegistration`), a chosen session only by the
+    coordination, then the case itself (:func:`add_case`). Audited; the caller commits."""
+    board = conf.get_board(session, registration.board_id)
+    partner_id = registration.case.referring_partner_id
+    partner = session.get(Partner, partner_id) if partner_id else None
+    patient = resolve_patient(session, registration.patient, partner=partner, at=at, actor=actor)
+    duplicates = upcoming_cases_of_patient(session, patient, at)
+    if duplicates and not registration.confirm_duplicate:
+        raise DuplicateRegistration(duplicates)
+    target = None
+    if registration.session_id:
+        if not can_manage_case_list(registered_by):
+            raise InvalidInput(N_("Die Sitzung wählt die Koordination."))
+        target = conf.get_session(session, registration.session_id)
+    data = dataclasses.replace(registration.case, referring_partner_id=partner.id if partner else None)
+    return add_case(
+        session, board=board, patient=patient, data=data, registered_by=registered_by, at=at, actor=actor, target=target
+    )
+
+
+def add_case(
     session: Session,
     *,
     board: Board,
@@ -189,8 +239,8 @@ def register_case(
     actor: Actor,
     target: ConferenceSession | None = None,
 ) -> Case:
-    """Register a case. Without ``target`` it goes to the next session with an open deadline; a coordinator may
-    name an earlier ``target`` whose deadline has passed, and the case is then marked late."""
+    """Add a case for a known patient. Without ``target`` it goes to the next session with an open deadline; a
+    coordinator may name an earlier ``target`` whose deadline has passed, and the case is then marked late."""
     ctype, presenter, partner = _validate(session, data)
     if target is None:
         target = next_open_session(session, board, at)
@@ -229,8 +279,8 @@ def register_case(
     record_event(
         session,
         actor=actor,
-        tag="case:case:register",
-        subject_type="case",
+        tag=Tag.CASE_REGISTER,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         after={
@@ -255,7 +305,7 @@ def get_case(session: Session, case_id: int) -> Case:
 
 def session_cases(session: Session, cs: ConferenceSession, *, include_withdrawn: bool = False) -> Sequence[Case]:
     """The case list in order. Board and session are the caller's already, so they are not joined per row."""
-    statuses = (*ACTIVE, CaseStatus.WITHDRAWN) if include_withdrawn else ACTIVE
+    statuses = (*ACTIVE_STATUSES, CaseStatus.WITHDRAWN) if include_withdrawn else ACTIVE_STATUSES
     return session.scalars(
         select(Case)
         .options(lazyload(Case.board), lazyload(Case.session), lazyload(Case.registered_by))
@@ -282,8 +332,8 @@ def reorder_cases(
     record_event(
         session,
         actor=actor,
-        tag="case:list:reorder",
-        subject_type="session",
+        tag=Tag.CASE_LIST_REORDER,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         before={"order": before},
@@ -302,13 +352,6 @@ def move_case_by(session: Session, case: Case, delta: int, *, at: dt.datetime, a
         reorder_cases(session, case.session, ids, at=at, actor=actor)
 
 
-def _reason(reason: str | None, message: str) -> str:
-    text = (reason or "").strip()
-    if len(text) < 3:
-        raise InvalidInput(message, field="reason")
-    return text[:1000]
-
-
 def _compact(session: Session, cs: ConferenceSession) -> None:
     for position, c in enumerate(session_cases(session, cs), start=1):
         c.position = position
@@ -318,7 +361,7 @@ def move_case(
     session: Session, case: Case, target: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
 ) -> Case:
     """Put the case on another session (of any board); a target past its deadline marks it late."""
-    text = _reason(reason, N_("Bitte einen Grund für die Verlegung angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Verlegung angeben."))
     if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
         raise Conflict(N_("Nur angemeldete oder vollständige Fälle können verlegt werden."))
     if target.id == case.session_id:
@@ -338,8 +381,8 @@ def move_case(
     record_event(
         session,
         actor=actor,
-        tag="case:case:move",
-        subject_type="case",
+        tag=Tag.CASE_MOVE,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before=before,
@@ -353,7 +396,7 @@ def move_case(
 
 def withdraw_case(session: Session, case: Case, *, reason: str | None, at: dt.datetime, actor: Actor) -> Case:
     """Withdraw a case from its session (reason required); it stays on record, marked in the agenda."""
-    text = _reason(reason, N_("Bitte einen Grund für das Zurückziehen angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für das Zurückziehen angeben."))
     if case.status in (CaseStatus.WITHDRAWN, CaseStatus.DISCUSSED):
         raise Conflict(N_("Dieser Fall kann nicht mehr zurückgezogen werden."))
     before = case.status.value
@@ -366,8 +409,8 @@ def withdraw_case(session: Session, case: Case, *, reason: str | None, at: dt.da
     record_event(
         session,
         actor=actor,
-        tag="case:case:withdraw",
-        subject_type="case",
+        tag=Tag.CASE_WITHDRAW,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before={"status": before},
@@ -410,8 +453,8 @@ def _apply_status(session: Session, case: Case, new: CaseStatus, *, at: dt.datet
     record_event(
         session,
         actor=actor,
-        tag="case:case:status",
-        subject_type="case",
+        tag=Tag.CASE_STATUS,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before={"status": before},
@@ -434,8 +477,8 @@ def set_presenter(session: Session, case: Case, presenter_id: int | None, *, at:
     record_event(
         session,
         actor=actor,
-        tag="case:case:presenter",
-        subject_type="case",
+        tag=Tag.CASE_PRESENTER,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         before={"presenter_id": before},
@@ -453,7 +496,7 @@ def cases_of_physician(session: Session, user: User, at: dt.datetime) -> Sequenc
         .join(ConferenceSession, Case.session_id == ConferenceSession.id)
         .where(
             or_(Case.registered_by_id == user.id, Case.presenter_id == user.id),
-            Case.status.in_(ACTIVE),
+            Case.status.in_(ACTIVE_STATUSES),
             ConferenceSession.starts_at >= today_start,
         )
         .order_by(ConferenceSession.starts_at, Case.position)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.forms import EmptyForm
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.permissions import (
@@ -20,9 +19,10 @@ from tumorboard.auth.permissions import (
     can_register_case,
     can_triage_imaging,
 )
+from tumorboard.auth.services import active_physicians
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
-from tumorboard.cases.agenda import current_agenda, versions
+from tumorboard.cases.agenda import versions
 from tumorboard.cases.documents import DocumentStore, add_document
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
@@ -43,8 +43,7 @@ from tumorboard.i18n import N_
 from tumorboard.imaging import services as imaging
 from tumorboard.imaging.models import ImagingStudy, StudyState
 from tumorboard.imaging.services import ImagingSummary, imaging_summaries
-from tumorboard.partners.models import Partner
-from tumorboard.patients.names import fold
+from tumorboard.partners.services import active_partners
 from tumorboard.patients.services import search_patients
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
@@ -59,9 +58,7 @@ def document_store() -> DocumentStore:
 
 
 def _physicians() -> list[User]:
-    return list(
-        db().scalars(select(User).where(User.role == Role.PHYSICIAN, User.active.is_(True)).order_by(User.display_name))
-    )
+    return list(active_physicians(db()))
 
 
 def _upcoming(board_id: int | None = None) -> list[ConferenceSession]:
@@ -82,7 +79,7 @@ def _imaging_complete(summary: ImagingSummary | None) -> bool | None:
     return None if summary is None else summary.state == "complete"
 
 
-def _log_access(tag: str, subject_type: str, subject_id: int | str, **after: Any) -> None:
+def _log_access(tag: Tag, subject_type: SubjectType, subject_id: int | str, **after: Any) -> None:
     """Access to patient data is logged (GDPR Art. 9 need-to-know; requirements.md)."""
     record_event(
         db(),
@@ -101,9 +98,7 @@ def _register_form(*, fresh: bool) -> RegisterCaseForm:
     form = RegisterCaseForm()
     boards = conf.list_boards(db())
     form.board.choices = [(b.id, b.name) for b in boards]
-    form.referring_partner.choices = [(0, _("eigenes Haus"))] + [
-        (p.id, p.name) for p in db().scalars(select(Partner).where(Partner.active.is_(True)).order_by(Partner.name))
-    ]
+    form.referring_partner.choices = [(0, _("eigenes Haus"))] + [(p.id, p.name) for p in active_partners(db())]
     form.presenter.choices = [(0, "—")] + [(u.id, u.display_name) for u in _physicians()]
     board_id = form.board.data or request.args.get("board", type=int) or (boards[0].id if boards else None)
     form.session.choices = [(0, _("nächste Sitzung mit offenem Anmeldeschluss"))]
@@ -144,75 +139,63 @@ def register() -> Page:
         for key, value in imaging.registration_prefill(study).items():
             getattr(form, key).data = value
         return render_template("cases/register.html", form=form, duplicates=[], error=None, study=study)
-    duplicates: list[Case] = []
-    error = None
     if form.validate_on_submit():
-        session = db()
         try:
-            board = conf.get_board(session, form.board.data)
-            partner = session.get(Partner, form.referring_partner.data) if form.referring_partner.data else None
-            patient = cases.resolve_patient(
-                session,
-                cases.PatientInput(
-                    family_name=form.family_name.data or "",
-                    given_name=form.given_name.data or "",
-                    birth_date=form.birth_date.data,
-                    sex=form.sex.data or "U",
-                    patient_number=form.patient_number.data or "",
-                    partner_patient_id=form.partner_patient_id.data,
-                ),
-                partner=partner,
-                at=now(),
-                actor=current_actor(),
-            )
-            duplicates = list(cases.upcoming_cases_of_patient(session, patient, now()))
-            if duplicates and not form.confirm_duplicate.data:
-                session.rollback()
-                page = render_template("cases/register.html", form=form, duplicates=duplicates, error=None, study=study)
-                return page, 409
-            target = None
-            if form.session.data:
-                if not can_manage_case_list(current_user()):
-                    raise InvalidInput(_("Die Sitzung wählt die Koordination."))
-                target = conf.get_session(session, form.session.data)
             case = cases.register_case(
-                session,
-                board=board,
-                patient=patient,
-                target=target,
-                registered_by=current_user(),
-                at=now(),
-                actor=current_actor(),
-                data=cases.CaseInput(
-                    icd10_code=form.icd10_code.data or "",
-                    icd10_text=form.icd10_text.data or "",
-                    conference_type=form.conference_type.data or "",
-                    question=form.question.data or "",
-                    icdo_morphology=form.icdo_morphology.data,
-                    tnm=form.tnm.data,
-                    ecog=form.ecog.data,
-                    presenter_id=form.presenter.data or None,
-                    referring_partner_id=partner.id if partner else None,
-                    accession_number=form.accession_number.data,
-                    imaging_expected=bool(form.imaging_expected.data),
-                ),
+                db(), _registration(form), registered_by=current_user(), at=now(), actor=current_actor()
             )
             if study is not None:
-                imaging.assign_study(session, study, case, at=now(), actor=current_actor())
+                # The study stays imaging's to assign (imaging depends on cases, not the other way round).
+                imaging.assign_study(db(), study, case, at=now(), actor=current_actor())
+        except cases.DuplicateRegistration as duplicate:
+            db().rollback()
+            page = render_template(
+                "cases/register.html", form=form, duplicates=duplicate.cases, error=None, study=study
+            )
+            return page, 409
         except TumorboardError as err:
             db().rollback()
             page = render_template("cases/register.html", form=form, duplicates=[], error=message(err), study=study)
             return page, status_of(err)
-        session.commit()
+        db().commit()
         when = case.session.local_start.strftime("%d.%m.%Y %H:%M")
         flash(_("Fall angemeldet für %(board)s am %(when)s.", board=case.board.short_name, when=when), "success")
         if study is not None:
             flash(_("Die Studie aus dem Bildeingang ist diesem Fall zugeordnet."), "success")
         return redirect(url_for("cases.detail", case_id=case.id), 303)
-    status = 200
+    error, status = None, 200
     if request.method == "POST":
         error, status = _("Bitte die markierten Felder prüfen."), 422
-    return render_template("cases/register.html", form=form, duplicates=duplicates, error=error, study=study), status
+    return render_template("cases/register.html", form=form, duplicates=[], error=error, study=study), status
+
+
+def _registration(form: RegisterCaseForm) -> cases.Registration:
+    return cases.Registration(
+        board_id=form.board.data,
+        patient=cases.PatientInput(
+            family_name=form.family_name.data or "",
+            given_name=form.given_name.data or "",
+            birth_date=form.birth_date.data,
+            sex=form.sex.data or "U",
+            patient_number=form.patient_number.data or "",
+            partner_patient_id=form.partner_patient_id.data,
+        ),
+        case=cases.CaseInput(
+            icd10_code=form.icd10_code.data or "",
+            icd10_text=form.icd10_text.data or "",
+            conference_type=form.conference_type.data or "",
+            question=form.question.data or "",
+            icdo_morphology=form.icdo_morphology.data,
+            tnm=form.tnm.data,
+            ecog=form.ecog.data,
+            presenter_id=form.presenter.data or None,
+            referring_partner_id=form.referring_partner.data or None,
+            accession_number=form.accession_number.data,
+            imaging_expected=bool(form.imaging_expected.data),
+        ),
+        session_id=form.session.data or None,
+        confirm_duplicate=bool(form.confirm_duplicate.data),
+    )
 
 
 def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
@@ -329,7 +312,7 @@ def _can_upload(case: Case) -> bool:
 @requires(can_read_cases)
 def detail(case_id: int) -> Page:
     case = cases.get_case(db(), case_id)
-    _log_access("case:case:view", "case", case.id)
+    _log_access(Tag.CASE_VIEW, SubjectType.CASE, case.id)
     db().commit()
     return _render_case(case)
 
@@ -458,7 +441,7 @@ def document(document_id: int) -> Response:
     if doc is None:
         raise NotFound("Dieses Dokument gibt es nicht.")
     data = document_store().read(doc.stored_name)
-    _log_access("case:document:view", "case", doc.case_id, document_id=doc.id)
+    _log_access(Tag.CASE_DOCUMENT_VIEW, SubjectType.CASE, doc.case_id, document_id=doc.id)
     db().commit()
     # the uploader's name is shown, never used as a path; quote it safely for the header
     from urllib.parse import quote
@@ -510,7 +493,7 @@ def search() -> Page:
         by_patient.setdefault(c.patient_id, []).append(c)
     if query:
         # the query itself may be a name or birth date: logged as its length only
-        _log_access("patient:search:query", "search", "-", results=len(patients), query_length=len(query))
+        _log_access(Tag.PATIENT_SEARCH, SubjectType.SEARCH, "-", results=len(patients), query_length=len(query))
         db().commit()
     return render_template(
         "cases/search.html",
@@ -534,27 +517,18 @@ def mine() -> Page:
 
 
 # --- agenda downloads ---
-def _agenda_download(session_id: int, fmt: str) -> Response:
-    from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+def _agenda_download(session_id: int, fmt: Literal["pdf", "csv"]) -> Response:
+    # imported here, like the other PDF exports: WeasyPrint loads only when a download is asked for
+    from tumorboard.exports.downloads import agenda_download
     from tumorboard.imaging.config import ImagingSettings
 
     cs = conf.get_session(db(), session_id)
-    agenda = current_agenda(db(), cs, at=now())
-    imaging = imaging_for([e.case_id for e in agenda.entries])
-    locale = current_user().locale
-    _log_access("case:agenda:export", "session", cs.id, format=fmt, version=agenda.version)
+    storage = ImagingSettings.from_env(runtime().settings).storage_path if fmt == "pdf" else None
+    download = agenda_download(db(), cs, fmt=fmt, locale=current_user().locale, at=now(), imaging_storage=storage)
+    _log_access(Tag.CASE_AGENDA_EXPORT, SubjectType.SESSION, cs.id, format=fmt, version=download.agenda.version)
     db().commit()
-    # file names carry the board and date only, never patient data
-    slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"  # ASCII for the header
-    name = f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}"
-    if fmt == "pdf":
-        storage = ImagingSettings.from_env(runtime().settings).storage_path
-        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging, imaging_storage=storage)
-        return Response(
-            body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
-        )
-    body = render_agenda_csv(agenda, locale=locale, imaging=imaging)
-    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    disposition = f'attachment; filename="{download.filename}"'
+    return Response(download.body, mimetype=download.mimetype, headers={"Content-Disposition": disposition})
 
 
 @bp.route("/sessions/<int:session_id>/agenda.pdf")

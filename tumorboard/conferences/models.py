@@ -8,7 +8,6 @@ import enum
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -19,19 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.clock import BERLIN
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 from tumorboard.disciplines.models import Discipline
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        values_callable=lambda e: [m.value for m in e],
-        native_enum=False,
-        length=20,
-        validate_strings=True,
-    )
 
 
 class HolidayPolicy(enum.StrEnum):
@@ -88,7 +76,7 @@ class Board(Base):
     #: ... at this Berlin time.
     deadline_time: Mapped[dt.time] = mapped_column(default=dt.time(12, 0))
     holiday_policy: Mapped[HolidayPolicy] = mapped_column(
-        _enum(HolidayPolicy, "holiday_policy"), default=HolidayPolicy.SKIP
+        enum_column(HolidayPolicy, "holiday_policy"), default=HolidayPolicy.SKIP
     )
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
@@ -114,7 +102,7 @@ class QuorumGroup(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     board_id: Mapped[int] = mapped_column(ForeignKey("board.id", ondelete="CASCADE"))
     position: Mapped[int]
-    kind: Mapped[QuorumKind] = mapped_column(_enum(QuorumKind, "quorum_kind"))
+    kind: Mapped[QuorumKind] = mapped_column(enum_column(QuorumKind, "quorum_kind"))
 
     board: Mapped[Board] = relationship(back_populates="quorum_groups")
     disciplines: Mapped[list[Discipline]] = relationship(
@@ -146,7 +134,9 @@ class ConferenceSession(Base):
     ends_at: Mapped[dt.datetime]
     #: Start before the first move; NULL if never moved.
     original_starts_at: Mapped[dt.datetime | None]
-    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, "session_status"), default=SessionStatus.PLANNED)
+    status: Mapped[SessionStatus] = mapped_column(
+        enum_column(SessionStatus, "session_status"), default=SessionStatus.PLANNED
+    )
     #: Name of the NRW public holiday on that day, if any (German, from the ``holidays`` package).
     holiday_name: Mapped[str | None] = mapped_column(String(120))
     cancel_reason: Mapped[str | None] = mapped_column(Text)

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tumorboard.audit.services import record_event
+from tumorboard.audit.services import record_event, require_reason
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import schedule
@@ -30,8 +31,6 @@ from tumorboard.conferences.quorum import QuorumSpec, format_quorum
 from tumorboard.disciplines.services import get_or_create_discipline
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
-
-MIN_REASON_LENGTH = 3
 
 
 @dataclass
@@ -154,8 +153,8 @@ def create_board(session: Session, data: BoardInput, *, at: dt.datetime, actor: 
     record_event(
         session,
         actor=actor,
-        tag="conference:board:create",
-        subject_type="board",
+        tag=Tag.CONFERENCE_BOARD_CREATE,
+        subject_type=SubjectType.BOARD,
         subject_id=board.id,
         at=at,
         after=_snapshot(board),
@@ -178,8 +177,8 @@ def update_board(
     record_event(
         session,
         actor=actor,
-        tag="conference:board:update",
-        subject_type="board",
+        tag=Tag.CONFERENCE_BOARD_UPDATE,
+        subject_type=SubjectType.BOARD,
         subject_id=board.id,
         at=at,
         before={k: v for k, v in before.items() if after[k] != v},
@@ -219,8 +218,8 @@ def _realign_future_sessions(
             record_event(
                 session,
                 actor=actor,
-                tag="conference:session:realign",
-                subject_type="session",
+                tag=Tag.CONFERENCE_SESSION_REALIGN,
+                subject_type=SubjectType.SESSION,
                 subject_id=cs.id,
                 at=at,
                 before=before,
@@ -299,8 +298,8 @@ def generate_sessions(
         record_event(
             session,
             actor=actor,
-            tag="conference:session:generate",
-            subject_type="session",
+            tag=Tag.CONFERENCE_SESSION_GENERATE,
+            subject_type=SubjectType.SESSION,
             subject_id=cs.id,
             at=at,
             after={"board": cs.board.short_name, **_session_snapshot(cs)},
@@ -308,20 +307,11 @@ def generate_sessions(
     return created
 
 
-def _reason(reason: str | None, message: str) -> str:
-    text = (reason or "").strip()
-    if len(text) < MIN_REASON_LENGTH:
-        raise InvalidInput(message, field="reason")
-    if len(text) > 1000:
-        raise InvalidInput(N_("Die Begründung darf höchstens 1000 Zeichen lang sein."), field="reason")
-    return text
-
-
 def cancel_session(
     session: Session, cs: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
 ) -> ConferenceSession:
     """Cancel one session (a reason is required, R1). Calendar clients see STATUS:CANCELLED, same UID."""
-    text = _reason(reason, N_("Bitte einen Grund für die Absage angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Absage angeben."))
     if cs.status is SessionStatus.CANCELLED:
         raise Conflict(N_("Diese Sitzung ist bereits abgesagt."))
     if cs.status is SessionStatus.HOLIDAY:
@@ -329,14 +319,14 @@ def cancel_session(
     before = _session_snapshot(cs)
     cs.status = SessionStatus.CANCELLED
     cs.cancel_reason = text
-    _publish_change(session, cs, "cancel", before=before, reason=text, at=at, actor=actor)
+    _publish_change(session, cs, Tag.CONFERENCE_SESSION_CANCEL, before=before, reason=text, at=at, actor=actor)
     return cs
 
 
 def _publish_change(
     session: Session,
     cs: ConferenceSession,
-    action: str,
+    tag: Tag,
     *,
     before: dict[str, Any],
     reason: str,
@@ -350,8 +340,8 @@ def _publish_change(
     record_event(
         session,
         actor=actor,
-        tag=f"conference:session:{action}",
-        subject_type="session",
+        tag=tag,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         before=before,
@@ -364,7 +354,7 @@ def reinstate_session(
     session: Session, cs: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
 ) -> ConferenceSession:
     """Undo a cancellation of a future session (e.g. cancelled by mistake)."""
-    text = _reason(reason, N_("Bitte einen Grund für die Wiederaufnahme angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Wiederaufnahme angeben."))
     if cs.status is not SessionStatus.CANCELLED:
         raise Conflict(N_("Nur abgesagte Sitzungen können wieder aufgenommen werden."))
     if cs.starts_at <= at:
@@ -372,7 +362,7 @@ def reinstate_session(
     before = _session_snapshot(cs)
     cs.status = SessionStatus.PLANNED
     cs.cancel_reason = None
-    _publish_change(session, cs, "reinstate", before=before, reason=text, at=at, actor=actor)
+    _publish_change(session, cs, Tag.CONFERENCE_SESSION_REINSTATE, before=before, reason=text, at=at, actor=actor)
     return cs
 
 
@@ -397,7 +387,7 @@ def move_session(
     duration_minutes: int | None = None,
 ) -> ConferenceSession:
     """Move one session to another date/time (Berlin). It keeps its UID; SEQUENCE is raised."""
-    text = _reason(reason, N_("Bitte einen Grund für die Verschiebung angeben."))
+    text = require_reason(reason, N_("Bitte einen Grund für die Verschiebung angeben."))
     if cs.status is not SessionStatus.PLANNED:
         raise Conflict(N_("Nur geplante Sitzungen können verschoben werden."))
     new_start = _future_start(day, start, at)
@@ -413,7 +403,7 @@ def move_session(
     cs.ends_at = new_start + dt.timedelta(minutes=minutes)
     cs.holiday_name = schedule.holiday_name(day)
     cs.move_reason = text
-    _publish_change(session, cs, "move", before=before, reason=text, at=at, actor=actor)
+    _publish_change(session, cs, Tag.CONFERENCE_SESSION_MOVE, before=before, reason=text, at=at, actor=actor)
     return cs
 
 
@@ -452,8 +442,8 @@ def add_extra_session(
     record_event(
         session,
         actor=actor,
-        tag="conference:session:add",
-        subject_type="session",
+        tag=Tag.CONFERENCE_SESSION_ADD,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         after={"board": board.short_name, **_session_snapshot(cs)},

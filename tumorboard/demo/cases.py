@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
 from tumorboard.cases.models import ConferenceType
-from tumorboard.cases.services import CaseInput, PatientInput, register_case, resolve_patient
+from tumorboard.cases.services import CaseInput, PatientInput, add_case, resolve_patient
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board
@@ -136,7 +136,7 @@ def load_demo_cases(session: Session, boards: Sequence[Board], *, at: dt.datetim
                         conf.registration_deadline(cs) + dt.timedelta(minutes=1),
                         True,
                     )
-                register_case(
+                add_case(
                     session,
                     board=board,
                     patient=patient,

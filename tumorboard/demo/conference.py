@@ -14,7 +14,7 @@ from tumorboard.attendance.services import check_in, leave
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
 from tumorboard.cases.models import ConferenceType
-from tumorboard.cases.services import CaseInput, PatientInput, register_case, resolve_patient
+from tumorboard.cases.services import CaseInput, PatientInput, add_case, resolve_patient
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
@@ -89,7 +89,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                 actor=actor,
             )
             cases.append(
-                register_case(
+                add_case(
                     session,
                     board=board,
                     patient=patient,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tumorboard.cases.agenda import Agenda, AgendaEntry
+from tumorboard.cases.agenda import Agenda, AgendaChange, AgendaEntry
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
 from tumorboard.exports.rendering import format_birthdate, render
@@ -29,13 +29,12 @@ TYPE_LABELS = {
     "ther": N_("Therapieplanung"),
 }
 #: What changed since the previous agenda version.
-CHANGE_LABELS = {
-    "added": N_("neu angemeldet"),
-    "moved_in": N_("hierher verlegt"),
-    "moved_out": N_("verlegt nach"),
-    "withdrawn": N_("zurückgezogen"),
+CHANGE_LABELS: dict[AgendaChange, str] = {
+    AgendaChange.ADDED: N_("neu angemeldet"),
+    AgendaChange.MOVED_IN: N_("hierher verlegt"),
+    AgendaChange.MOVED_OUT: N_("verlegt nach"),
+    AgendaChange.WITHDRAWN: N_("zurückgezogen"),
 }
-GONE = frozenset({"moved_out", "withdrawn"})
 
 
 def imaging_label(summary: ImagingSummary | None, locale: str = "de") -> str:
@@ -119,17 +118,18 @@ def agenda_rows(
     rows = []
     for e in agenda.entries:
         summary = imaging.get(e.case_id) if imaging is not None else None
+        gone = e.change is not None and e.change.gone
         rows.append(
             AgendaRow(
                 entry=e,
                 type_label=translate(TYPE_LABELS[e.conference_type], locale)
                 if e.conference_type in TYPE_LABELS
                 else e.conference_type,
-                change_label=translate(CHANGE_LABELS[e.change], locale) if e.change in CHANGE_LABELS else "",
+                change_label=translate(CHANGE_LABELS[e.change], locale) if e.change is not None else "",
                 imaging=imaging_label(summary, locale),
-                gone=e.change in GONE,
+                gone=gone,
                 previews=agenda_previews(summary, imaging_storage, locale)
-                if imaging_storage is not None and e.change not in GONE
+                if imaging_storage is not None and not gone
                 else (),
             )
         )

@@ -12,20 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
-from tumorboard.cases.agenda import current_agenda
 from tumorboard.cli import _date, handles_errors, unit_of_work
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
-from tumorboard.imaging.services import ImagingSummary
-from tumorboard.imaging.services import imaging_summaries as services_imaging_summaries
 
 
 @click.group()
@@ -62,11 +58,6 @@ def find_session(
     return found[0]
 
 
-def imaging_summaries(session: Session, case_ids: list[int]) -> Mapping[int, ImagingSummary]:
-    """Imaging status per case (expected / receiving / complete), one query for the whole agenda."""
-    return services_imaging_summaries(session, case_ids)
-
-
 def write_atomically(target: Path, data: bytes) -> None:
     directory = target.parent if str(target.parent) else Path()
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-agenda-")
@@ -92,22 +83,19 @@ def agenda_export(
     session_id: int | None, board_name: str | None, day: dt.date | None, fmt: str, out: Path, locale: str
 ) -> None:
     """Write the agenda of a session (SESSION_ID, or --board and --date) as PDF/A or CSV to --out."""
-    from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+    from tumorboard.exports.downloads import agenda_download
     from tumorboard.imaging.config import ImagingSettings
 
     if not out.parent.is_dir():
         raise InvalidInput(N_("Das Verzeichnis für --out gibt es nicht."))
     with unit_of_work() as (rt, session):
         cs = find_session(session, session_id, board_name, day)
-        now = rt.clock.now()
-        agenda = current_agenda(session, cs, at=now)
-        imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
-        if fmt == "pdf":
-            storage = ImagingSettings.from_env(rt.settings).storage_path
-            data = render_agenda_pdf(agenda, generated_at=now, locale=locale, imaging=imaging, imaging_storage=storage)
-        else:
-            data = render_agenda_csv(agenda, locale=locale, imaging=imaging)
-    write_atomically(out, data)
+        storage = ImagingSettings.from_env(rt.settings).storage_path if fmt == "pdf" else None
+        download = agenda_download(
+            session, cs, fmt="pdf" if fmt == "pdf" else "csv", locale=locale, at=rt.clock.now(), imaging_storage=storage
+        )
+    write_atomically(out, download.body)
+    agenda = download.agenda
     version = f"Version {agenda.version}" if agenda.version is not None else "Entwurf"
     cases = sum(1 for e in agenda.entries if e.number is not None)
     click.echo(f"Tagesordnung von Sitzung {cs.id} geschrieben: {out} ({version}, {cases} Fälle).")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import SCHEDULER, Actor
 from tumorboard.bootstrap import Runtime
 from tumorboard.cases.models import Case, CaseStatus
@@ -207,8 +208,8 @@ def purge_studies(session: Session, *, now: dt.datetime, retention_days: int, ac
         record_event(
             session,
             actor=actor,
-            tag="imaging:study:purge",
-            subject_type="imaging_study",
+            tag=Tag.IMAGING_STUDY_PURGE,
+            subject_type=SubjectType.IMAGING_STUDY,
             subject_id=study.id,
             at=now,
             after={"case_id": study.case_id, "files": len(instances), "retention_days": retention_days},

@@ -10,23 +10,12 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.cases.models import Case
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 from tumorboard.partners.models import Partner
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        values_callable=lambda e: [m.value for m in e],
-        native_enum=False,
-        length=20,
-        validate_strings=True,
-    )
 
 
 class StudyState(enum.StrEnum):
@@ -65,7 +54,9 @@ class ImagingStudy(Base):
     study_description: Mapped[str] = mapped_column(String(200), default="")
     #: Specific Character Set (0008,0005) as received, e.g. "ISO_IR 100".
     character_set: Mapped[str] = mapped_column(String(200), default="")
-    state: Mapped[StudyState] = mapped_column(_enum(StudyState, "imaging_study_state"), default=StudyState.RECEIVING)
+    state: Mapped[StudyState] = mapped_column(
+        enum_column(StudyState, "imaging_study_state"), default=StudyState.RECEIVING
+    )
     #: Number of distinct instances (by SOP Instance UID) indexed for this study.
     instance_count: Mapped[int] = mapped_column(default=0)
     first_received_at: Mapped[dt.datetime]
@@ -74,7 +65,7 @@ class ImagingStudy(Base):
     completed_at: Mapped[dt.datetime | None]
     #: The case the study belongs to; set by deterministic matching or by a coordinator (audited).
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_registration.id", ondelete="SET NULL"), index=True)
-    match_method: Mapped[MatchMethod | None] = mapped_column(_enum(MatchMethod, "imaging_match_method"))
+    match_method: Mapped[MatchMethod | None] = mapped_column(enum_column(MatchMethod, "imaging_match_method"))
     #: Ranked triage suggestions [{"case_id", "score", "reasons"}], recomputed while unassigned.
     suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: When retention deleted the images (the index rows stay as the record that they existed).

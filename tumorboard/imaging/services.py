@@ -18,6 +18,7 @@ from sqlalchemy import Boolean, bindparam, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.cases.models import Case, CaseStatus
 from tumorboard.conferences.models import ConferenceSession
@@ -116,8 +117,8 @@ def ingest_instance(
         record_event(
             session,
             actor=actor,
-            tag="imaging:instance:conflict",
-            subject_type="imaging_study",
+            tag=Tag.IMAGING_INSTANCE_CONFLICT,
+            subject_type=SubjectType.IMAGING_STUDY,
             subject_id=study_id,
             at=at,
             after={"copies": len(copies) + 1, "partner_id": partner_id},
@@ -129,8 +130,8 @@ def ingest_instance(
         record_event(
             session,
             actor=actor,
-            tag="imaging:study:reopen",
-            subject_type="imaging_study",
+            tag=Tag.IMAGING_STUDY_REOPEN,
+            subject_type=SubjectType.IMAGING_STUDY,
             subject_id=study_id,
             at=at,
         )
@@ -215,8 +216,8 @@ def _new_study(session: Session, header: Header, *, partner: Partner, at: dt.dat
     record_event(
         session,
         actor=actor,
-        tag="imaging:study:receive",
-        subject_type="imaging_study",
+        tag=Tag.IMAGING_STUDY_RECEIVE,
+        subject_type=SubjectType.IMAGING_STUDY,
         subject_id=study.id,
         at=at,
         after={"partner_id": partner.id},
@@ -239,8 +240,8 @@ def complete_quiet_studies(session: Session, *, at: dt.datetime, actor: Actor) -
         record_event(
             session,
             actor=actor,
-            tag="imaging:study:complete",
-            subject_type="imaging_study",
+            tag=Tag.IMAGING_STUDY_COMPLETE,
+            subject_type=SubjectType.IMAGING_STUDY,
             subject_id=study.id,
             at=at,
             after={"instance_count": study.instance_count},
@@ -392,8 +393,8 @@ def assign_study(
     record_event(
         session,
         actor=actor,
-        tag="imaging:study:assign",
-        subject_type="imaging_study",
+        tag=Tag.IMAGING_STUDY_ASSIGN,
+        subject_type=SubjectType.IMAGING_STUDY,
         subject_id=study.id,
         at=at,
         before=before,
@@ -434,8 +435,8 @@ def unassign_study(session: Session, study: ImagingStudy, *, at: dt.datetime, ac
     record_event(
         session,
         actor=actor,
-        tag="imaging:study:unassign",
-        subject_type="imaging_study",
+        tag=Tag.IMAGING_STUDY_UNASSIGN,
+        subject_type=SubjectType.IMAGING_STUDY,
         subject_id=study.id,
         at=at,
         before=before,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
@@ -60,8 +61,8 @@ def create_partner(
     record_event(
         session,
         actor=actor,
-        tag="partner:partner:create",
-        subject_type="partner",
+        tag=Tag.PARTNER_CREATE,
+        subject_type=SubjectType.PARTNER,
         subject_id=partner.id,
         at=at,
         after={"name": partner.name, "quiet_period_seconds": quiet_period_seconds},
@@ -85,8 +86,8 @@ def add_endpoint(
     record_event(
         session,
         actor=actor,
-        tag="partner:endpoint:create",
-        subject_type="partner",
+        tag=Tag.PARTNER_ENDPOINT_CREATE,
+        subject_type=SubjectType.PARTNER,
         subject_id=partner.id,
         at=at,
         after={"ae_title": title, "network": network},
@@ -98,8 +99,8 @@ def remove_endpoint(session: Session, endpoint: PartnerEndpoint, *, at: dt.datet
     record_event(
         session,
         actor=actor,
-        tag="partner:endpoint:delete",
-        subject_type="partner",
+        tag=Tag.PARTNER_ENDPOINT_DELETE,
+        subject_type=SubjectType.PARTNER,
         subject_id=endpoint.partner_id,
         at=at,
         before={"ae_title": endpoint.ae_title, "network": endpoint.network},
@@ -124,6 +125,11 @@ def find_partner(session: Session, name: str) -> Partner:
 
 def list_partners(session: Session) -> Sequence[Partner]:
     return session.scalars(select(Partner).options(selectinload(Partner.endpoints)).order_by(Partner.name)).all()
+
+
+def active_partners(session: Session) -> Sequence[Partner]:
+    """The partners one can choose as referring site, by name."""
+    return session.scalars(select(Partner).where(Partner.active.is_(True)).order_by(Partner.name)).all()
 
 
 def authorize_peer(session: Session, calling_ae_title: str, address: str) -> Partner | None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 
 
 class Sex(enum.StrEnum):
@@ -35,16 +35,7 @@ class Patient(Base):
     #: Family and given name folded for search (umlauts, ß, case, accents): "mueller juergen"; set by services.
     name_key: Mapped[str] = mapped_column(String(300), index=True)
     birth_date: Mapped[dt.date] = mapped_column(index=True)
-    sex: Mapped[Sex] = mapped_column(
-        Enum(
-            Sex,
-            name="patient_sex",
-            values_callable=lambda e: [m.value for m in e],
-            native_enum=False,
-            length=1,
-            validate_strings=True,
-        )
-    )
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex, "patient_sex", length=1))
     #: The referring partner site's own patient ID, with that partner; optional (used by matching).
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="RESTRICT"))
     partner_patient_id: Mapped[str | None] = mapped_column(String(64))

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import BERLIN
 from tumorboard.errors import Conflict, InvalidInput, NotFound
@@ -74,8 +75,8 @@ def create_patient(
     record_event(
         session,
         actor=actor,
-        tag="patient:patient:create",
-        subject_type="patient",
+        tag=Tag.PATIENT_CREATE,
+        subject_type=SubjectType.PATIENT,
         subject_id=patient.id,
         at=at,
         after={"partner_id": patient.partner_id},

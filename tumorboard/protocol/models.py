@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     LargeBinary,
@@ -28,16 +27,8 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 from tumorboard.auth.models import User
 from tumorboard.cases.models import Case
 from tumorboard.conferences.models import Board, ConferenceSession
-from tumorboard.db import Base
+from tumorboard.db import Base, enum_column
 from tumorboard.i18n import N_
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False, length=20,
-        validate_strings=True,
-    )  # fmt: skip
-
 
 #: oBDS 3.0.4 Typ_Therapieempfehlung, with the German label shown in forms and documents.
 THERAPY_TYPES: dict[str, str] = {
@@ -191,9 +182,9 @@ class RecommendationFollowUp(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_registration.id", ondelete="RESTRICT"))
-    status: Mapped[FollowUpStatus] = mapped_column(_enum(FollowUpStatus, "follow_up_status"))
+    status: Mapped[FollowUpStatus] = mapped_column(enum_column(FollowUpStatus, "follow_up_status"))
     #: Why it deviated (required for "abgewichen"); oBDS Abweichung_Patientenwunsch derives from it.
-    cause: Mapped[DeviationCause | None] = mapped_column(_enum(DeviationCause, "deviation_cause"))
+    cause: Mapped[DeviationCause | None] = mapped_column(enum_column(DeviationCause, "deviation_cause"))
     note: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[dt.datetime]
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))

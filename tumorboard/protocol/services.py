@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tumorboard.attendance.models import Attendance
 from tumorboard.attendance.services import list_attendance, live_quorum, present_at
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
 from tumorboard.auth.passwords import verify_password
@@ -182,8 +183,8 @@ def record_recommendation(
         record_event(
             session,
             actor=actor,
-            tag="protocol:recommendation:update",
-            subject_type="recommendation",
+            tag=Tag.PROTOCOL_RECOMMENDATION_UPDATE,
+            subject_type=SubjectType.RECOMMENDATION,
             subject_id=existing.id,
             at=at,
             before=before,
@@ -218,8 +219,8 @@ def record_recommendation(
     record_event(
         session,
         actor=actor,
-        tag="protocol:recommendation:record",
-        subject_type="recommendation",
+        tag=Tag.PROTOCOL_RECOMMENDATION_RECORD,
+        subject_type=SubjectType.RECOMMENDATION,
         subject_id=rec.id,
         at=at,
         after={**values, "case_id": case.id, "participants": [p.attendance_id for p in rec.participants]},
@@ -228,8 +229,8 @@ def record_recommendation(
         record_event(
             session,
             actor=actor,
-            tag="protocol:quorum:nonconformity",
-            subject_type="recommendation",
+            tag=Tag.PROTOCOL_QUORUM_NONCONFORMITY,
+            subject_type=SubjectType.RECOMMENDATION,
             subject_id=rec.id,
             at=at,
             after={"case_id": case.id, "session_id": cs.id, "missing": list(status.missing)},
@@ -269,8 +270,8 @@ def correct_participant(
     record_event(
         session,
         actor=actor,
-        tag="protocol:participant:correct",
-        subject_type="recommendation",
+        tag=Tag.PROTOCOL_PARTICIPANT_CORRECT,
+        subject_type=SubjectType.RECOMMENDATION,
         subject_id=rec.id,
         at=at,
         after={"attendance_id": attendance.id, "present": present},
@@ -429,8 +430,8 @@ def sign_protocol(
     record_event(
         session,
         actor=actor,
-        tag="protocol:version:sign",
-        subject_type="session",
+        tag=Tag.PROTOCOL_VERSION_SIGN,
+        subject_type=SubjectType.SESSION,
         subject_id=cs.id,
         at=at,
         after={"version": version.version, "sha256": version.sha256, "recommendations": sorted(recs)},
@@ -499,8 +500,8 @@ def amend_recommendation(
     record_event(
         session,
         actor=actor,
-        tag="protocol:recommendation:amend",
-        subject_type="recommendation",
+        tag=Tag.PROTOCOL_RECOMMENDATION_AMEND,
+        subject_type=SubjectType.RECOMMENDATION,
         subject_id=new.id,
         at=at,
         before={k: getattr(old, k) for k in values},
@@ -554,8 +555,8 @@ def record_follow_up(
     record_event(
         session,
         actor=actor,
-        tag="protocol:followup:record",
-        subject_type="case",
+        tag=Tag.PROTOCOL_FOLLOWUP_RECORD,
+        subject_type=SubjectType.CASE,
         subject_id=case.id,
         at=at,
         after={"status": state.value, "cause": why.value if why else None},

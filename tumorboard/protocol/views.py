@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance import services as att
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_read_protocol, can_run_conference, can_sign_protocol
 from tumorboard.cases.models import Case
 from tumorboard.cases.services import get_case
@@ -64,7 +65,7 @@ def _prefill(form: RecommendationForm, rec: Recommendation | None) -> None:
 
 
 def _log_access(case: Case) -> None:
-    record_event(db(), actor=current_actor(), tag="protocol:recommendation:view", subject_type="case",
+    record_event(db(), actor=current_actor(), tag=Tag.PROTOCOL_RECOMMENDATION_VIEW, subject_type=SubjectType.CASE,
                  subject_id=case.id, at=now())  # fmt: skip
 
 
@@ -226,7 +227,7 @@ def version_pdf(session_id: int, number: int) -> Response:
     """The PDF exactly as signed (its SHA-256 is on the protocol page)."""
     cs = conf.get_session(db(), session_id)
     version = proto.get_version(db(), cs, number)
-    record_event(db(), actor=current_actor(), tag="protocol:version:download", subject_type="session",
+    record_event(db(), actor=current_actor(), tag=Tag.PROTOCOL_VERSION_DOWNLOAD, subject_type=SubjectType.SESSION,
                  subject_id=cs.id, at=now(), after={"version": number})  # fmt: skip
     db().commit()
     return _pdf(version.pdf, f"protokoll-{cs.id}-v{number}.pdf")

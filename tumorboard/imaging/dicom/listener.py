@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
@@ -128,8 +129,8 @@ class Intake:
             record_event(
                 session,
                 actor=LISTENER,
-                tag="security:dicom:reject",
-                subject_type="dicom_association",
+                tag=Tag.SECURITY_DICOM_REJECT,
+                subject_type=SubjectType.DICOM_ASSOCIATION,
                 subject_id=calling or "-",
                 at=self.clock.now(),
                 after={"calling_ae_title": calling, "called_ae_title": called, "address": address},

@@ -1,0 +1,60 @@
+"""Downloads as the web and the CLI hand them out: load what a renderer needs, render, name the file.
+
+The renderers (:mod:`tumorboard.exports.agenda`) stay pure; this is the one place that reads the database for an
+agenda download, so the page's "PDF"/"CSV" links and ``tumorboard agenda export`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from tumorboard.cases.agenda import Agenda, current_agenda
+from tumorboard.conferences.models import ConferenceSession
+from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+from tumorboard.imaging.services import imaging_summaries
+from tumorboard.patients.names import fold
+
+AgendaFormat = Literal["pdf", "csv"]
+MIMETYPES: dict[AgendaFormat, str] = {"pdf": "application/pdf", "csv": "text/csv"}
+
+
+@dataclass(frozen=True)
+class Download:
+    agenda: Agenda  #: what was rendered (version or draft), for the caller's audit event and message
+    body: bytes
+    filename: str  #: board and date only, never patient data; ASCII, so it fits a Content-Disposition header
+    mimetype: str
+
+
+def agenda_filename(cs: ConferenceSession, fmt: AgendaFormat) -> str:
+    """``tagesordnung-<board>-<YYYY-MM-DD>.<fmt>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"
+    return f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}.{fmt}"
+
+
+def agenda_download(
+    session: Session,
+    cs: ConferenceSession,
+    *,
+    fmt: AgendaFormat,
+    locale: str,
+    at: dt.datetime,
+    imaging_storage: Path | None,
+) -> Download:
+    """The session's current agenda (newest frozen version, or the live draft) with each case's imaging state; the
+    PDF also prints the series previews from ``imaging_storage``. Reads only; the caller audits the access."""
+    agenda = current_agenda(session, cs, at=at)
+    imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
+    if fmt == "pdf":
+        body = render_agenda_pdf(
+            agenda, generated_at=at, locale=locale, imaging=imaging, imaging_storage=imaging_storage
+        )
+    else:
+        body = render_agenda_csv(agenda, locale=locale, imaging=imaging)
+    return Download(agenda=agenda, body=body, filename=agenda_filename(cs, fmt), mimetype=MIMETYPES[fmt])
