@@ -19,7 +19,7 @@ import click
 from sqlalchemy.orm import Session
 
 from tumorboard.cases.agenda import current_agenda
-from tumorboard.cli import _date, handles_errors, unit_of_work
+from tumorboard.cli_support import handles_errors, iso_date, unit_of_work
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound
@@ -83,7 +83,7 @@ def write_atomically(target: Path, data: bytes) -> None:
 @agenda.command("export")
 @click.argument("session_id", type=int, required=False)
 @click.option("--board", "board_name", help="short or full name of a board (with --date)")
-@click.option("--date", "day", callback=_date, help="YYYY-MM-DD, the session's day (Berlin)")
+@click.option("--date", "day", callback=iso_date, help="YYYY-MM-DD, the session's day (Berlin)")
 @click.option("--format", "fmt", type=click.Choice(["pdf", "csv"]), required=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
 @click.option("--locale", type=click.Choice(["de", "en"]), default="de", show_default=True)

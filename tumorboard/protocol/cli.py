@@ -17,7 +17,7 @@ def protocol() -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def export(session_id: int, out: Path) -> None:
     """Write the session protocol PDF (the signed one, byte for byte, when there is one)."""
-    from tumorboard.cli import handles_errors, unit_of_work
+    from tumorboard.cli_support import handles_errors, unit_of_work
     from tumorboard.conferences.services import get_session
     from tumorboard.exports.protocol import render_protocol_pdf
     from tumorboard.protocol.services import protocol_data, versions
