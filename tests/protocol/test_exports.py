@@ -31,16 +31,25 @@ def pdftext(pdf: bytes, tmp_path: Path) -> str:
 def _held(db, sc):
     coord = actor_for(sc.coordinator)
     rows = [
-        att.check_in(db, sc.cs, user=u, mode=m, recorded_by=sc.coordinator, at=minutes(sc, 0), actor=coord)
+        att.check_in(
+            db,
+            sc.cs,
+            user=u,
+            mode=m,
+            recorded_by=sc.coordinator,
+            signed=proto.is_signed(db, sc.cs),
+            at=minutes(sc, 0),
+            actor=coord,
+        )
         for u, m in ((sc.radiologist, "video"), (sc.pathologist, "in_person"), (sc.oncologist, "in_person"))
     ]
     att.check_in(
         db, sc.cs, user=None, name="Dr. Eva Extern", institution="Praxis Münster", discipline="Gastroenterologie",
         efn=EFN, mode="video", stands_in_for_name="Dr. Abwesend", stands_in_for_discipline="Gastroenterologie",
-        recorded_by=sc.coordinator, at=minutes(sc, 0), actor=coord,
+        recorded_by=sc.coordinator, signed=proto.is_signed(db, sc.cs), at=minutes(sc, 0), actor=coord,
     )  # fmt: skip
     proto.record_recommendation(db, sc.cases[0], rec_input(), user=sc.coordinator, at=minutes(sc, 5), actor=coord)
-    att.leave(db, rows[2], at=minutes(sc, 10), actor=coord)
+    att.leave(db, rows[2], signed=proto.is_signed(db, rows[2].session), at=minutes(sc, 10), actor=coord)
     proto.record_recommendation(db, sc.cases[1], rec_input(therapy_types=["ST"], text="Radiatio"),
                                 user=sc.coordinator, at=minutes(sc, 15), actor=coord)  # fmt: skip
     return rows

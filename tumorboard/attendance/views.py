@@ -141,7 +141,7 @@ def check_in(session_id: int) -> Page:
         att.check_in(
             db(), cs, user=user, mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
-            recorded_by=current_user(), at=now(), actor=current_actor(),
+            recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
 
     return _act(cs, "checkin", form, action, _("Eingecheckt."))
@@ -157,7 +157,7 @@ def check_in_external(session_id: int) -> Page:
             db(), cs, user=None, name=f.name.data, institution=f.institution.data, discipline=f.discipline.data,
             efn=f.efn.data, mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
-            recorded_by=current_user(), at=now(), actor=current_actor(),
+            recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
 
     return _act(cs, "external", ExternalCheckInForm(), action, _("Externe Person eingecheckt."))
@@ -172,7 +172,7 @@ def check_in_self(session_id: int) -> Page:
         att.check_in(
             db(), cs, user=current_user(), mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
-            recorded_by=current_user(), at=now(), actor=current_actor(),
+            recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
 
     return _act(cs, "self", SelfCheckInForm(), action, _("Sie sind eingecheckt."))
@@ -188,7 +188,8 @@ def leave(attendance_id: int) -> Page:
     cs = row.session
 
     def action(f: LeaveForm) -> None:
-        att.leave(db(), row, left_at=at_time(cs, f.left_at.data), at=now(), actor=current_actor())
+        att.leave(db(), row, left_at=at_time(cs, f.left_at.data), signed=proto.is_signed(db(), cs), at=now(),
+                  actor=current_actor())  # fmt: skip
 
     return _act(cs, "leave", LeaveForm(), action, _("Gehen erfasst."))
 

@@ -122,6 +122,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                         mode=AttendanceMode.IN_PERSON,
                         arrived_at=when,
                         recorded_by=coordinator,
+                        signed=proto.is_signed(session, cs),
                         at=when,
                         actor=actor,
                     )
@@ -138,6 +139,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                         mode=AttendanceMode.VIDEO,
                         arrived_at=when,
                         recorded_by=coordinator,
+                        signed=proto.is_signed(session, cs),
                         at=when,
                         actor=actor,
                     )
@@ -153,6 +155,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
             mode=AttendanceMode.VIDEO,
             arrived_at=start,
             recorded_by=coordinator,
+            signed=proto.is_signed(session, cs),
             at=start,
             actor=actor,
         )
@@ -177,6 +180,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                     session,
                     guest,
                     left_at=when + dt.timedelta(minutes=2),
+                    signed=proto.is_signed(session, cs),
                     at=when + dt.timedelta(minutes=2),
                     actor=actor,
                 )
