@@ -8,28 +8,24 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance import services as att
 from tumorboard.attendance.forms import CheckInForm, ExternalCheckInForm, LeaveForm, SelfCheckInForm
 from tumorboard.attendance.models import Attendance
+from tumorboard.attendance.pages import physicians, render_live
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.permissions import (
     can_check_in_self,
-    can_read_protocol,
     can_run_conference,
-    can_sign_protocol,
     can_view_attendance,
 )
-from tumorboard.cases.services import session_cases
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import InvalidInput, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.protocol import services as proto
-from tumorboard.protocol.forms import SignForm
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -50,57 +46,10 @@ def at_time(cs: ConferenceSession, text: str | None) -> dt.datetime | None:
     return local.astimezone(dt.UTC)
 
 
-def _physicians() -> list[User]:
-    return list(
-        db().scalars(select(User).where(User.role == Role.PHYSICIAN, User.active.is_(True)).order_by(User.display_name))
-    )
-
-
-def live_context(cs: ConferenceSession) -> dict[str, Any]:
-    rows = list(att.list_attendance(db(), cs))
-    moment = now()
-    return {
-        "cs": cs,
-        "rows": rows,
-        "quorum": att.quorum(cs.board, rows, moment),
-        "moment": moment,
-        "cases": list(session_cases(db(), cs)),
-        "recs": proto.recommendations_of(db(), cs),
-        "signed": proto.versions(db(), cs),
-        "proposals": proto.representation_proposals(db(), cs),
-        "user": current_user(),
-    }
-
-
-def _render_live(cs: ConferenceSession, *, error: str | None = None, status: int = 200, **forms: Any) -> Page:
-    user = current_user()
-    checkin = forms.get("checkin") or CheckInForm(formdata=None)
-    here = {a.user_id for a in att.list_attendance(db(), cs)}
-    checkin.user.choices = [
-        (u.id, f"{u.display_name} ({u.discipline.name if u.discipline else '—'})")
-        for u in _physicians()
-        if u.id not in here
-    ]
-    return render_template(
-        "attendance/live.html",
-        **live_context(cs),
-        error=error,
-        checkin_form=checkin,
-        external_form=forms.get("external") or ExternalCheckInForm(formdata=None),
-        self_form=forms.get("self") or SelfCheckInForm(formdata=None),
-        leave_form=LeaveForm(formdata=None),
-        sign_form=SignForm(formdata=None),
-        can_run=can_run_conference(user),
-        can_self=can_check_in_self(user) and user.id not in here,
-        can_sign=can_sign_protocol(user),
-        can_read=can_read_protocol(user),
-    ), status
-
-
 @bp.route("/sessions/<int:session_id>/live")
 @requires(can_view_attendance)
 def live(session_id: int) -> Page:
-    return _render_live(conf.get_session(db(), session_id))
+    return render_live(conf.get_session(db(), session_id))
 
 
 @bp.route("/sessions/<int:session_id>/quorum")
@@ -115,13 +64,13 @@ def quorum_fragment(session_id: int) -> Page:
 def _act(cs: ConferenceSession, key: str, form: Any, action: Any, done: str) -> Page:
     if not form.validate_on_submit():
         errors = [str(e) for errs in form.errors.values() for e in errs]
-        return _render_live(cs, error=" ".join(errors) or _("Bitte die Eingaben prüfen."), status=422, **{key: form})
+        return render_live(cs, error=" ".join(errors) or _("Bitte die Eingaben prüfen."), status=422, **{key: form})
     try:
         action(form)
     except TumorboardError as err:
         db().rollback()
         cs = conf.get_session(db(), cs.id)
-        return _render_live(cs, error=message(err), status=status_of(err), **{key: form})
+        return render_live(cs, error=message(err), status=status_of(err), **{key: form})
     db().commit()
     flash(done, "success")
     return redirect(url_for("attendance.live", session_id=cs.id) + "#teilnehmer", 303)
@@ -132,7 +81,7 @@ def _act(cs: ConferenceSession, key: str, form: Any, action: Any, done: str) -> 
 def check_in(session_id: int) -> Page:
     cs = conf.get_session(db(), session_id)
     form = CheckInForm()
-    form.user.choices = [(u.id, u.display_name) for u in _physicians()]
+    form.user.choices = [(u.id, u.display_name) for u in physicians()]
 
     def action(f: CheckInForm) -> None:
         user = db().get(User, f.user.data)

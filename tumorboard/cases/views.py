@@ -22,7 +22,7 @@ from tumorboard.auth.permissions import (
 )
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
-from tumorboard.cases.agenda import current_agenda, versions
+from tumorboard.cases.agenda import current_agenda
 from tumorboard.cases.documents import DocumentStore, add_document
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
@@ -236,23 +236,6 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
 
 
 # --- the case list of a session ------------------------------------------------------------------------------------
-def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
-    rows = list(cases.session_cases(db(), cs))
-    imaging = imaging_for([c.id for c in rows])
-    items = checklist.items_of(db(), cs.board)
-    checks = {c.id: checklist.evaluate(c, items, getattr(imaging.get(c.id), "complete", None)) for c in rows}
-    latest = versions(db(), cs)
-    return {
-        "cases": rows,
-        "imaging": imaging,
-        "checks": checks,
-        "order_form": OrderForm(formdata=None),
-        "agenda_versions": latest,
-        "can_manage": can_manage_case_list(current_user()),
-        "can_read_cases": can_read_cases(current_user()),
-    }
-
-
 @bp.route("/sessions/<int:session_id>/order", methods=["POST"])
 @requires(can_manage_case_list)
 def order(session_id: int) -> Page:

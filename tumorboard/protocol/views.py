@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance import services as att
+from tumorboard.attendance.pages import render_live
 from tumorboard.audit.services import record_event
 from tumorboard.auth.permissions import can_read_protocol, can_run_conference, can_sign_protocol
 from tumorboard.cases.models import Case
@@ -186,18 +187,16 @@ def _renderer() -> proto.Renderer:
 @bp.route("/sessions/<int:session_id>/protocol/sign", methods=["POST"])
 @requires(can_sign_protocol)
 def sign(session_id: int) -> Page:
-    from tumorboard.attendance.views import _render_live
-
     cs = conf.get_session(db(), session_id)
     form = SignForm()
     if not form.validate_on_submit():
-        return _render_live(cs, error=_("Bitte die Eingaben prüfen."), status=422)
+        return render_live(cs, error=_("Bitte die Eingaben prüfen."), status=422)
     try:
         version = proto.sign_protocol(db(), cs, user=current_user(), password=form.password.data or "",
                                       render=_renderer(), at=now(), actor=current_actor())  # fmt: skip
     except TumorboardError as err:
         db().rollback()
-        return _render_live(conf.get_session(db(), session_id), error=message(err), status=status_of(err))
+        return render_live(conf.get_session(db(), session_id), error=message(err), status=status_of(err))
     db().commit()
     flash(_("Protokoll unterschrieben (Version %(n)s).", n=version.version), "success")
     return redirect(url_for("protocol.protocol", session_id=cs.id), 303)
