@@ -78,6 +78,7 @@ def demo_load() -> None:
             actor=CLI,
             horizon_weeks=rt.settings.horizon_weeks,
             history=True,
+            templates=rt.templates,
             imaging_storage=ImagingSettings.from_env(rt.settings).storage_path,
         )
     click.echo("Demodaten geladen." if loaded else "Demodaten sind schon vorhanden; nichts geändert.")

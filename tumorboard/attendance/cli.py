@@ -30,7 +30,7 @@ def export(session_id: int, fmt: str, out: Path) -> None:
             cs = get_session(session, session_id)
             rows = list_attendance(session, cs)
             body = (
-                render_attendance_pdf(cs, rows, generated_at=rt.clock.now())
+                render_attendance_pdf(cs, rows, templates=rt.templates, generated_at=rt.clock.now())
                 if fmt == "pdf"
                 else render_attendance_csv(rows)
             )

@@ -27,7 +27,7 @@ from tumorboard.errors import InvalidInput, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.protocol import services as proto
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("attendance", __name__)
@@ -154,7 +154,7 @@ def attendance_pdf(session_id: int) -> Response:
     from tumorboard.exports.attendance import render_attendance_pdf
 
     cs = conf.get_session(db(), session_id)
-    body = render_attendance_pdf(cs, att.list_attendance(db(), cs), generated_at=now())
+    body = render_attendance_pdf(cs, att.list_attendance(db(), cs), templates=runtime().templates, generated_at=now())
     return _download(body, "application/pdf", f"teilnehmerliste-{cs.id}.pdf")
 
 
@@ -178,5 +178,5 @@ def cme_pdf(attendance_id: int) -> Response:
     user = current_user()
     if row.user_id != user.id and user.role is Role.PHYSICIAN:
         raise PermissionDenied(N_("Die Teilnahmebescheinigung erhält nur die Person selbst."))
-    body = render_cme_pdf(row.session, row, generated_at=now())
+    body = render_cme_pdf(row.session, row, templates=runtime().templates, generated_at=now())
     return _download(body, "application/pdf", f"teilnahmebescheinigung-{row.id}.pdf")

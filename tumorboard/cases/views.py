@@ -532,7 +532,14 @@ def _agenda_download(session_id: int, fmt: str) -> Response:
     name = f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}"
     if fmt == "pdf":
         storage = ImagingSettings.from_env(runtime().settings).storage_path
-        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging, imaging_storage=storage)
+        body = render_agenda_pdf(
+            agenda,
+            templates=runtime().templates,
+            generated_at=now(),
+            locale=locale,
+            imaging=imaging,
+            imaging_storage=storage,
+        )
         return Response(
             body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
         )

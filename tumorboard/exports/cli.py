@@ -104,7 +104,14 @@ def agenda_export(
         imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
         if fmt == "pdf":
             storage = ImagingSettings.from_env(rt.settings).storage_path
-            data = render_agenda_pdf(agenda, generated_at=now, locale=locale, imaging=imaging, imaging_storage=storage)
+            data = render_agenda_pdf(
+                agenda,
+                templates=rt.templates,
+                generated_at=now,
+                locale=locale,
+                imaging=imaging,
+                imaging_storage=storage,
+            )
         else:
             data = render_agenda_csv(agenda, locale=locale, imaging=imaging)
     write_atomically(out, data)

@@ -30,7 +30,12 @@ def export(session_id: int, out: Path) -> None:
             if found:
                 body, what = found[-1].pdf, f"Version {found[-1].version}, SHA-256 {found[-1].sha256}"
             else:
-                body, what = render_protocol_pdf(protocol_data(session, cs), generated_at=rt.clock.now()), "Entwurf"
+                body, what = (
+                    render_protocol_pdf(
+                        protocol_data(session, cs), templates=rt.templates, generated_at=rt.clock.now()
+                    ),
+                    "Entwurf",
+                )
         out.write_bytes(body)
         click.echo(f"Protokoll ({what}) → {out}")
 

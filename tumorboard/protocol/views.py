@@ -24,7 +24,7 @@ from tumorboard.protocol import services as proto
 from tumorboard.protocol.forms import AmendForm, CorrectParticipantForm, FollowUpForm, RecommendationForm, SignForm
 from tumorboard.protocol.models import THERAPY_TYPES, Recommendation
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("protocol", __name__)
@@ -180,8 +180,8 @@ def follow_up(case_id: int) -> Page:
 def _renderer() -> proto.Renderer:
     from tumorboard.exports.protocol import render_protocol_pdf
 
-    at = now()
-    return lambda data: render_protocol_pdf(data, generated_at=at)
+    at, templates = now(), runtime().templates
+    return lambda data: render_protocol_pdf(data, templates=templates, generated_at=at)
 
 
 @bp.route("/sessions/<int:session_id>/protocol/sign", methods=["POST"])
@@ -242,7 +242,8 @@ def protocol_pdf(session_id: int) -> Response:
     if found:
         return version_pdf(session_id, found[-1].version)
     return _pdf(
-        render_protocol_pdf(proto.protocol_data(db(), cs), generated_at=now()), f"protokoll-{cs.id}-entwurf.pdf"
+        render_protocol_pdf(proto.protocol_data(db(), cs), templates=runtime().templates, generated_at=now()),
+        f"protokoll-{cs.id}-entwurf.pdf",
     )
 
 
@@ -264,4 +265,7 @@ def case_pdf(case_id: int) -> Response:
         raise NotFound(N_("Dieser Fall steht nicht auf der Fallliste der Sitzung."))
     _log_access(case)
     db().commit()
-    return _pdf(render_case_protocol_pdf(data, entry, generated_at=now()), f"empfehlung-{case.id}.pdf")
+    return _pdf(
+        render_case_protocol_pdf(data, entry, templates=runtime().templates, generated_at=now()),
+        f"empfehlung-{case.id}.pdf",
+    )
