@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.models import AuditEvent
-from tumorboard.auth.actors import Actor
+
+if TYPE_CHECKING:  # the type only: auth writes audit events, audit does not depend on auth
+    from tumorboard.auth.actors import Actor
 
 
 def record_event(
