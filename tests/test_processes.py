@@ -1,5 +1,7 @@
-"""The single-machine command: `tumorboard run` starts gunicorn (app:app) and the scheduler, and Ctrl-C (SIGINT)
-stops both cleanly. Runs the real processes on a free loopback port with a temporary SQLite instance."""
+"""The single-machine command: `tumorboard run` starts gunicorn (app:app), the scheduler and the DICOM listener,
+restarts one that dies while the others keep serving, and Ctrl-C (SIGINT) or SIGTERM stops all within 10 s, leaving
+no process behind — also when it was started with SIGINT ignored, as a shell starts a background job. Runs the real
+processes on free loopback ports with a temporary SQLite instance."""
 
 from __future__ import annotations
 
