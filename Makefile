@@ -59,6 +59,7 @@ run: $(VENV)/.installed-run translations $(INSTANCE)/secret_key
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

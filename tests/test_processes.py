@@ -1,8 +1,11 @@
-"""The single-machine command: `tumorboard run` starts gunicorn (app:app) and the scheduler, and Ctrl-C (SIGINT)
-stops both cleanly. Runs the real processes on a free loopback port with a temporary SQLite instance."""
+"""The single-machine command: `tumorboard run` starts gunicorn (app:app), the scheduler and the DICOM listener,
+restarts one that dies while the others keep serving, and Ctrl-C (SIGINT) or SIGTERM stops all within 10 s, leaving
+no process behind — also when it was started with SIGINT ignored, as a shell starts a background job. Runs the real
+processes on free loopback ports with a temporary SQLite instance."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,147 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
     assert '"GET /feeds/…/all.ics HTTP/1.1" 404' in output and "SeCrEtToKeN4711" not in output
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# --- supervision (issue 16: processes fail alone; shutdown within 10 s, nothing left behind) ----------------------
+CLI = [sys.executable, "-m", "tumorboard"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "TUMORBOARD_ENV": "development",
+        "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
+        "TUMORBOARD_SECRET_KEY": "r" * 48,
+        "TUMORBOARD_DICOM_PORT": str(_free_port()),
+    }
+    env.pop("TUMORBOARD_DATABASE_URL", None)
+    subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([*CLI, "demo", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
+    return env
+
+
+def _ignore_sigint_and_sigquit() -> None:
+    """What a non-interactive shell does to a background job (`cmd &`): SIGINT and SIGQUIT ignored, and an ignored
+    signal stays ignored across exec (the state the issue found in /proc/<pid>/status of the leaked listeners)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Direct children of ``pid`` and their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _tree(pid: int) -> set[int]:
+    """``pid``'s descendants (gunicorn workers included)."""
+    todo, seen = [pid], set()
+    while todo:
+        for child in _children(todo.pop()):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _listener(supervisor: int) -> int | None:
+    return next((p for p, cmd in _children(supervisor).items() if "imaging listen" in cmd), None)
+
+
+def _echo_ok(port: int) -> bool:
+    from tests.imaging.dicomfiles import echoscu
+
+    return echoscu(port, aet="NORDSTADT_GW").returncode == 0  # the demo registers this partner for 127.0.0.1
+
+
+def _login_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _run(tmp_path: Path, env: dict[str, str], port: int, **popen: object) -> Iterator[subprocess.Popen[bytes]]:
+    with open(tmp_path / "run.log", "wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, "run", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+            **popen,  # type: ignore[call-overload]
+        )  # fmt: skip
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_until(check, seconds: float, proc: subprocess.Popen[bytes], log: Path) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > seconds or proc.poll() is not None:
+            pytest.fail(f"not within {seconds} s:\n{log.read_text()}")
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def _stop_and_check_nothing_left(proc: subprocess.Popen[bytes], sig: int, log: Path) -> None:
+    before = _tree(proc.pid)
+    assert len(before) >= 5, before  # gunicorn master + 2 workers, scheduler, listener
+    started = time.monotonic()
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=10) == 0, log.read_text()
+    while any(_alive(p) for p in before) and time.monotonic() - started < 10:
+        time.sleep(0.1)
+    assert not [p for p in before if _alive(p)], log.read_text()
+    assert time.monotonic() - started < 10
+
+
+def test_a_killed_listener_comes_back_while_the_web_keeps_answering(tmp_path):
+    env, port = _env(tmp_path), _free_port()
+    dicom_port, log = int(env["TUMORBOARD_DICOM_PORT"]), tmp_path / "run.log"
+    with _run(tmp_path, env, port) as proc:
+        _wait_until(lambda: _login_ok(port) and _echo_ok(dicom_port), 60, proc, log)
+        old = _listener(proc.pid)
+        assert old is not None
+        scheduler = next(p for p, cmd in _children(proc.pid).items() if "jobs run" in cmd)
+        os.kill(old, signal.SIGKILL)
+        # The web server answers throughout, the listener is back within 10 s as a new process.
+        back = _wait_until(lambda: _login_ok(port) and _echo_ok(dicom_port) and _listener(proc.pid) != old,
+                           10, proc, log)  # fmt: skip
+        assert back < 10
+        assert _login_ok(port) and _alive(scheduler) and proc.poll() is None
+        assert f"listener (pid {old}) ended with -9" in log.read_text()
+        _stop_and_check_nothing_left(proc, signal.SIGTERM, log)
+
+
+def test_ctrl_c_stops_everything_within_10_s_even_when_started_with_sigint_ignored(tmp_path):
+    """Started as a shell starts a background job, SIGINT still stops the supervisor, and the children it started
+    (which inherit its dispositions across exec) stop on its SIGTERM."""
+    env, port = _env(tmp_path), _free_port()
+    dicom_port, log = int(env["TUMORBOARD_DICOM_PORT"]), tmp_path / "run.log"
+    with _run(tmp_path, env, port, preexec_fn=_ignore_sigint_and_sigquit) as proc:
+        _wait_until(lambda: _login_ok(port) and _echo_ok(dicom_port), 60, proc, log)
+        _wait_until(lambda: "scheduler started" in log.read_text(), 30, proc, log)
+        _stop_and_check_nothing_left(proc, signal.SIGINT, log)
+    assert not _echo_ok(dicom_port) and not _login_ok(port)

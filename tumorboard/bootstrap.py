@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tumorboard.clock import Clock, SystemClock
 from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory
+from tumorboard.exports.rendering import ExportTemplates
 
 
 @dataclass
@@ -20,10 +21,13 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    #: The export Jinja environments (PDF agendas, protocols, attendance lists), one per locale.
+    templates: ExportTemplates
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
-    """Build settings, engine, session factory and clock. ``overrides`` replace any of them (tests)."""
+    """Build settings, engine, session factory, clock and the export templates. ``overrides`` replace any of them
+    (tests)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     engine = overrides.pop("engine", None)
@@ -33,9 +37,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
         engine = make_engine(settings.database_url)
     session_factory = overrides.pop("session_factory", None) or make_session_factory(engine)
     clock = overrides.pop("clock", None) or SystemClock()
+    templates = overrides.pop("templates", None) or ExportTemplates()
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
-    return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock)
+    return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock, templates=templates)
 
 
 def configure_logging(level: str) -> None:

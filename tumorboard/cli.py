@@ -7,69 +7,39 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy.orm import Session
 
+from tumorboard.attendance.cli import attendance
 from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import Role
-from tumorboard.bootstrap import Runtime, bootstrap
+from tumorboard.bootstrap import Runtime
+from tumorboard.cli_support import handles_errors, iso_date, runtime, unit_of_work
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
-from tumorboard.errors import ConfigurationError, InvalidInput, TumorboardError
-from tumorboard.i18n import N_, translate
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(err: TumorboardError) -> None:
-    click.echo(translate(err.message, **err.params), err=True)
-    raise SystemExit(2 if isinstance(err, InvalidInput | ConfigurationError) else 1)
-
-
-def handles_errors(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TumorboardError as err:
-            _fail(err)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def runtime() -> Runtime:
-    ctx = click.get_current_context()
-    obj = ctx.find_root().obj
-    if obj is None:
-        try:
-            obj = bootstrap()
-        except TumorboardError as err:
-            _fail(err)
-        ctx.find_root().obj = obj
-    assert isinstance(obj, Runtime)
-    return obj
-
-
-@contextmanager
-def unit_of_work() -> Iterator[tuple[Runtime, Session]]:
-    rt = runtime()
-    with rt.session_factory() as session:
-        yield rt, session
-        session.commit()
+from tumorboard.errors import InvalidInput
+from tumorboard.exports.cli import agenda
+from tumorboard.i18n import N_
+from tumorboard.imaging.cli import imaging
+from tumorboard.partners.cli import partners
+from tumorboard.protocol.cli import protocol
+from tumorboard.supervisor import restore_default_signals
 
 
 @click.group()
 def main() -> None:
     """Tumorkonferenzen: Konferenzkalender, Anmeldung, Bildeingang, Protokoll."""
+    # A shell starts background jobs with SIGINT ignored, and the ignore survives exec: without this, Ctrl-C or
+    # SIGINT could never stop a listener or scheduler started that way (issue 16).
+    restore_default_signals()
+
+
+# The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
+for _group in (agenda, attendance, imaging, partners, protocol):
+    main.add_command(_group)
 
 
 # --- db ------------------------------------------------------------------------------------------------------
@@ -108,6 +78,7 @@ def demo_load() -> None:
             actor=CLI,
             horizon_weeks=rt.settings.horizon_weeks,
             history=True,
+            templates=rt.templates,
             imaging_storage=ImagingSettings.from_env(rt.settings).storage_path,
         )
     click.echo("Demodaten geladen." if loaded else "Demodaten sind schon vorhanden; nichts geändert.")
@@ -157,15 +128,6 @@ def create_user_cmd(
 
 
 # --- sessions and calendar -----------------------------------------------------------------------------------
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} ist kein Datum im Format JJJJ-MM-TT") from None
-
-
 def _window(
     session: Session, rt: Runtime, board_name: str | None, first: dt.date, last_exclusive: dt.date
 ) -> tuple[Board | None, list[ConferenceSession]]:
@@ -189,8 +151,8 @@ def sessions() -> None:
 
 @sessions.command("list")
 @click.option("--board", "board_name", help="short or full name of a board")
-@click.option("--from", "first", required=True, callback=_date, help="YYYY-MM-DD")
-@click.option("--to", "last", required=True, callback=_date, help="YYYY-MM-DD, inclusive")
+@click.option("--from", "first", required=True, callback=iso_date, help="YYYY-MM-DD")
+@click.option("--to", "last", required=True, callback=iso_date, help="YYYY-MM-DD, inclusive")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per session, as a JSON array")
 @handles_errors
 def sessions_list(board_name: str | None, first: dt.date, last: dt.date, as_json: bool) -> None:
@@ -252,7 +214,7 @@ def calendar() -> None:
 
 @calendar.command("export")
 @click.option("--board", "board_name", help="short or full name of a board; default: all boards")
-@click.option("--from", "first", required=True, callback=_date, help="YYYY-MM-DD")
+@click.option("--from", "first", required=True, callback=iso_date, help="YYYY-MM-DD")
 @click.option("--weeks", required=True, type=click.IntRange(1, 156))
 @handles_errors
 def calendar_export(board_name: str | None, first: dt.date, weeks: int) -> None:
@@ -285,68 +247,24 @@ def jobs_run() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def run_all(host: str, port: int) -> None:
-    """Start web server (gunicorn), scheduler and DICOM listener together, for one machine (``make run``).
-    Ctrl-C stops all."""
+    """Start web server (gunicorn), scheduler and DICOM listener together, for one machine (``make run``): one that
+    dies is started again, the others keep serving. Ctrl-C stops all."""
+    from tumorboard.supervisor import GRACE, Child, supervise
+
     runtime()  # fail early on bad configuration
-    procs = [
-        subprocess.Popen(
+    gunicorn = [
+        sys.executable, "-m", "gunicorn",
+        "--config", "python:tumorboard.web.gunicorn_conf",  # access log without feed tokens
+        "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-",
+        "--graceful-timeout", str(int(GRACE) - 2),  # requests finish before the supervisor's SIGKILL
+        "app:app",
+    ]  # fmt: skip
+    raise SystemExit(
+        supervise(
             [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                "python:tumorboard.web.gunicorn_conf",  # access log without feed tokens
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                "2",
-                "--access-logfile",
-                "-",
-                "app:app",
+                Child("web", gunicorn),
+                Child("scheduler", [sys.executable, "-m", "tumorboard", "jobs", "run"]),
+                Child("listener", [sys.executable, "-m", "tumorboard", "imaging", "listen"]),
             ]
-        ),
-        subprocess.Popen([sys.executable, "-m", "tumorboard", "jobs", "run"]),
-        subprocess.Popen([sys.executable, "-m", "tumorboard", "imaging", "listen"]),
-    ]
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopping and all(p.poll() is None for p in procs):
-            time.sleep(0.3)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-    code = 0 if stopping else 1
-    if not stopping:
-        click.echo("Ein Prozess hat sich beendet; alle gestoppt.", err=True)
-    raise SystemExit(code)
-
-
-# --- domain groups (imported last: they use the helpers above) ---------------------------------------------------
-from tumorboard.exports.cli import agenda  # noqa: E402
-from tumorboard.imaging.cli import imaging  # noqa: E402
-from tumorboard.partners.cli import partners  # noqa: E402
-
-main.add_command(agenda)
-main.add_command(imaging)
-main.add_command(partners)
-
-from tumorboard.attendance.cli import attendance  # noqa: E402
-from tumorboard.protocol.cli import protocol  # noqa: E402
-
-main.add_command(attendance)
-main.add_command(protocol)
+        )
+    )

@@ -13,13 +13,14 @@ from tumorboard.attendance.models import Attendance
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.services import actor_for
 from tumorboard.errors import Conflict, InvalidInput
+from tumorboard.protocol import services as proto
 
 ONE_OF = "Gastroenterologie / Hämatologie/Onkologie"
 
 
 def _in(db, sc, user, at, **kw):
     return att.check_in(db, sc.cs, user=user, mode=kw.pop("mode", "in_person"), recorded_by=sc.coordinator,
-                        at=at, actor=actor_for(sc.coordinator), **kw)  # fmt: skip
+                        signed=proto.is_signed(db, sc.cs), at=at, actor=actor_for(sc.coordinator), **kw)  # fmt: skip
 
 
 def _count(db) -> int:
@@ -35,7 +36,7 @@ def test_quorum_turns_from_missing_to_complete_and_back_as_people_come_and_go(db
     assert att.live_quorum(db, sc.cs, minutes(sc, 2)).missing == (ONE_OF,)
     onc = _in(db, sc, sc.oncologist, minutes(sc, 3))
     assert att.live_quorum(db, sc.cs, minutes(sc, 3)).met
-    att.leave(db, onc, at=minutes(sc, 20), actor=actor_for(sc.coordinator))
+    att.leave(db, onc, signed=proto.is_signed(db, onc.session), at=minutes(sc, 20), actor=actor_for(sc.coordinator))
     status = att.live_quorum(db, sc.cs, minutes(sc, 20))
     assert not status.met and status.missing == (ONE_OF,)
     assert att.live_quorum(db, sc.cs, minutes(sc, 10)).met  # "was present" at 10 past
@@ -97,14 +98,28 @@ def test_leaving_before_arriving_is_refused_and_changes_nothing(db_session, scen
     sc, db = scenario, db_session
     row = _in(db, sc, sc.radiologist, minutes(sc, 10))
     with pytest.raises(InvalidInput) as err:
-        att.leave(db, row, left_at=minutes(sc, 5), at=minutes(sc, 30), actor=actor_for(sc.coordinator))
+        att.leave(
+            db,
+            row,
+            signed=proto.is_signed(db, row.session),
+            left_at=minutes(sc, 5),
+            at=minutes(sc, 30),
+            actor=actor_for(sc.coordinator),
+        )
     assert "nach der Ankunft" in err.value.message
     assert row.left_at is None
     with pytest.raises(InvalidInput):
-        att.leave(db, row, left_at=minutes(sc, 10), at=minutes(sc, 30), actor=actor_for(sc.coordinator))
-    att.leave(db, row, at=minutes(sc, 30), actor=actor_for(sc.coordinator))
+        att.leave(
+            db,
+            row,
+            signed=proto.is_signed(db, row.session),
+            left_at=minutes(sc, 10),
+            at=minutes(sc, 30),
+            actor=actor_for(sc.coordinator),
+        )
+    att.leave(db, row, signed=proto.is_signed(db, row.session), at=minutes(sc, 30), actor=actor_for(sc.coordinator))
     with pytest.raises(Conflict):
-        att.leave(db, row, at=minutes(sc, 31), actor=actor_for(sc.coordinator))
+        att.leave(db, row, signed=proto.is_signed(db, row.session), at=minutes(sc, 31), actor=actor_for(sc.coordinator))
 
 
 def test_arrival_in_the_future_is_refused(db_session, scenario):

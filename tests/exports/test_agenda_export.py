@@ -18,7 +18,11 @@ from tumorboard.cases import services as cases
 from tumorboard.cases.agenda import current_agenda, freeze_due_agendas
 from tumorboard.exports.agenda import render_agenda_csv, render_agenda_html, render_agenda_pdf
 from tumorboard.exports.pdf import PdfRenderError, render_pdf
+from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.imaging.services import ImagingSummary
+
+#: The export environments, as bootstrap builds them for a process.
+TEMPLATES = ExportTemplates()
 
 DEADLINE = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)  # Mon 12:00 Berlin, for Tue 24.11.2026 15:15
 LONG_QUESTION = (
@@ -65,6 +69,7 @@ def test_pdf_shows_session_and_cases_in_order_with_umlauts(db_session, clock, se
     agenda = current_agenda(db_session, first, at=clock.now())
     pdf = render_agenda_pdf(
         agenda,
+        templates=TEMPLATES,
         generated_at=clock.now(),
         imaging={
             mueller.id: ImagingSummary(
@@ -102,7 +107,7 @@ def test_late_case_and_versions_in_pdf_and_csv(db_session, clock, session_with_c
     mueller, _, weiss, _ = registered
     assert freeze_due_agendas(db_session, at=DEADLINE, actor=SCHEDULER) == 1
     v1 = current_agenda(db_session, first, at=DEADLINE)
-    text = " ".join(pdftotext(render_agenda_pdf(v1, generated_at=DEADLINE)).split())
+    text = " ".join(pdftotext(render_agenda_pdf(v1, templates=TEMPLATES, generated_at=DEADLINE)).split())
     assert "Stand: 23.11.2026, 12:00, Version 1" in text
 
     late_at = DEADLINE + dt.timedelta(minutes=1)
@@ -117,7 +122,7 @@ def test_late_case_and_versions_in_pdf_and_csv(db_session, clock, session_with_c
     assert late.is_late
     v2 = current_agenda(db_session, first, at=late_at)
     assert v2.version == 2
-    text = " ".join(pdftotext(render_agenda_pdf(v2, generated_at=late_at)).split())
+    text = " ".join(pdftotext(render_agenda_pdf(v2, templates=TEMPLATES, generated_at=late_at)).split())
     assert "Version 2" in text and "Nachmeldung" in text and "neu angemeldet" in text
 
     raw = render_agenda_csv(v2)
@@ -132,13 +137,13 @@ def test_late_case_and_versions_in_pdf_and_csv(db_session, clock, session_with_c
     t = late_at + dt.timedelta(minutes=5)
     cases.move_case(db_session, mueller, second, reason="Befund fehlt", at=t, actor=actor_for(coordinator))
     v3 = current_agenda(db_session, first, at=t)
-    html = render_agenda_html(v3, generated_at=t)
+    html = render_agenda_html(v3, templates=TEMPLATES, generated_at=t)
     assert '<tr class="changed moved_out gone">' in html and "<del><strong>Müller, Jürgen</strong>" in html
-    text = " ".join(pdftotext(render_agenda_pdf(v3, generated_at=t)).split())
+    text = " ".join(pdftotext(render_agenda_pdf(v3, templates=TEMPLATES, generated_at=t)).split())
     assert "Version 3" in text and "verlegt nach" in text and "Viszeral-Süd 01.12.2026 15:15" in text
     cases.withdraw_case(db_session, weiss, reason="Therapie extern", at=t, actor=actor_for(coordinator))
     v4 = current_agenda(db_session, first, at=t)
-    text = " ".join(pdftotext(render_agenda_pdf(v4, generated_at=t)).split())
+    text = " ".join(pdftotext(render_agenda_pdf(v4, templates=TEMPLATES, generated_at=t)).split())
     assert "zurückgezogen „Therapie extern“" in text
     rows = list(csv.DictReader(io.StringIO(render_agenda_csv(v4).decode("utf-8-sig"), newline=""), delimiter=";"))
     gone = next(r for r in rows if r["Patient"] == "Weiß, Käthe")
@@ -162,7 +167,9 @@ def test_csv_opened_as_text_neutralizes_formula_name(db_session, clock, session_
 def test_english_agenda(db_session, clock, session_with_cases):
     *_, first, _, _ = session_with_cases
     agenda = current_agenda(db_session, first, at=clock.now())
-    text = " ".join(pdftotext(render_agenda_pdf(agenda, generated_at=clock.now(), locale="en")).split())
+    text = " ".join(
+        pdftotext(render_agenda_pdf(agenda, templates=TEMPLATES, generated_at=clock.now(), locale="en")).split()
+    )
     assert "Agenda" in text and "Page 1 of 1" in text and "As of 23.11.2026, 09:00, draft" in text
     assert "Tuesday, 24.11.2026" in text and "post-operative" in text
     header = render_agenda_csv(agenda, locale="en").decode("utf-8-sig").split("\r\n")[0]
@@ -171,7 +178,9 @@ def test_english_agenda(db_session, clock, session_with_cases):
 
 def test_pdf_is_pdf_a_3b_with_metadata_and_embedded_fonts(db_session, clock, session_with_cases):
     *_, first, _, _ = session_with_cases
-    pdf = render_agenda_pdf(current_agenda(db_session, first, at=clock.now()), generated_at=clock.now())
+    pdf = render_agenda_pdf(
+        current_agenda(db_session, first, at=clock.now()), templates=TEMPLATES, generated_at=clock.now()
+    )
     info = subprocess.run(["pdfinfo", "-meta", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     assert 'pdfaid:part="3"' in info and 'pdfaid:conformance="B"' in info
     assert "Tagesordnung – Viszeralonkologisches Zentrum Süd – 24.11.2026" in info
@@ -200,7 +209,7 @@ def test_many_cases_paginate_with_page_numbers(db_session, clock):
             patient=make_patient(db_session, at, f"Schröder{i:02d}", "Björn"),
             question=LONG_QUESTION,
         )
-    pdf = render_agenda_pdf(current_agenda(db_session, first, at=at), generated_at=at)
+    pdf = render_agenda_pdf(current_agenda(db_session, first, at=at), templates=TEMPLATES, generated_at=at)
     pages = len(PdfReader(io.BytesIO(pdf)).pages)
     assert pages > 2
     text = pdftotext(pdf)

@@ -76,3 +76,28 @@ def test_listen_options_override_the_configuration(demo_env, tmp_path):
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=20)
+
+
+def _as_a_background_job() -> None:
+    """A non-interactive shell's `cmd &`: SIGINT and SIGQUIT ignored, inherited across exec (issue 16 found the
+    leaked listeners of a backgrounded `make test` in that state)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
+def test_a_listener_started_with_sigint_ignored_still_stops_on_sigint(demo_env, tmp_path):
+    port = free_port()
+    log_path = tmp_path / "listen.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, "imaging", "listen", "--port", str(port)], env=demo_env, cwd=ROOT, stdout=log, stderr=log,
+            preexec_fn=_as_a_background_job,
+        )  # fmt: skip
+        try:
+            _wait_for_echo(port, proc, log_path, aet="SUEDPARK_PACS")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

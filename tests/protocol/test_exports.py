@@ -18,7 +18,11 @@ from tumorboard.auth.services import actor_for
 from tumorboard.cli import main
 from tumorboard.exports.attendance import render_attendance_csv, render_cme_pdf
 from tumorboard.exports.protocol import render_case_protocol_pdf, render_protocol_pdf
+from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.protocol import services as proto
+
+#: The export environments, as bootstrap builds them for a process.
+TEMPLATES = ExportTemplates()
 
 
 def pdftext(pdf: bytes, tmp_path: Path) -> str:
@@ -31,16 +35,25 @@ def pdftext(pdf: bytes, tmp_path: Path) -> str:
 def _held(db, sc):
     coord = actor_for(sc.coordinator)
     rows = [
-        att.check_in(db, sc.cs, user=u, mode=m, recorded_by=sc.coordinator, at=minutes(sc, 0), actor=coord)
+        att.check_in(
+            db,
+            sc.cs,
+            user=u,
+            mode=m,
+            recorded_by=sc.coordinator,
+            signed=proto.is_signed(db, sc.cs),
+            at=minutes(sc, 0),
+            actor=coord,
+        )
         for u, m in ((sc.radiologist, "video"), (sc.pathologist, "in_person"), (sc.oncologist, "in_person"))
     ]
     att.check_in(
         db, sc.cs, user=None, name="Dr. Eva Extern", institution="Praxis Münster", discipline="Gastroenterologie",
         efn=EFN, mode="video", stands_in_for_name="Dr. Abwesend", stands_in_for_discipline="Gastroenterologie",
-        recorded_by=sc.coordinator, at=minutes(sc, 0), actor=coord,
+        recorded_by=sc.coordinator, signed=proto.is_signed(db, sc.cs), at=minutes(sc, 0), actor=coord,
     )  # fmt: skip
     proto.record_recommendation(db, sc.cases[0], rec_input(), user=sc.coordinator, at=minutes(sc, 5), actor=coord)
-    att.leave(db, rows[2], at=minutes(sc, 10), actor=coord)
+    att.leave(db, rows[2], signed=proto.is_signed(db, rows[2].session), at=minutes(sc, 10), actor=coord)
     proto.record_recommendation(db, sc.cases[1], rec_input(therapy_types=["ST"], text="Radiatio"),
                                 user=sc.coordinator, at=minutes(sc, 15), actor=coord)  # fmt: skip
     return rows
@@ -49,7 +62,7 @@ def _held(db, sc):
 def test_session_and_case_pdfs_name_the_participants_of_each_case(db_session, scenario, tmp_path):
     sc, db = scenario, db_session
     _held(db, sc)
-    render = lambda data: render_protocol_pdf(data, generated_at=minutes(sc, 60))  # noqa: E731
+    render = lambda data: render_protocol_pdf(data, templates=TEMPLATES, generated_at=minutes(sc, 60))  # noqa: E731
     version = proto.sign_protocol(db, sc.cs, user=sc.radiologist, password=PASSWORD, render=render,
                                   at=minutes(sc, 60), actor=actor_for(sc.radiologist))  # fmt: skip
     assert "/OutputIntents" in PdfReader(io.BytesIO(version.pdf)).trailer["/Root"]  # PDF/A
@@ -63,7 +76,9 @@ def test_session_and_case_pdfs_name_the_participants_of_each_case(db_session, sc
     assert "vertritt Dr. Abwesend" in first
     data = proto.protocol_data(db, sc.cs)
     data.version, data.signed_at, data.signed_by = 1, version.signed_at, version.signed_by_name
-    case_pdf = pdftext(render_case_protocol_pdf(data, data.entries[0], generated_at=minutes(sc, 61)), tmp_path)
+    case_pdf = pdftext(
+        render_case_protocol_pdf(data, data.entries[0], templates=TEMPLATES, generated_at=minutes(sc, 61)), tmp_path
+    )
     patient = sc.cases[0].patient
     expected = (patient.family_name, patient.patient_number, sc.cases[0].icd10_code, sc.cases[0].question,
                 "OP (Operation)", sc.oncologist.display_name, sc.radiologist.display_name, "Version 1")  # fmt: skip
@@ -77,7 +92,7 @@ def test_attendance_csv_and_cme_certificate(db_session, scenario, tmp_path):
     csv = render_attendance_csv(att.list_attendance(db, sc.cs)).decode("utf-8-sig")
     assert csv.splitlines()[0].startswith("Name;Institution;Fachrichtung;EFN;Modus")
     assert "Dr. Eva Extern;Praxis Münster;Gastroenterologie;802761234567896;Video" in csv
-    cme = pdftext(render_cme_pdf(sc.cs, rows[0], generated_at=minutes(sc, 60)), tmp_path)
+    cme = pdftext(render_cme_pdf(sc.cs, rows[0], templates=TEMPLATES, generated_at=minutes(sc, 60)), tmp_path)
     assert EFN in cme and sc.board.name in cme and sc.radiologist.display_name in cme
     assert sc.cs.local_start.strftime("%d.%m.%Y") in cme
 
@@ -86,7 +101,8 @@ def test_cli_exports_attendance_and_the_signed_protocol_byte_for_byte(runtime, d
     sc, db = scenario, db_session
     _held(db, sc)
     version = proto.sign_protocol(db, sc.cs, user=sc.radiologist, password=PASSWORD,
-                                  render=lambda d: render_protocol_pdf(d, generated_at=minutes(sc, 60)),
+                                  render=lambda d: render_protocol_pdf(d, templates=TEMPLATES,
+                                                                       generated_at=minutes(sc, 60)),
                                   at=minutes(sc, 60), actor=actor_for(sc.radiologist))  # fmt: skip
     db.commit()
     runner = CliRunner()
@@ -112,7 +128,7 @@ def test_demo_history_has_one_signed_session_per_board_with_one_amendment(db_ses
     from tumorboard.demo.data import load_demo
     from tumorboard.protocol.models import ProtocolVersion
 
-    assert load_demo(db_session, at=clock.now(), actor=CLI, horizon_weeks=2, history=True)
+    assert load_demo(db_session, at=clock.now(), actor=CLI, horizon_weeks=2, history=True, templates=TEMPLATES)
     boards = db_session.scalars(select(Board)).all()
     versions = db_session.scalars(select(ProtocolVersion)).all()
     assert {v.session.board_id for v in versions} == {b.id for b in boards}

@@ -27,7 +27,7 @@ def fake_pdf(data: proto.ProtocolData) -> bytes:
 
 def _in(db, sc, user, at, **kw):
     return att.check_in(db, sc.cs, user=user, mode=kw.pop("mode", "in_person"), recorded_by=sc.coordinator,
-                        at=at, actor=actor_for(sc.coordinator), **kw)  # fmt: skip
+                        signed=proto.is_signed(db, sc.cs), at=at, actor=actor_for(sc.coordinator), **kw)  # fmt: skip
 
 
 def _full_house(db, sc):
@@ -49,7 +49,7 @@ def test_recommendation_stores_participants_present_and_marks_the_case_discussed
     sc, db = scenario, db_session
     rad, path, onc = _full_house(db, sc)
     gastro = _in(db, sc, sc.gastro, minutes(sc, 10))
-    att.leave(db, onc, at=minutes(sc, 15), actor=actor_for(sc.coordinator))
+    att.leave(db, onc, signed=proto.is_signed(db, onc.session), at=minutes(sc, 15), actor=actor_for(sc.coordinator))
     first = _record(db, sc, sc.cases[0], minutes(sc, 5))
     second = _record(db, sc, sc.cases[1], minutes(sc, 20), data=rec_input(therapy_types=["ST"], text="Radiatio"))
     assert {p.attendance_id for p in first.participants} == {rad.id, path.id, onc.id}
@@ -127,7 +127,7 @@ def test_after_signing_every_service_refuses_and_model_and_database_refuse_too(d
     with pytest.raises(Conflict):
         proto.correct_participant(db, rec, rad, present=False, reason="Fehler", at=minutes(sc, 55), actor=coord)
     with pytest.raises(Conflict):
-        att.leave(db, rad, at=minutes(sc, 55), actor=coord)
+        att.leave(db, rad, signed=proto.is_signed(db, rad.session), at=minutes(sc, 55), actor=coord)
     with pytest.raises(Conflict):
         _in(db, sc, sc.gastro, minutes(sc, 55))
     db.expire_all()

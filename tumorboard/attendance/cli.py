@@ -20,7 +20,7 @@ def attendance() -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def export(session_id: int, fmt: str, out: Path) -> None:
     """Write the attendance list of a session as PDF/A or CSV."""
-    from tumorboard.cli import handles_errors, unit_of_work
+    from tumorboard.cli_support import handles_errors, unit_of_work
     from tumorboard.conferences.services import get_session
     from tumorboard.exports.attendance import render_attendance_csv, render_attendance_pdf
 
@@ -30,7 +30,7 @@ def export(session_id: int, fmt: str, out: Path) -> None:
             cs = get_session(session, session_id)
             rows = list_attendance(session, cs)
             body = (
-                render_attendance_pdf(cs, rows, generated_at=rt.clock.now())
+                render_attendance_pdf(cs, rows, templates=rt.templates, generated_at=rt.clock.now())
                 if fmt == "pdf"
                 else render_attendance_csv(rows)
             )

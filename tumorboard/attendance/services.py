@@ -37,10 +37,10 @@ def list_attendance(session: Session, cs: ConferenceSession) -> Sequence[Attenda
     ).all()
 
 
-def _ensure_open(session: Session, cs: ConferenceSession) -> None:
-    from tumorboard.protocol.services import is_signed
-
-    if is_signed(session, cs):
+def _ensure_open(*, signed: bool) -> None:
+    # The protocol domain owns the signature and depends on attendance (its list of participants), not the other
+    # way round: callers pass ``protocol.services.is_signed(…)`` as ``signed``, and the rule lives here.
+    if signed:
         raise Conflict(
             N_("Das Protokoll dieser Sitzung ist unterschrieben; die Teilnehmerliste kann nicht mehr geändert werden.")
         )
@@ -53,6 +53,7 @@ def check_in(
     user: User | None,
     mode: AttendanceMode | str,
     recorded_by: User,
+    signed: bool,
     at: dt.datetime,
     actor: Actor,
     arrived_at: dt.datetime | None = None,
@@ -63,10 +64,11 @@ def check_in(
     stands_in_for_name: str | None = None,
     stands_in_for_discipline: str | None = None,
 ) -> Attendance:
-    """Check a person in: an account (``user``) or an external participant (name, institution, discipline)."""
+    """Check a person in: an account (``user``) or an external participant (name, institution, discipline).
+    ``signed``: whether the session's protocol is signed (then the list is frozen)."""
     if not cs.takes_place:
         raise Conflict(N_("Diese Sitzung findet nicht statt; niemand kann eingecheckt werden."))
-    _ensure_open(session, cs)
+    _ensure_open(signed=signed)
     try:
         how = AttendanceMode(mode)
     except ValueError:
@@ -163,10 +165,17 @@ def _berlin() -> dt.tzinfo:
 
 
 def leave(
-    session: Session, row: Attendance, *, at: dt.datetime, actor: Actor, left_at: dt.datetime | None = None
+    session: Session,
+    row: Attendance,
+    *,
+    signed: bool,
+    at: dt.datetime,
+    actor: Actor,
+    left_at: dt.datetime | None = None,
 ) -> Attendance:
-    """Record that a participant left (default: now). Leaving before arriving is refused."""
-    _ensure_open(session, row.session)
+    """Record that a participant left (default: now). Leaving before arriving is refused; ``signed`` as for
+    :func:`check_in`."""
+    _ensure_open(signed=signed)
     if row.left_at is not None:
         raise Conflict(N_("%(name)s ist schon gegangen."), name=row.name)
     when = left_at or at

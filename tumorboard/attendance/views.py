@@ -13,25 +13,21 @@ from werkzeug.wrappers import Response as BaseResponse
 from tumorboard.attendance import services as att
 from tumorboard.attendance.forms import CheckInForm, ExternalCheckInForm, LeaveForm, SelfCheckInForm
 from tumorboard.attendance.models import Attendance
+from tumorboard.attendance.pages import physicians, render_live
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.permissions import (
     can_check_in_self,
-    can_read_protocol,
     can_run_conference,
-    can_sign_protocol,
     can_view_attendance,
 )
-from tumorboard.auth.services import active_physicians
-from tumorboard.cases.services import session_cases
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import InvalidInput, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.protocol import services as proto
-from tumorboard.protocol.forms import SignForm
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("attendance", __name__)
@@ -50,55 +46,10 @@ def at_time(cs: ConferenceSession, text: str | None) -> dt.datetime | None:
     return local.astimezone(dt.UTC)
 
 
-def _physicians() -> list[User]:
-    return list(active_physicians(db()))
-
-
-def live_context(cs: ConferenceSession) -> dict[str, Any]:
-    rows = list(att.list_attendance(db(), cs))
-    moment = now()
-    return {
-        "cs": cs,
-        "rows": rows,
-        "quorum": att.quorum(cs.board, rows, moment),
-        "moment": moment,
-        "cases": list(session_cases(db(), cs)),
-        "recs": proto.recommendations_of(db(), cs),
-        "signed": proto.versions(db(), cs),
-        "proposals": proto.representation_proposals(db(), cs),
-        "user": current_user(),
-    }
-
-
-def _render_live(cs: ConferenceSession, *, error: str | None = None, status: int = 200, **forms: Any) -> Page:
-    user = current_user()
-    checkin = forms.get("checkin") or CheckInForm(formdata=None)
-    here = {a.user_id for a in att.list_attendance(db(), cs)}
-    checkin.user.choices = [
-        (u.id, f"{u.display_name} ({u.discipline.name if u.discipline else '—'})")
-        for u in _physicians()
-        if u.id not in here
-    ]
-    return render_template(
-        "attendance/live.html",
-        **live_context(cs),
-        error=error,
-        checkin_form=checkin,
-        external_form=forms.get("external") or ExternalCheckInForm(formdata=None),
-        self_form=forms.get("self") or SelfCheckInForm(formdata=None),
-        leave_form=LeaveForm(formdata=None),
-        sign_form=SignForm(formdata=None),
-        can_run=can_run_conference(user),
-        can_self=can_check_in_self(user) and user.id not in here,
-        can_sign=can_sign_protocol(user),
-        can_read=can_read_protocol(user),
-    ), status
-
-
 @bp.route("/sessions/<int:session_id>/live")
 @requires(can_view_attendance)
 def live(session_id: int) -> Page:
-    return _render_live(conf.get_session(db(), session_id))
+    return render_live(conf.get_session(db(), session_id))
 
 
 @bp.route("/sessions/<int:session_id>/quorum")
@@ -113,13 +64,13 @@ def quorum_fragment(session_id: int) -> Page:
 def _act(cs: ConferenceSession, key: str, form: Any, action: Any, done: str) -> Page:
     if not form.validate_on_submit():
         errors = [str(e) for errs in form.errors.values() for e in errs]
-        return _render_live(cs, error=" ".join(errors) or _("Bitte die Eingaben prüfen."), status=422, **{key: form})
+        return render_live(cs, error=" ".join(errors) or _("Bitte die Eingaben prüfen."), status=422, **{key: form})
     try:
         action(form)
     except TumorboardError as err:
         db().rollback()
         cs = conf.get_session(db(), cs.id)
-        return _render_live(cs, error=message(err), status=status_of(err), **{key: form})
+        return render_live(cs, error=message(err), status=status_of(err), **{key: form})
     db().commit()
     flash(done, "success")
     return redirect(url_for("attendance.live", session_id=cs.id) + "#teilnehmer", 303)
@@ -130,7 +81,7 @@ def _act(cs: ConferenceSession, key: str, form: Any, action: Any, done: str) -> 
 def check_in(session_id: int) -> Page:
     cs = conf.get_session(db(), session_id)
     form = CheckInForm()
-    form.user.choices = [(u.id, u.display_name) for u in _physicians()]
+    form.user.choices = [(u.id, u.display_name) for u in physicians()]
 
     def action(f: CheckInForm) -> None:
         user = db().get(User, f.user.data)
@@ -139,7 +90,7 @@ def check_in(session_id: int) -> Page:
         att.check_in(
             db(), cs, user=user, mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
-            recorded_by=current_user(), at=now(), actor=current_actor(),
+            recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
 
     return _act(cs, "checkin", form, action, _("Eingecheckt."))
@@ -155,7 +106,7 @@ def check_in_external(session_id: int) -> Page:
             db(), cs, user=None, name=f.name.data, institution=f.institution.data, discipline=f.discipline.data,
             efn=f.efn.data, mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
-            recorded_by=current_user(), at=now(), actor=current_actor(),
+            recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
 
     return _act(cs, "external", ExternalCheckInForm(), action, _("Externe Person eingecheckt."))
@@ -170,7 +121,7 @@ def check_in_self(session_id: int) -> Page:
         att.check_in(
             db(), cs, user=current_user(), mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
-            recorded_by=current_user(), at=now(), actor=current_actor(),
+            recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
 
     return _act(cs, "self", SelfCheckInForm(), action, _("Sie sind eingecheckt."))
@@ -186,7 +137,8 @@ def leave(attendance_id: int) -> Page:
     cs = row.session
 
     def action(f: LeaveForm) -> None:
-        att.leave(db(), row, left_at=at_time(cs, f.left_at.data), at=now(), actor=current_actor())
+        att.leave(db(), row, left_at=at_time(cs, f.left_at.data), signed=proto.is_signed(db(), cs), at=now(),
+                  actor=current_actor())  # fmt: skip
 
     return _act(cs, "leave", LeaveForm(), action, _("Gehen erfasst."))
 
@@ -202,7 +154,7 @@ def attendance_pdf(session_id: int) -> Response:
     from tumorboard.exports.attendance import render_attendance_pdf
 
     cs = conf.get_session(db(), session_id)
-    body = render_attendance_pdf(cs, att.list_attendance(db(), cs), generated_at=now())
+    body = render_attendance_pdf(cs, att.list_attendance(db(), cs), templates=runtime().templates, generated_at=now())
     return _download(body, "application/pdf", f"teilnehmerliste-{cs.id}.pdf")
 
 
@@ -226,5 +178,5 @@ def cme_pdf(attendance_id: int) -> Response:
     user = current_user()
     if row.user_id != user.id and user.role is Role.PHYSICIAN:
         raise PermissionDenied(N_("Die Teilnahmebescheinigung erhält nur die Person selbst."))
-    body = render_cme_pdf(row.session, row, generated_at=now())
+    body = render_cme_pdf(row.session, row, templates=runtime().templates, generated_at=now())
     return _download(body, "application/pdf", f"teilnahmebescheinigung-{row.id}.pdf")

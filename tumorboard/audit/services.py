@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.tags import SubjectType, Tag
-from tumorboard.auth.actors import Actor
 from tumorboard.errors import InvalidInput
 from tumorboard.i18n import N_
+
+if TYPE_CHECKING:  # the type only: auth writes audit events, audit does not depend on auth
+    from tumorboard.auth.actors import Actor
 
 #: A reason shorter than this says nothing ("x"); longer than the audit column it is refused.
 MIN_REASON_LENGTH = 3

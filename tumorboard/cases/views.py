@@ -22,7 +22,6 @@ from tumorboard.auth.permissions import (
 from tumorboard.auth.services import active_physicians
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
-from tumorboard.cases.agenda import versions
 from tumorboard.cases.documents import DocumentStore, add_document
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
@@ -219,23 +218,6 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
 
 
 # --- the case list of a session ------------------------------------------------------------------------------------
-def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
-    rows = list(cases.session_cases(db(), cs))
-    imaging = imaging_for([c.id for c in rows])
-    items = checklist.items_of(db(), cs.board)
-    checks = {c.id: checklist.evaluate(c, items, getattr(imaging.get(c.id), "complete", None)) for c in rows}
-    latest = versions(db(), cs)
-    return {
-        "cases": rows,
-        "imaging": imaging,
-        "checks": checks,
-        "order_form": OrderForm(formdata=None),
-        "agenda_versions": latest,
-        "can_manage": can_manage_case_list(current_user()),
-        "can_read_cases": can_read_cases(current_user()),
-    }
-
-
 @bp.route("/sessions/<int:session_id>/order", methods=["POST"])
 @requires(can_manage_case_list)
 def order(session_id: int) -> Page:
@@ -524,7 +506,15 @@ def _agenda_download(session_id: int, fmt: Literal["pdf", "csv"]) -> Response:
 
     cs = conf.get_session(db(), session_id)
     storage = ImagingSettings.from_env(runtime().settings).storage_path if fmt == "pdf" else None
-    download = agenda_download(db(), cs, fmt=fmt, locale=current_user().locale, at=now(), imaging_storage=storage)
+    download = agenda_download(
+        db(),
+        cs,
+        fmt=fmt,
+        locale=current_user().locale,
+        at=now(),
+        imaging_storage=storage,
+        templates=runtime().templates,
+    )
     _log_access(Tag.CASE_AGENDA_EXPORT, SubjectType.SESSION, cs.id, format=fmt, version=download.agenda.version)
     db().commit()
     disposition = f'attachment; filename="{download.filename}"'

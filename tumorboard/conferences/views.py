@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from tumorboard.auth.permissions import can_plan_sessions, can_view_schedule
+from tumorboard.cases.pages import case_list_context
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.forms import BoardForm, CancelForm, ExtraSessionForm, MoveForm, ReinstateForm
@@ -158,8 +159,6 @@ def _render_session(
         start=cs.local_start.time(),
         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
     )
-    from tumorboard.cases.views import case_list_context  # the case list lives in the cases domain
-
     return render_template(
         "conferences/session.html",
         **case_list_context(cs),

@@ -18,6 +18,7 @@ from tumorboard.cases.services import CaseInput, PatientInput, add_case, resolve
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
+from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.patients.models import Sex
 from tumorboard.protocol import services as proto
 
@@ -36,7 +37,7 @@ RECOMMENDATIONS = (
 )
 
 
-def _renderer(at: dt.datetime) -> proto.Renderer:
+def _renderer(templates: ExportTemplates, at: dt.datetime) -> proto.Renderer:
     from tumorboard.exports.protocol import render_protocol_pdf
 
     def render(data: proto.ProtocolData) -> bytes:
@@ -48,7 +49,7 @@ def _renderer(at: dt.datetime) -> proto.Renderer:
             data.signed_at.isoformat() if data.signed_at else None,
         )
         if key not in _PDF_CACHE:
-            _PDF_CACHE[key] = render_protocol_pdf(data, generated_at=at)
+            _PDF_CACHE[key] = render_protocol_pdf(data, templates=templates, generated_at=at)
         return _PDF_CACHE[key]
 
     return render
@@ -64,7 +65,9 @@ def _past_session(session: Session, board: Board, at: dt.datetime) -> Conference
     return held[-1] if held else None
 
 
-def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.datetime, actor: Actor) -> int:
+def load_demo_conferences(
+    session: Session, boards: Sequence[Board], *, templates: ExportTemplates, at: dt.datetime, actor: Actor
+) -> int:
     """Returns the number of signed sessions."""
     physicians = {
         u.discipline.name: u
@@ -122,6 +125,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                         mode=AttendanceMode.IN_PERSON,
                         arrived_at=when,
                         recorded_by=coordinator,
+                        signed=proto.is_signed(session, cs),
                         at=when,
                         actor=actor,
                     )
@@ -138,6 +142,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                         mode=AttendanceMode.VIDEO,
                         arrived_at=when,
                         recorded_by=coordinator,
+                        signed=proto.is_signed(session, cs),
                         at=when,
                         actor=actor,
                     )
@@ -153,6 +158,7 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
             mode=AttendanceMode.VIDEO,
             arrived_at=start,
             recorded_by=coordinator,
+            signed=proto.is_signed(session, cs),
             at=start,
             actor=actor,
         )
@@ -177,13 +183,14 @@ def load_demo_conferences(session: Session, boards: Sequence[Board], *, at: dt.d
                     session,
                     guest,
                     left_at=when + dt.timedelta(minutes=2),
+                    signed=proto.is_signed(session, cs),
                     at=when + dt.timedelta(minutes=2),
                     actor=actor,
                 )
         signer = next((r.user for r in rows if r.user is not None), None)
         if signer is None:
             continue
-        render = _renderer(at)
+        render = _renderer(templates, at)
         proto.sign_protocol(session, cs, user=signer, password=PASSWORD, render=render, at=cs.ends_at, actor=actor)
         signed += 1
         if b_index == 0:

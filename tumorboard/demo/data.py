@@ -20,6 +20,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, QuorumKind
 from tumorboard.conferences.quorum import QuorumSpec
 from tumorboard.conferences.services import BoardInput, create_board, generate_sessions
+from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.patients.models import Sex
 from tumorboard.patients.services import create_patient
 
@@ -189,10 +190,14 @@ def load_demo(
     horizon_weeks: int,
     history: bool = False,
     imaging_storage: Path | None = None,
+    templates: ExportTemplates | None = None,
 ) -> bool:
     """Load the demo once; returns False if boards already exist (nothing is changed then). ``history`` adds one
     held and signed past session per board, ``imaging_storage`` (the image store's folder) three received studies
-    (``tumorboard demo load`` does both; test fixtures leave them out)."""
+    (``tumorboard demo load`` does both; test fixtures leave them out). ``history`` signs protocols, so it needs
+    the process's export ``templates``."""
+    if history and templates is None:
+        raise ValueError("the demo's history signs protocols: pass the export templates")
     if demo_loaded(session):
         return False
     boards = [
@@ -252,7 +257,8 @@ def load_demo(
     if history:
         from tumorboard.demo.conference import load_demo_conferences
 
-        load_demo_conferences(session, boards, at=at, actor=actor)
+        assert templates is not None
+        load_demo_conferences(session, boards, templates=templates, at=at, actor=actor)
     if imaging_storage is not None:
         from tumorboard.imaging.demo import load_demo_imaging
         from tumorboard.imaging.dicom.spool import Spool

@@ -15,7 +15,7 @@ from pathlib import Path
 from tumorboard.cases.agenda import Agenda, AgendaChange, AgendaEntry
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
-from tumorboard.exports.rendering import format_birthdate, render
+from tumorboard.exports.rendering import ExportTemplates, format_birthdate
 from tumorboard.i18n import N_, translate, translate_plural
 from tumorboard.imaging.services import ImagingSummary, preview_data_uri
 
@@ -139,12 +139,13 @@ def agenda_rows(
 def render_agenda_html(
     agenda: Agenda,
     *,
+    templates: ExportTemplates,
     generated_at: dt.datetime,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
     imaging_storage: Path | None = None,
 ) -> str:
-    return render(
+    return templates.render(
         "exports/pdf/agenda.html",
         locale=locale,
         agenda=agenda,
@@ -156,6 +157,7 @@ def render_agenda_html(
 def render_agenda_pdf(
     agenda: Agenda,
     *,
+    templates: ExportTemplates,
     generated_at: dt.datetime,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
@@ -165,7 +167,12 @@ def render_agenda_pdf(
     imaging state and (with ``imaging_storage``) a preview per series, "Stand: <time>, Version <n>" (or
     "Entwurf") and "Seite X von Y" on every page."""
     html = render_agenda_html(
-        agenda, generated_at=generated_at, locale=locale, imaging=imaging, imaging_storage=imaging_storage
+        agenda,
+        templates=templates,
+        generated_at=generated_at,
+        locale=locale,
+        imaging=imaging,
+        imaging_storage=imaging_storage,
     )
     return render_pdf(html)
 

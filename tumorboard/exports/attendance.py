@@ -10,7 +10,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
-from tumorboard.exports.rendering import render
+from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.i18n import N_, translate
 
 MODES = {"in_person": N_("vor Ort"), "video": N_("Video")}
@@ -28,9 +28,14 @@ CSV_HEADER = (
 
 
 def render_attendance_pdf(
-    cs: ConferenceSession, rows: Sequence[Attendance], *, generated_at: dt.datetime, locale: str = "de"
+    cs: ConferenceSession,
+    rows: Sequence[Attendance],
+    *,
+    templates: ExportTemplates,
+    generated_at: dt.datetime,
+    locale: str = "de",
 ) -> bytes:
-    html = render("exports/pdf/attendance.html", locale=locale, cs=cs, rows=rows, generated_at=generated_at)
+    html = templates.render("exports/pdf/attendance.html", locale=locale, cs=cs, rows=rows, generated_at=generated_at)
     return render_pdf(html)
 
 
@@ -59,7 +64,9 @@ def render_attendance_csv(rows: Sequence[Attendance], *, locale: str = "de") -> 
     )
 
 
-def render_cme_pdf(cs: ConferenceSession, row: Attendance, *, generated_at: dt.datetime, locale: str = "de") -> bytes:
+def render_cme_pdf(
+    cs: ConferenceSession, row: Attendance, *, templates: ExportTemplates, generated_at: dt.datetime, locale: str = "de"
+) -> bytes:
     """Teilnahmebescheinigung (CME) for one physician: name, EFN, board, date, times."""
-    html = render("exports/pdf/cme.html", locale=locale, cs=cs, row=row, generated_at=generated_at)
+    html = templates.render("exports/pdf/cme.html", locale=locale, cs=cs, row=row, generated_at=generated_at)
     return render_pdf(html)

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from tumorboard.cli import _date, handles_errors, unit_of_work
+from tumorboard.cli_support import handles_errors, iso_date, unit_of_work
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound
@@ -74,7 +74,7 @@ def write_atomically(target: Path, data: bytes) -> None:
 @agenda.command("export")
 @click.argument("session_id", type=int, required=False)
 @click.option("--board", "board_name", help="short or full name of a board (with --date)")
-@click.option("--date", "day", callback=_date, help="YYYY-MM-DD, the session's day (Berlin)")
+@click.option("--date", "day", callback=iso_date, help="YYYY-MM-DD, the session's day (Berlin)")
 @click.option("--format", "fmt", type=click.Choice(["pdf", "csv"]), required=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
 @click.option("--locale", type=click.Choice(["de", "en"]), default="de", show_default=True)
@@ -92,7 +92,13 @@ def agenda_export(
         cs = find_session(session, session_id, board_name, day)
         storage = ImagingSettings.from_env(rt.settings).storage_path if fmt == "pdf" else None
         download = agenda_download(
-            session, cs, fmt="pdf" if fmt == "pdf" else "csv", locale=locale, at=rt.clock.now(), imaging_storage=storage
+            session,
+            cs,
+            fmt="pdf" if fmt == "pdf" else "csv",
+            locale=locale,
+            at=rt.clock.now(),
+            imaging_storage=storage,
+            templates=rt.templates,
         )
     write_atomically(out, download.body)
     agenda = download.agenda

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tumorboard.cases.agenda import Agenda, current_agenda
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
+from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.imaging.services import imaging_summaries
 from tumorboard.patients.names import fold
 
@@ -46,6 +47,7 @@ def agenda_download(
     locale: str,
     at: dt.datetime,
     imaging_storage: Path | None,
+    templates: ExportTemplates,
 ) -> Download:
     """The session's current agenda (newest frozen version, or the live draft) with each case's imaging state; the
     PDF also prints the series previews from ``imaging_storage``. Reads only; the caller audits the access."""
@@ -53,7 +55,12 @@ def agenda_download(
     imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
     if fmt == "pdf":
         body = render_agenda_pdf(
-            agenda, generated_at=at, locale=locale, imaging=imaging, imaging_storage=imaging_storage
+            agenda,
+            templates=templates,
+            generated_at=at,
+            locale=locale,
+            imaging=imaging,
+            imaging_storage=imaging_storage,
         )
     else:
         body = render_agenda_csv(agenda, locale=locale, imaging=imaging)

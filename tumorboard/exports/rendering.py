@@ -5,11 +5,10 @@ scheduler alike, so they cannot use Flask's ``render_template``; this module giv
 the same ``_()`` (bound to :func:`tumorboard.i18n.translations` of an explicit locale) and the same date/time filters
 as the web app (Babel patterns, Europe/Berlin).
 
-Usage::
+The environments belong to the process's :class:`~tumorboard.bootstrap.Runtime` (``runtime.templates``, built by
+``bootstrap`` — one per locale, checked at start), and every export that renders a template takes them::
 
-    from tumorboard.exports.rendering import render
-
-    html = render("exports/pdf/agenda.html", locale="de", agenda=agenda, generated_at=now)
+    html = runtime.templates.render("exports/pdf/agenda.html", locale="de", agenda=agenda, generated_at=now)
 
 Templates rendered here see ``locale`` and these filters:
 
@@ -31,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import cache
+from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date, format_datetime, format_time
@@ -115,14 +114,12 @@ def css_page_x_of_y(locale: str) -> Markup:
     return Markup(" ".join(parts))  # noqa: S704 - built from CSS-escaped strings and fixed counters
 
 
-@cache
-def environment(locale: str = DEFAULT_LOCALE) -> Environment:
-    """The export environment for ``locale`` (cached: one per locale per process; Jinja environments are
-    thread-safe for rendering)."""
+def build_environment(locale: str, templates_dir: Path = TEMPLATES_DIR) -> Environment:
+    """The export environment for ``locale`` (Jinja environments are thread-safe for rendering)."""
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r}")
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
+        loader=FileSystemLoader(templates_dir),
         autoescape=select_autoescape(("html", "xml")),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -144,6 +141,20 @@ def environment(locale: str = DEFAULT_LOCALE) -> Environment:
     return env
 
 
-def render(template: str, *, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
-    """Render ``template`` (a path below templates/) in ``locale`` with ``context``."""
-    return environment(locale).get_template(template).render(**context)
+class ExportTemplates:
+    """The export environments of one process, one per locale (``Runtime.templates``)."""
+
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
+        if not templates_dir.is_dir():
+            raise ValueError(f"export templates not found in {templates_dir}")
+        self._environments = {locale: build_environment(locale, templates_dir) for locale in LOCALES}
+
+    def environment(self, locale: str = DEFAULT_LOCALE) -> Environment:
+        try:
+            return self._environments[locale]
+        except KeyError:
+            raise ValueError(f"unknown locale {locale!r}") from None
+
+    def render(self, template: str, *, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
+        """Render ``template`` (a path below templates/) in ``locale`` with ``context``."""
+        return self.environment(locale).get_template(template).render(**context)

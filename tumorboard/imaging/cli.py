@@ -7,7 +7,7 @@ import json
 
 import click
 
-from tumorboard.cli import handles_errors, runtime, unit_of_work
+from tumorboard.cli_support import handles_errors, runtime, unit_of_work
 
 
 @click.group()

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tumorboard.auth.actors import CLI
-from tumorboard.cli import handles_errors, unit_of_work
+from tumorboard.cli_support import handles_errors, unit_of_work
 
 
 @click.group()

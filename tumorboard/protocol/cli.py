@@ -17,7 +17,7 @@ def protocol() -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def export(session_id: int, out: Path) -> None:
     """Write the session protocol PDF (the signed one, byte for byte, when there is one)."""
-    from tumorboard.cli import handles_errors, unit_of_work
+    from tumorboard.cli_support import handles_errors, unit_of_work
     from tumorboard.conferences.services import get_session
     from tumorboard.exports.protocol import render_protocol_pdf
     from tumorboard.protocol.services import protocol_data, versions
@@ -30,7 +30,12 @@ def export(session_id: int, out: Path) -> None:
             if found:
                 body, what = found[-1].pdf, f"Version {found[-1].version}, SHA-256 {found[-1].sha256}"
             else:
-                body, what = render_protocol_pdf(protocol_data(session, cs), generated_at=rt.clock.now()), "Entwurf"
+                body, what = (
+                    render_protocol_pdf(
+                        protocol_data(session, cs), templates=rt.templates, generated_at=rt.clock.now()
+                    ),
+                    "Entwurf",
+                )
         out.write_bytes(body)
         click.echo(f"Protokoll ({what}) → {out}")
 

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance import services as att
+from tumorboard.attendance.pages import render_live
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_read_protocol, can_run_conference, can_sign_protocol
@@ -24,7 +25,7 @@ from tumorboard.protocol import services as proto
 from tumorboard.protocol.forms import AmendForm, CorrectParticipantForm, FollowUpForm, RecommendationForm, SignForm
 from tumorboard.protocol.models import THERAPY_TYPES, Recommendation
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("protocol", __name__)
@@ -180,25 +181,23 @@ def follow_up(case_id: int) -> Page:
 def _renderer() -> proto.Renderer:
     from tumorboard.exports.protocol import render_protocol_pdf
 
-    at = now()
-    return lambda data: render_protocol_pdf(data, generated_at=at)
+    at, templates = now(), runtime().templates
+    return lambda data: render_protocol_pdf(data, templates=templates, generated_at=at)
 
 
 @bp.route("/sessions/<int:session_id>/protocol/sign", methods=["POST"])
 @requires(can_sign_protocol)
 def sign(session_id: int) -> Page:
-    from tumorboard.attendance.views import _render_live
-
     cs = conf.get_session(db(), session_id)
     form = SignForm()
     if not form.validate_on_submit():
-        return _render_live(cs, error=_("Bitte die Eingaben prüfen."), status=422)
+        return render_live(cs, error=_("Bitte die Eingaben prüfen."), status=422)
     try:
         version = proto.sign_protocol(db(), cs, user=current_user(), password=form.password.data or "",
                                       render=_renderer(), at=now(), actor=current_actor())  # fmt: skip
     except TumorboardError as err:
         db().rollback()
-        return _render_live(conf.get_session(db(), session_id), error=message(err), status=status_of(err))
+        return render_live(conf.get_session(db(), session_id), error=message(err), status=status_of(err))
     db().commit()
     flash(_("Protokoll unterschrieben (Version %(n)s).", n=version.version), "success")
     return redirect(url_for("protocol.protocol", session_id=cs.id), 303)
@@ -244,7 +243,8 @@ def protocol_pdf(session_id: int) -> Response:
     if found:
         return version_pdf(session_id, found[-1].version)
     return _pdf(
-        render_protocol_pdf(proto.protocol_data(db(), cs), generated_at=now()), f"protokoll-{cs.id}-entwurf.pdf"
+        render_protocol_pdf(proto.protocol_data(db(), cs), templates=runtime().templates, generated_at=now()),
+        f"protokoll-{cs.id}-entwurf.pdf",
     )
 
 
@@ -266,4 +266,7 @@ def case_pdf(case_id: int) -> Response:
         raise NotFound(N_("Dieser Fall steht nicht auf der Fallliste der Sitzung."))
     _log_access(case)
     db().commit()
-    return _pdf(render_case_protocol_pdf(data, entry, generated_at=now()), f"empfehlung-{case.id}.pdf")
+    return _pdf(
+        render_case_protocol_pdf(data, entry, templates=runtime().templates, generated_at=now()),
+        f"empfehlung-{case.id}.pdf",
+    )
