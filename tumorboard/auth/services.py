@@ -17,6 +17,7 @@ from tumorboard.auth.passwords import check_password_policy, hash_password, veri
 from tumorboard.auth.throttle import Blocked, ThrottlePolicy, check_blocked, keys_for, record_failure, record_success
 from tumorboard.disciplines.services import get_or_create_discipline
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
@@ -72,6 +73,8 @@ def create_user(
             N_("Der Benutzername darf nur Kleinbuchstaben, Ziffern, Punkt, Binde- und Unterstrich enthalten."),
             field="username",
         )
+    check_text(display_name, field="display_name")
+    check_text(email, field="email")
     if not display_name.strip():
         raise InvalidInput(N_("Bitte einen Anzeigenamen angeben."), field="display_name")
     check_password_policy(password, user_inputs=[username, *display_name.split()])

@@ -23,7 +23,7 @@ from tumorboard.auth.permissions import (
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
 from tumorboard.cases.agenda import current_agenda, versions
-from tumorboard.cases.documents import DocumentStore, add_document
+from tumorboard.cases.documents import DocumentStore, add_document, download_name
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
     DocumentForm,
@@ -460,16 +460,12 @@ def document(document_id: int) -> Response:
     data = document_store().read(doc.stored_name)
     _log_access("case:document:view", "case", doc.case_id, document_id=doc.id)
     db().commit()
-    # the uploader's name is shown, never used as a path; quote it safely for the header
-    from urllib.parse import quote
-
+    # whatever name and type came with the upload: the bytes were checked to be a PDF, they are served as one,
+    # under a name of our own (ASCII, no path, .pdf), as a download (never rendered inline as HTML)
     return Response(
         data,
         mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f"attachment; filename=\"dokument-{doc.id}.pdf\"; filename*=UTF-8''"
-            f"{quote(doc.original_name)}"
-        },
+        headers={"Content-Disposition": f'attachment; filename="{download_name(doc)}"'},
     )
 
 

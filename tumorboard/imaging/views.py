@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import IntegerField
 from wtforms.validators import InputRequired
@@ -17,6 +16,7 @@ from tumorboard.imaging import services
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.web.errors import message
+from tumorboard.web.forms import BaseForm
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, now, requires
 
@@ -25,11 +25,11 @@ bp = Blueprint("imaging", __name__, url_prefix="/imaging")
 Page = str | tuple[str, int] | Response
 
 
-class AssignForm(FlaskForm):  # type: ignore[misc]
+class AssignForm(BaseForm):
     case_id = IntegerField(validators=[InputRequired()])
 
 
-class UnassignForm(FlaskForm):  # type: ignore[misc]
+class UnassignForm(BaseForm):
     pass
 
 
