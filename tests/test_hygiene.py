@@ -91,15 +91,23 @@ def test_password_policy_accepts_good_passwords(db_session, clock):
 
 
 @pytest.mark.parametrize("url", ["/cases/9223372036854775808", "/cases/99999999999999999999999", "/cases/-1",
+                                 "/cases/2147483648", "/documents/9223372036854775807",
                                  "/documents/9223372036854775808", "/sessions/18446744073709551616/live"])  # fmt: skip
 def test_ids_out_of_range_are_404(client, demo, url):
     login(client, "koordination")
     assert client.get(url).status_code == 404
 
 
+def test_out_of_range_numbers_in_query_strings(client, demo):
+    login(client, "koordination")
+    assert client.get("/cases/new?board=99999999999999999999").status_code == 200
+    login(client, "qm")
+    assert client.get("/audit?page=99999999999999999999999").status_code == 200
+
+
 def test_largest_id_is_still_a_route(client, demo):
     login(client, "koordination")
-    response = client.get("/cases/9223372036854775807")
+    response = client.get("/cases/2147483647")  # PostgreSQL's largest INTEGER
     assert response.status_code == 404 and "Fall" in response.text  # the view's own German "not found"
 
 

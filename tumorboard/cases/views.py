@@ -105,7 +105,10 @@ def _register_form(*, fresh: bool) -> RegisterCaseForm:
         (p.id, p.name) for p in db().scalars(select(Partner).where(Partner.active.is_(True)).order_by(Partner.name))
     ]
     form.presenter.choices = [(0, "—")] + [(u.id, u.display_name) for u in _physicians()]
-    board_id = form.board.data or request.args.get("board", type=int) or (boards[0].id if boards else None)
+    # only an id of a listed board is looked up (an out-of-range number would overflow PostgreSQL's INTEGER)
+    known = {b.id for b in boards}
+    wanted = (form.board.data, request.args.get("board", type=int))
+    board_id = next((b for b in wanted if b in known), boards[0].id if boards else None)
     form.session.choices = [(0, _("nächste Sitzung mit offenem Anmeldeschluss"))]
     if can_manage_case_list(current_user()) and board_id:
         for cs in _upcoming(board_id):

@@ -25,12 +25,17 @@ ROLE_LABELS = {
 csrf = CSRFProtect()
 
 
+#: The largest id a route accepts: PostgreSQL's INTEGER.
+MAX_ID = 2**31 - 1
+
+
 class IdConverter(IntegerConverter):
-    """``<int:…>`` in every route: a database id, 1 to 2**63 - 1 (BIGINT). Larger numbers and negative ones do not
-    match the route, so they are a 404 instead of an overflow in the database driver (a 500 on SQLite)."""
+    """``<int:…>`` in every route: a database id, 1 to 2**31 - 1 — the range of our INTEGER primary keys on
+    PostgreSQL (SQLite's are 64-bit). Larger and negative numbers do not match the route, so they are a 404
+    instead of an overflow in the driver (``integer out of range`` on PostgreSQL, OverflowError on SQLite: 500)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
