@@ -4,7 +4,7 @@ Refused everywhere: NUL and the other C0 control characters (tab, line feed and 
 text), DEL and the C1 controls (U+007F–U+009F), and the bidirectional embedding, override and isolate controls
 (U+202A–U+202E, U+2066–U+2069; "Trojan Source", CVE-2021-42574), which make a name or a recommendation read
 differently on screen than it is stored. PostgreSQL cannot store NUL in text at all; ESC sequences reach
-terminals and logs. Forms check with :class:`tumorboard.web.forms.CleanText`, services with :func:`check_text`,
+terminals and logs. Forms check with :class:`tumorboard.forms.CleanText`, services with :func:`check_text`,
 so the CLI and imports are held to the same rule.
 """
 

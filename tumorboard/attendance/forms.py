@@ -5,7 +5,7 @@ from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from tumorboard.web.forms import BaseForm
+from tumorboard.forms import BaseForm
 
 TIME = Regexp(r"^\d{1,2}:\d{2}$", message=_l("Bitte die Uhrzeit als HH:MM angeben."))
 

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from tumorboard.web.forms import BaseForm
+from tumorboard.forms import BaseForm
 
 
 class LoginForm(BaseForm):

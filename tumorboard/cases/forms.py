@@ -7,7 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
-from tumorboard.web.forms import BaseForm
+from tumorboard.forms import BaseForm
 
 REQUIRED = _l("Pflichtfeld")
 

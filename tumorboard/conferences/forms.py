@@ -5,7 +5,7 @@ from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from tumorboard.web.forms import BaseForm
+from tumorboard.forms import BaseForm
 
 
 class CancelForm(BaseForm):

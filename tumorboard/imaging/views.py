@@ -11,12 +11,12 @@ from wtforms.validators import InputRequired
 from tumorboard.auth.permissions import can_read_cases, can_triage_imaging
 from tumorboard.cases.models import Case
 from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.forms import BaseForm
 from tumorboard.i18n import N_
 from tumorboard.imaging import services
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.web.errors import message
-from tumorboard.web.forms import BaseForm
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, now, requires
 

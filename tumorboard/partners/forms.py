@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from tumorboard.web.forms import BaseForm
+from tumorboard.forms import BaseForm
 
 
 class PartnerForm(BaseForm):

@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from tumorboard.web.forms import BaseForm
+from tumorboard.forms import BaseForm
 
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]

@@ -1,4 +1,7 @@
-"""The base of every form: the CSRF token of Flask-WTF, and the input-hygiene check on every text field."""
+"""The base of every form (web layer, Flask-WTF): the CSRF token, and the input-hygiene check on every text field.
+
+A top-level module, not under tumorboard.web: domain forms import it, and importing the web package would pull
+create_app and every view into their import graph."""
 
 from __future__ import annotations
 
