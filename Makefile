@@ -10,16 +10,20 @@ PORT ?= 5000
 # PostgreSQL for the second test run: used when it answers, skipped (with a notice) when not.
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 APT_RUN := python3-venv
-APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc
+# nginx-light: the TLS-terminating reverse proxy of tests/browser/test_https_proxy.py (started by the test)
+APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc nginx-light
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging no-system-orthanc
 
 # --- setup -----------------------------------------------------------------------------------------------
+# policy-rc.d (exit 101) for the install: packages such as nginx must not start their system service on port 80
 define apt_install
 	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	  rc=/usr/sbin/policy-rc.d; own=""; if [ ! -e $$rc ]; then printf '#!/bin/sh\nexit 101\n' > $$rc; chmod +x $$rc; own=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  status=$$?; if [ -n "$$own" ]; then rm -f $$rc; fi; exit $$status; fi
 endef
 
 $(BIN)/python:

@@ -45,7 +45,7 @@ def make_user(session: Session, at: dt.datetime, role: str = "coordinator", **kw
         session,
         username=kw.pop("username", f"user{n}"),
         display_name=f"Test User {n}",
-        password="correct horse battery",
+        password=kw.pop("password", "correct horse battery"),
         role=role,
         at=at,
         actor=CLI,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.clock import Clock, SystemClock
@@ -33,7 +35,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     engine = overrides.pop("engine", None)
     if engine is None:
         if settings.database_url.startswith("sqlite"):
-            settings.instance_path.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(settings)
         engine = make_engine(settings.database_url)
     session_factory = overrides.pop("session_factory", None) or make_session_factory(engine)
     clock = overrides.pop("clock", None) or SystemClock()
@@ -41,6 +43,25 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
     return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock, templates=templates)
+
+
+def private_folder(path: Path) -> None:
+    """Create ``path`` readable by the service's own user only (0700), and tighten it if it exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def prepare_sqlite_file(settings: Settings) -> None:
+    """The instance folder 0700 and the SQLite file 0600 (patient data), created before SQLite would create it
+    with the process umask (usually 0644). SQLite gives its -wal and -shm files the mode of the database file."""
+    private_folder(settings.instance_path)
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    private_folder(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 def configure_logging(level: str) -> None:

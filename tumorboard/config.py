@@ -27,10 +27,18 @@ class Settings:
     cookie_secure: bool
     #: How far ahead the scheduler keeps concrete sessions (weeks).
     horizon_weeks: int
-    #: Failed logins per account within ``login_window_minutes`` before further attempts are refused.
+    #: Failed password checks per account and client address within ``login_window_minutes`` before each further
+    #: attempt has to wait (a delay that doubles with every failure; never a hard lock of the account).
     login_max_failures: int
     login_window_minutes: int
     log_level: str
+    #: A login session ends after this many minutes without a request (idle timeout) ...
+    session_idle_minutes: int = 30
+    #: ... and in any case this many hours after the login (absolute lifetime).
+    session_max_hours: int = 12
+    #: Reverse proxies in front of the app that set X-Forwarded-For/-Proto (werkzeug ProxyFix); 0 = none, the
+    #: headers are ignored. nginx in front of gunicorn is 1.
+    proxy_hops: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -66,6 +74,9 @@ class Settings:
             login_max_failures=_int(env, "TUMORBOARD_LOGIN_MAX_FAILURES", 5),
             login_window_minutes=_int(env, "TUMORBOARD_LOGIN_WINDOW_MINUTES", 15),
             log_level=env.get("TUMORBOARD_LOG_LEVEL", "INFO").upper(),
+            session_idle_minutes=_int(env, "TUMORBOARD_SESSION_IDLE_MINUTES", 30),
+            session_max_hours=_int(env, "TUMORBOARD_SESSION_MAX_HOURS", 12),
+            proxy_hops=_int(env, "TUMORBOARD_PROXY_HOPS", 0, minimum=0),
         )
 
 
@@ -75,7 +86,7 @@ def _flag(value: str | None, *, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -83,6 +94,6 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigurationError(N_("%(name)s muss eine ganze Zahl sein"), name=name) from None
-    if value < 1:
-        raise ConfigurationError(N_("%(name)s muss größer als 0 sein"), name=name)
+    if value < minimum:
+        raise ConfigurationError(N_("%(name)s muss mindestens %(minimum)s sein"), name=name, minimum=minimum)
     return value

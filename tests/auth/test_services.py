@@ -6,6 +6,7 @@ import pytest
 
 from tests.factories import make_user
 from tumorboard.auth.services import authenticate, is_valid_efn
+from tumorboard.auth.throttle import ThrottlePolicy
 from tumorboard.errors import Conflict, InvalidInput, PermissionDenied
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
@@ -55,15 +56,20 @@ def test_duplicate_username(db_session):
 
 def test_authenticate(db_session):
     make_user(db_session, NOW, username="anna")
-    window = dt.timedelta(minutes=15)
+    policy = ThrottlePolicy()
     assert (
         authenticate(
-            db_session, username=" Anna ", password="correct horse battery", at=NOW, max_failures=3, window=window
+            db_session,
+            username=" Anna ",
+            password="correct horse battery",
+            address="192.0.2.1",
+            at=NOW,
+            policy=policy,
         ).username
         == "anna"
     )
     with pytest.raises(PermissionDenied):
-        authenticate(db_session, username="anna", password="wrong", at=NOW, max_failures=3, window=window)
+        authenticate(db_session, username="anna", password="wrong", address="192.0.2.1", at=NOW, policy=policy)
 
 
 def test_accounts_and_check_in_share_one_efn_rule():

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from tumorboard.forms import BaseForm
+
 TIME = Regexp(r"^\d{1,2}:\d{2}$", message=_l("Bitte die Uhrzeit als HH:MM angeben."))
 
 
-class _CheckInBase(FlaskForm):  # type: ignore[misc]
+class _CheckInBase(BaseForm):
     mode = RadioField(
         _l("Teilnahme"),
         choices=[SelectChoice("in_person", _l("vor Ort")), SelectChoice("video", _l("Video"))],
@@ -35,5 +36,5 @@ class SelfCheckInForm(_CheckInBase):
     pass
 
 
-class LeaveForm(FlaskForm):  # type: ignore[misc]
+class LeaveForm(BaseForm):
     left_at = StringField(_l("Gegangen um (HH:MM, leer = jetzt)"), validators=[Optional(), TIME])

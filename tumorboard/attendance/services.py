@@ -17,10 +17,12 @@ from tumorboard.auth.models import User
 from tumorboard.auth.services import check_efn
 from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
 from tumorboard.errors import Conflict, InvalidInput, NotFound
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 
 
 def _clean(value: str | None, limit: int) -> str:
+    check_text(value, field="name")
     return " ".join((value or "").split())[:limit]
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.errors import InvalidInput
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 
 if TYPE_CHECKING:  # the type only: auth writes audit events, audit does not depend on auth
@@ -63,6 +64,7 @@ def require_reason(reason: str | None, message: str) -> str:
     A reason longer than :data:`MAX_REASON_LENGTH` (the audit column) is refused, not cut: a cut reason
     would be stored as something the user did not write, and the form already limits the field.
     """
+    check_text(reason, field="reason", multiline=True)
     text = (reason or "").strip()
     if len(text) < MIN_REASON_LENGTH:
         raise InvalidInput(message, field="reason")

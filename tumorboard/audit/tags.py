@@ -27,6 +27,10 @@ class Tag(enum.StrEnum):
     AUTH_LOGIN_FAILURE = "auth:login:failure"
     AUTH_LOGIN_SUCCESS = "auth:login:success"
     AUTH_LOGIN_THROTTLED = "auth:login:throttled"
+    AUTH_REAUTH_FAILURE = "auth:reauth:failure"
+    AUTH_REAUTH_SUCCESS = "auth:reauth:success"
+    AUTH_REAUTH_THROTTLED = "auth:reauth:throttled"
+    AUTH_SESSION_LOGOUT = "auth:session:logout"
     AUTH_USER_CREATE = "auth:user:create"
     AUTH_USER_LOCALE = "auth:user:locale"
 
@@ -107,6 +111,10 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.AUTH_LOGIN_FAILURE: N_("Anmeldung fehlgeschlagen"),
     Tag.AUTH_LOGIN_SUCCESS: N_("Anmeldung erfolgreich"),
     Tag.AUTH_LOGIN_THROTTLED: N_("Anmeldung gebremst (zu viele Fehlversuche)"),
+    Tag.AUTH_REAUTH_FAILURE: N_("Passwortbestätigung fehlgeschlagen"),
+    Tag.AUTH_REAUTH_SUCCESS: N_("Passwort bestätigt"),
+    Tag.AUTH_REAUTH_THROTTLED: N_("Passwortbestätigung gebremst (zu viele Fehlversuche)"),
+    Tag.AUTH_SESSION_LOGOUT: N_("Abgemeldet, alle Sitzungen beendet"),
     Tag.AUTH_USER_CREATE: N_("Benutzerkonto angelegt"),
     Tag.AUTH_USER_LOCALE: N_("Sprache des Benutzerkontos geändert"),
     Tag.CASE_AGENDA_EXPORT: N_("Tagesordnung heruntergeladen"),

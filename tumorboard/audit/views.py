@@ -38,7 +38,7 @@ def log() -> tuple[str, int]:
         since=dt.datetime.combine(since, dt.time(), BERLIN) if since else None,
         until=dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), BERLIN) if until else None,
     )
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 10**6)  # a huge page overflows the OFFSET
     events, total = list_events(db(), f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template(

@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from tumorboard.forms import BaseForm
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
+
+class LoginForm(BaseForm):
     username = StringField(_l("Benutzername"), validators=[DataRequired(), Length(max=80)])
     password = PasswordField(_l("Passwort"), validators=[DataRequired(), Length(max=200)])
 
 
-class LanguageForm(FlaskForm):  # type: ignore[misc]
+class LanguageForm(BaseForm):
     locale = HiddenField(validators=[DataRequired()])
 
 
-class EmptyForm(FlaskForm):  # type: ignore[misc]
+class EmptyForm(BaseForm):
     """Only the CSRF token: for buttons that post."""

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import ANONYMOUS, Actor
-from tumorboard.auth.models import Role, User
-from tumorboard.auth.passwords import hash_password, verify_password
+from tumorboard.auth.models import Role, ThrottleScope, User
+from tumorboard.auth.passwords import check_password_policy, hash_password, verify_password
+from tumorboard.auth.throttle import Blocked, ThrottlePolicy, check_blocked, keys_for, record_failure, record_success
 from tumorboard.disciplines.services import get_or_create_discipline
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
-MIN_PASSWORD_LENGTH = 12
 
 
 def actor_for(user: User) -> Actor:
@@ -78,12 +79,11 @@ def create_user(
             N_("Der Benutzername darf nur Kleinbuchstaben, Ziffern, Punkt, Binde- und Unterstrich enthalten."),
             field="username",
         )
+    check_text(display_name, field="display_name")
+    check_text(email, field="email")
     if not display_name.strip():
         raise InvalidInput(N_("Bitte einen Anzeigenamen angeben."), field="display_name")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            N_("Das Passwort muss mindestens %(n)s Zeichen lang sein."), field="password", n=MIN_PASSWORD_LENGTH
-        )
+    check_password_policy(password, user_inputs=[username, *display_name.split()])
     try:
         role = Role(role)
     except ValueError:
@@ -124,22 +124,89 @@ def create_user(
     return user
 
 
-def recent_failures(session: Session, username: str, *, since: dt.datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count(AuditEvent.id)).where(
-                AuditEvent.tag == Tag.AUTH_LOGIN_FAILURE,
-                AuditEvent.subject_type == SubjectType.USERNAME,
-                AuditEvent.subject_id == username,
-                AuditEvent.occurred_at >= since,
-            )
+class LoginThrottled(PermissionDenied):
+    pass
+
+
+def _throttled(blocked: Blocked, *, at: dt.datetime) -> LoginThrottled:
+    seconds = max(1, math.ceil((blocked.until - at).total_seconds()))
+    if seconds < 120:
+        return LoginThrottled(
+            N_("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(seconds)s Sekunden erneut versuchen."),
+            seconds=seconds,
         )
-        or 0
+    return LoginThrottled(
+        N_("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(minutes)s Minuten erneut versuchen."),
+        minutes=math.ceil(seconds / 60),
     )
 
 
-class LoginThrottled(PermissionDenied):
-    pass
+#: (success, failure, throttled) per purpose of a password check.
+_PASSWORD_TAGS: dict[str, tuple[Tag, Tag, Tag]] = {
+    "login": (Tag.AUTH_LOGIN_SUCCESS, Tag.AUTH_LOGIN_FAILURE, Tag.AUTH_LOGIN_THROTTLED),
+    "reauth": (Tag.AUTH_REAUTH_SUCCESS, Tag.AUTH_REAUTH_FAILURE, Tag.AUTH_REAUTH_THROTTLED),
+}
+
+
+def _check_password(
+    session: Session,
+    *,
+    username: str,
+    user: User | None,
+    password: str,
+    address: str,
+    at: dt.datetime,
+    policy: ThrottlePolicy,
+    purpose: str,
+) -> bool:
+    """The one throttled and audited password check behind login and re-authentication.
+
+    Raises :class:`LoginThrottled` while a delay runs (no password is checked then). An unknown or inactive user
+    costs one Argon2 verification against a dummy hash of the same parameters, like a known one."""
+    keys = keys_for(username, address)
+    known = user is not None and purpose == "reauth"  # a login attempt names a user only once it succeeded
+    subject = (SubjectType.USER, str(user.id)) if known and user is not None else (SubjectType.USERNAME, username)
+    tags = _PASSWORD_TAGS[purpose]
+    actor = actor_for(user) if known and user is not None else ANONYMOUS
+    blocked = check_blocked(session, keys, at=at)
+    if blocked is not None:
+        if blocked.first:
+            record_event(
+                session,
+                actor=actor,
+                tag=tags[2],
+                subject_type=subject[0],
+                subject_id=subject[1],
+                at=at,
+                after={"address": keys[ThrottleScope.ADDRESS], "scope": blocked.scope.value,
+                       "until": blocked.until},
+            )  # fmt: skip
+        raise _throttled(blocked, at=at)
+    ok = verify_password(user.password_hash if user is not None else None, password)
+    ok = ok and user is not None and user.active
+    if not ok or user is None:
+        record_failure(session, keys, policy, at=at)
+        record_event(
+            session,
+            actor=actor,
+            tag=tags[1],
+            subject_type=subject[0],
+            subject_id=subject[1],
+            at=at,
+            after={"address": keys[ThrottleScope.ADDRESS]},
+        )
+        return False
+    record_success(session, keys)
+    record_event(
+        session,
+        actor=actor_for(user),
+        tag=tags[0],
+        subject_type=SubjectType.USER,
+        subject_id=user.id,
+        at=at,
+        after={"address": keys[ThrottleScope.ADDRESS]},
+    )
+    return True
 
 
 def authenticate(
@@ -147,48 +214,58 @@ def authenticate(
     *,
     username: str,
     password: str,
+    address: str,
     at: dt.datetime,
-    max_failures: int,
-    window: dt.timedelta,
+    policy: ThrottlePolicy,
 ) -> User:
-    """Check a login. Failures are audited and counted; too many within ``window`` lock the name for a while.
+    """Check a login, throttled per account, per client address and per both (see :mod:`tumorboard.auth.throttle`).
 
-    The caller commits in every case, so that the failure counts even though an exception is raised.
+    The caller commits in every case, so that a failure counts even though an exception is raised.
     """
     name = username.strip().lower()[:80]
-    if recent_failures(session, name, since=at - window) >= max_failures:
-        record_event(
-            session,
-            actor=ANONYMOUS,
-            tag=Tag.AUTH_LOGIN_THROTTLED,
-            subject_type=SubjectType.USERNAME,
-            subject_id=name,
-            at=at,
-        )
-        raise LoginThrottled(
-            N_("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(minutes)s Minuten erneut versuchen."),
-            minutes=int(window.total_seconds() // 60),
-        )
     user = session.scalar(select(User).where(User.username == name))
-    if user is None or not user.active or not verify_password(user.password_hash if user else None, password):
-        record_event(
-            session,
-            actor=ANONYMOUS,
-            tag=Tag.AUTH_LOGIN_FAILURE,
-            subject_type=SubjectType.USERNAME,
-            subject_id=name,
-            at=at,
-        )
+    if not _check_password(
+        session, username=name, user=user, password=password, address=address, at=at, policy=policy, purpose="login"
+    ):
         raise PermissionDenied(N_("Benutzername oder Passwort ist falsch."))
+    assert user is not None
+    return user
+
+
+def reauthenticate(
+    session: Session, user: User, *, password: str, address: str, at: dt.datetime, policy: ThrottlePolicy
+) -> None:
+    """Confirm the logged-in user's password before a signature (protocol, amendment): throttled and audited like
+    the login, on the same counters. The caller commits in every case."""
+    if not _check_password(
+        session,
+        username=user.username,
+        user=user,
+        password=password,
+        address=address,
+        at=at,
+        policy=policy,
+        purpose="reauth",
+    ):
+        raise InvalidInput(
+            N_("Das Passwort ist falsch. Es wurde nichts unterschrieben und nichts geändert."), field="password"
+        )
+
+
+def end_sessions(session: Session, user: User, *, at: dt.datetime, actor: Actor) -> None:
+    """Logout: every login session of ``user`` ends on the server side — a cookie saved before, on any device, no
+    longer matches the account's session generation."""
+    user.session_generation += 1
+    session.flush()
     record_event(
         session,
-        actor=actor_for(user),
-        tag=Tag.AUTH_LOGIN_SUCCESS,
+        actor=actor,
+        tag=Tag.AUTH_SESSION_LOGOUT,
         subject_type=SubjectType.USER,
         subject_id=user.id,
         at=at,
+        after={"session_generation": user.session_generation},
     )
-    return user
 
 
 def active_physicians(session: Session) -> Sequence[User]:

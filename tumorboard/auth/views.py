@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -11,11 +10,20 @@ from werkzeug.wrappers import Response
 
 from tumorboard.auth.forms import LanguageForm, LoginForm
 from tumorboard.auth.permissions import can_view_schedule
-from tumorboard.auth.services import authenticate, set_locale
+from tumorboard.auth.services import authenticate, end_sessions, set_locale
 from tumorboard.errors import PermissionDenied
 from tumorboard.web.errors import message
-from tumorboard.web.request_session import db, runtime
-from tumorboard.web.security import current_user, login_user, now, public, requires
+from tumorboard.web.request_session import db
+from tumorboard.web.security import (
+    client_address,
+    current_actor,
+    current_user,
+    login_user,
+    now,
+    public,
+    requires,
+    throttle_policy,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -31,16 +39,15 @@ def _safe_next(target: str | None) -> str:
 def login() -> str | Response | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        settings = runtime().settings
         session_db = db()
         try:
             user = authenticate(
                 session_db,
                 username=form.username.data or "",
                 password=form.password.data or "",
+                address=client_address(),
                 at=now(),
-                max_failures=settings.login_max_failures,
-                window=dt.timedelta(minutes=settings.login_window_minutes),
+                policy=throttle_policy(),
             )
         except PermissionDenied as err:
             session_db.commit()  # the failed attempt counts towards the throttle
@@ -55,6 +62,8 @@ def login() -> str | Response | tuple[str, int]:
 @bp.route("/logout", methods=["POST"])
 @requires(can_view_schedule)
 def logout() -> Response:
+    end_sessions(db(), current_user(), at=now(), actor=current_actor())
+    db().commit()
     session.clear()
     flash(_("Sie sind abgemeldet."), "info")
     return redirect(url_for("auth.login"))

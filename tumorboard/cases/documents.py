@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +36,12 @@ class DocumentStore:
         return self.root / stored_name
 
     def write(self, data: bytes) -> str:
-        """Atomically: temp file, fsync, rename. Returns the stored name."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Atomically: temp file, fsync, rename. Returns the stored name. Folder 0700, file 0600: patient data."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
         name = secrets.token_hex(16) + ".pdf"
         tmp = self.root / f".{name}.part"
-        with open(tmp, "wb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -50,6 +53,17 @@ class DocumentStore:
             return self.path(stored_name).read_bytes()
         except FileNotFoundError:
             raise NotFound(N_("Die Datei dieses Dokuments fehlt im Ablageordner.")) from None
+
+
+def download_name(doc: CaseDocument) -> str:
+    """``dokument-<id>-<name>.pdf`` with the uploaded name reduced to ASCII letters, digits, ``-`` and ``_`` (at
+    most 60): safe in a quoted header and on every file system, and always ``.pdf`` — the bytes are a PDF."""
+    stem = doc.original_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    if "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_stem).strip("-")[:60].strip("-")
+    return f"dokument-{doc.id}-{clean}.pdf" if clean else f"dokument-{doc.id}.pdf"
 
 
 def add_document(

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
+from tumorboard.forms import BaseForm
+
 REQUIRED = _l("Pflichtfeld")
 
 
-class RegisterCaseForm(FlaskForm):  # type: ignore[misc]
+class RegisterCaseForm(BaseForm):
     board = SelectField(_l("Konferenz"), coerce=int, validators=[InputRequired(REQUIRED)])
     session = SelectField(_l("Sitzung"), coerce=int, validators=[Optional()])
     family_name = StringField(_l("Nachname"), validators=[DataRequired(REQUIRED), Length(max=120)])
@@ -52,29 +53,29 @@ class RegisterCaseForm(FlaskForm):  # type: ignore[misc]
     from_study = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
-class ReasonForm(FlaskForm):  # type: ignore[misc]
+class ReasonForm(BaseForm):
     reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
 
 
-class MoveCaseForm(FlaskForm):  # type: ignore[misc]
+class MoveCaseForm(BaseForm):
     # the service explains why a target is refused (cancelled, past), so any session id is accepted here
     target = SelectField(_l("Zielsitzung"), coerce=int, validators=[InputRequired(REQUIRED)], validate_choice=False)
     reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
 
 
-class StatusForm(FlaskForm):  # type: ignore[misc]
+class StatusForm(BaseForm):
     status = HiddenField(validators=[DataRequired()])
 
 
-class PresenterForm(FlaskForm):  # type: ignore[misc]
+class PresenterForm(BaseForm):
     presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
 
 
-class OrderForm(FlaskForm):  # type: ignore[misc]
+class OrderForm(BaseForm):
     order = HiddenField(validators=[DataRequired()])
 
 
-class DocumentForm(FlaskForm):  # type: ignore[misc]
+class DocumentForm(BaseForm):
     kind = SelectField(
         _l("Art"),
         choices=[
@@ -87,5 +88,5 @@ class DocumentForm(FlaskForm):  # type: ignore[misc]
     file = FileField(_l("PDF-Datei (höchstens 20 MB)"), validators=[FileRequired(_l("Bitte eine Datei wählen."))])
 
 
-class ChecklistConfigForm(FlaskForm):  # type: ignore[misc]
+class ChecklistConfigForm(BaseForm):
     items = TextAreaField(_l("Checkliste"), validators=[Length(max=4000)])

@@ -26,6 +26,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient, Sex
@@ -69,6 +70,9 @@ def normalize_icd10(code: str) -> str:
 
 
 def _validate(session: Session, data: CaseInput) -> tuple[ConferenceType, User | None, Partner | None]:
+    for name in ("icd10_code", "icd10_text", "icdo_morphology", "tnm", "accession_number"):
+        check_text(getattr(data, name), field=name)
+    check_text(data.question, field="question", multiline=True)
     data.icd10_code = normalize_icd10(data.icd10_code)
     if not ICD10_RE.match(data.icd10_code):
         raise InvalidInput(

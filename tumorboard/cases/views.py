@@ -22,7 +22,7 @@ from tumorboard.auth.permissions import (
 from tumorboard.auth.services import active_physicians
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
-from tumorboard.cases.documents import DocumentStore, add_document
+from tumorboard.cases.documents import DocumentStore, add_document, download_name
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
     DocumentForm,
@@ -99,7 +99,10 @@ def _register_form(*, fresh: bool) -> RegisterCaseForm:
     form.board.choices = [(b.id, b.name) for b in boards]
     form.referring_partner.choices = [(0, _("eigenes Haus"))] + [(p.id, p.name) for p in active_partners(db())]
     form.presenter.choices = [(0, "—")] + [(u.id, u.display_name) for u in _physicians()]
-    board_id = form.board.data or request.args.get("board", type=int) or (boards[0].id if boards else None)
+    # only an id of a listed board is looked up (an out-of-range number would overflow PostgreSQL's INTEGER)
+    known = {b.id for b in boards}
+    wanted = (form.board.data, request.args.get("board", type=int))
+    board_id = next((b for b in wanted if b in known), boards[0].id if boards else None)
     form.session.choices = [(0, _("nächste Sitzung mit offenem Anmeldeschluss"))]
     if can_manage_case_list(current_user()) and board_id:
         for cs in _upcoming(board_id):
@@ -425,16 +428,12 @@ def document(document_id: int) -> Response:
     data = document_store().read(doc.stored_name)
     _log_access(Tag.CASE_DOCUMENT_VIEW, SubjectType.CASE, doc.case_id, document_id=doc.id)
     db().commit()
-    # the uploader's name is shown, never used as a path; quote it safely for the header
-    from urllib.parse import quote
-
+    # whatever name and type came with the upload: the bytes were checked to be a PDF, they are served as one,
+    # under a name of our own (ASCII, no path, .pdf), as a download (never rendered inline as HTML)
     return Response(
         data,
         mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f"attachment; filename=\"dokument-{doc.id}.pdf\"; filename*=UTF-8''"
-            f"{quote(doc.original_name)}"
-        },
+        headers={"Content-Disposition": f'attachment; filename="{download_name(doc)}"'},
     )
 
 

@@ -1,35 +1,36 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from tumorboard.forms import BaseForm
 
-class CancelForm(FlaskForm):  # type: ignore[misc]
+
+class CancelForm(BaseForm):
     reason = TextAreaField(_l("Grund der Absage"), validators=[Length(max=1000)])
 
 
-class ReinstateForm(FlaskForm):  # type: ignore[misc]
+class ReinstateForm(BaseForm):
     reason = TextAreaField(_l("Grund der Wiederaufnahme"), validators=[Length(max=1000)])
 
 
-class MoveForm(FlaskForm):  # type: ignore[misc]
+class MoveForm(BaseForm):
     date = DateField(_l("Neues Datum"), validators=[InputRequired(message=_l("Bitte ein Datum angeben."))])
     start = TimeField(_l("Beginn"), validators=[InputRequired(message=_l("Bitte eine Uhrzeit angeben."))])
     duration_minutes = IntegerField(_l("Dauer (Minuten)"), validators=[Optional(), NumberRange(5, 720)])
     reason = TextAreaField(_l("Grund der Verschiebung"), validators=[Length(max=1000)])
 
 
-class ExtraSessionForm(FlaskForm):  # type: ignore[misc]
+class ExtraSessionForm(BaseForm):
     date = DateField(_l("Datum"), validators=[InputRequired(message=_l("Bitte ein Datum angeben."))])
     start = TimeField(_l("Beginn"), validators=[InputRequired(message=_l("Bitte eine Uhrzeit angeben."))])
     duration_minutes = IntegerField(_l("Dauer (Minuten)"), validators=[Optional(), NumberRange(5, 720)])
     note = StringField(_l("Anlass"), validators=[Length(max=1000)])
 
 
-class BoardForm(FlaskForm):  # type: ignore[misc]
+class BoardForm(BaseForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     short_name = StringField(_l("Kurzname"), validators=[DataRequired(), Length(max=40)])
     center = StringField(_l("Zentrum"), validators=[DataRequired(), Length(max=200)])

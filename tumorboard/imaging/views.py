@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import IntegerField
 from wtforms.validators import InputRequired
@@ -12,6 +11,7 @@ from wtforms.validators import InputRequired
 from tumorboard.auth.permissions import can_read_cases, can_triage_imaging
 from tumorboard.cases.models import Case
 from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.forms import BaseForm
 from tumorboard.i18n import N_
 from tumorboard.imaging import services
 from tumorboard.imaging.config import ImagingSettings
@@ -25,11 +25,11 @@ bp = Blueprint("imaging", __name__, url_prefix="/imaging")
 Page = str | tuple[str, int] | Response
 
 
-class AssignForm(FlaskForm):  # type: ignore[misc]
+class AssignForm(BaseForm):
     case_id = IntegerField(validators=[InputRequired()])
 
 
-class UnassignForm(FlaskForm):  # type: ignore[misc]
+class UnassignForm(BaseForm):
     pass
 
 

@@ -1,21 +1,22 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from tumorboard.forms import BaseForm
 
-class PartnerForm(FlaskForm):  # type: ignore[misc]
+
+class PartnerForm(BaseForm):
     name = StringField(_l("Name des Partners"), validators=[DataRequired(), Length(max=200)])
     contact = StringField(_l("Kontakt"), validators=[Length(max=500)])
     quiet_period = IntegerField(_l("Ruhezeit (Sekunden)"), default=120, validators=[Optional(), NumberRange(5, 86400)])
 
 
-class EndpointForm(FlaskForm):  # type: ignore[misc]
+class EndpointForm(BaseForm):
     ae_title = StringField(_l("AE-Titel"), validators=[DataRequired(), Length(max=16)])
     address = StringField(_l("IP-Adresse oder Netz"), validators=[DataRequired(), Length(max=64)])
 
 
-class DeleteForm(FlaskForm):  # type: ignore[misc]
+class DeleteForm(BaseForm):
     pass

@@ -14,6 +14,7 @@ from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import BERLIN
 from tumorboard.errors import Conflict, InvalidInput, NotFound
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient, Sex
@@ -36,6 +37,9 @@ def create_patient(
     partner_patient_id: str | None = None,
 ) -> Patient:
     """Create a patient. The audit event records the internal ids only (data minimisation)."""
+    check_text(family_name, field="family_name")
+    check_text(given_name, field="given_name")
+    check_text(partner_patient_id, field="partner_patient_id")
     family, given = " ".join(family_name.split()), " ".join(given_name.split())
     if not family or not given or len(family) > 120 or len(given) > 120:
         raise InvalidInput(N_("Bitte Nach- und Vornamen angeben (je höchstens 120 Zeichen)."), field="family_name")

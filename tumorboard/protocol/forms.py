@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -16,13 +15,15 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from tumorboard.forms import BaseForm
+
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
 
-class RecommendationForm(FlaskForm):  # type: ignore[misc]
+class RecommendationForm(BaseForm):
     therapy_types = MultiCheckboxField(_l("Therapietyp (oBDS)"), choices=[])
     text = TextAreaField(_l("Empfehlung"), validators=[Optional(), Length(max=20000)])
     trial_recommended = BooleanField(_l("Studie empfohlen"))
@@ -40,11 +41,11 @@ class AmendForm(RecommendationForm):
     password = PasswordField(_l("Passwort zur Bestätigung"), validators=[Optional(), Length(max=200)])
 
 
-class SignForm(FlaskForm):  # type: ignore[misc]
+class SignForm(BaseForm):
     password = PasswordField(_l("Passwort zur Bestätigung"), validators=[Optional(), Length(max=200)])
 
 
-class CorrectParticipantForm(FlaskForm):  # type: ignore[misc]
+class CorrectParticipantForm(BaseForm):
     attendance = SelectField(_l("Person"), coerce=int, choices=[])
     present = RadioField(
         _l("war bei diesem Fall"), choices=[SelectChoice("1", _l("anwesend")), SelectChoice("0", _l("nicht anwesend"))]
@@ -52,7 +53,7 @@ class CorrectParticipantForm(FlaskForm):  # type: ignore[misc]
     reason = StringField(_l("Grund der Korrektur"), validators=[Optional(), Length(max=1000)])
 
 
-class FollowUpForm(FlaskForm):  # type: ignore[misc]
+class FollowUpForm(BaseForm):
     status = RadioField(
         _l("Umsetzung"),
         choices=[SelectChoice("implemented", _l("umgesetzt")), SelectChoice("deviated", _l("abgewichen"))],

@@ -29,6 +29,7 @@ from tumorboard.cases.services import mark_discussed, session_cases
 from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 from tumorboard.protocol.models import (
     THERAPY_TYPES,
@@ -56,7 +57,9 @@ class RecommendationInput:
     deviation_reason: str | None = None
 
 
-def _text(value: str | None) -> str:
+def _text(value: str | None, *, field: str = "text") -> str:
+    """Free text of a recommendation, reason or note, stripped; control characters refused."""
+    check_text(value, field=field, multiline=True)
     return (value or "").strip()
 
 
@@ -70,10 +73,10 @@ def _validate(session: Session, data: RecommendationInput) -> dict[str, object]:
     text = _text(data.text)
     if len(text) < 3:
         raise InvalidInput(N_("Bitte die Empfehlung im Wortlaut eingeben."), field="text")
-    trial = _text(data.trial_name) or None
+    trial = _text(data.trial_name, field="trial_name") or None
     if data.trial_recommended and not trial:
         raise InvalidInput(N_("Bitte angeben, welche Studie empfohlen wird."), field="trial_name")
-    reason = _text(data.deviation_reason) or None
+    reason = _text(data.deviation_reason, field="deviation_reason") or None
     if data.guideline_deviation and (reason is None or len(reason) < 3):
         raise InvalidInput(N_("Bitte die Abweichung von der Leitlinie begründen."), field="deviation_reason")
     board_id = data.representation_board_id or None
@@ -192,7 +195,7 @@ def record_recommendation(
         )
         return existing
     status = live_quorum(session, cs, at)
-    reason = _text(quorum_reason) or None
+    reason = _text(quorum_reason, field="quorum_reason") or None
     if not status.met and (reason is None or len(reason) < 3):
         raise InvalidInput(
             N_(
@@ -255,7 +258,7 @@ def correct_participant(
         raise Conflict(SIGNED)
     if attendance.session_id != rec.session_id:
         raise InvalidInput(N_("Diese Person war nicht in dieser Sitzung."), field="attendance")
-    text = _text(reason)
+    text = _text(reason, field="reason")
     if len(text) < 3:
         raise InvalidInput(N_("Bitte einen Grund für die Korrektur angeben."), field="reason")
     listed = next((p for p in rec.participants if p.attendance_id == attendance.id), None)
@@ -459,7 +462,7 @@ def amend_recommendation(
     old = current_recommendation(session, case)
     if old is None:
         raise Conflict(N_("Für diesen Fall gibt es keine Empfehlung, die ergänzt werden könnte."))
-    text = _text(reason)
+    text = _text(reason, field="reason")
     if len(text) < 3:
         raise InvalidInput(N_("Bitte den Grund des Nachtrags angeben."), field="reason")
     values = _validate(session, data)
@@ -548,7 +551,12 @@ def record_follow_up(
                 field="cause",
             ) from None
     entry = RecommendationFollowUp(
-        case_id=case.id, status=state, cause=why, note=_text(note)[:5000], recorded_at=at, recorded_by_id=user.id
+        case_id=case.id,
+        status=state,
+        cause=why,
+        note=_text(note, field="note")[:5000],
+        recorded_at=at,
+        recorded_by_id=user.id,
     )
     session.add(entry)
     session.flush()

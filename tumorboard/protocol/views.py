@@ -26,7 +26,7 @@ from tumorboard.protocol.forms import AmendForm, CorrectParticipantForm, FollowU
 from tumorboard.protocol.models import THERAPY_TYPES, Recommendation
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
-from tumorboard.web.security import current_actor, current_user, now, requires
+from tumorboard.web.security import confirm_password, current_actor, current_user, now, requires
 
 bp = Blueprint("protocol", __name__)
 Page = str | tuple[str, int] | BaseResponse
@@ -160,6 +160,7 @@ def correct(case_id: int) -> Page:
 @requires(can_sign_protocol)
 def amend(case_id: int) -> Page:
     def action(case: Case, f: AmendForm) -> None:
+        confirm_password(f.password.data or "")
         proto.amend_recommendation(db(), case, _input(f), reason=f.reason.data, user=current_user(),
                                    password=f.password.data or "", render=_renderer(), at=now(),
                                    actor=current_actor())  # fmt: skip
@@ -193,6 +194,7 @@ def sign(session_id: int) -> Page:
     if not form.validate_on_submit():
         return render_live(cs, error=_("Bitte die Eingaben prüfen."), status=422)
     try:
+        confirm_password(form.password.data or "")
         version = proto.sign_protocol(db(), cs, user=current_user(), password=form.password.data or "",
                                       render=_renderer(), at=now(), actor=current_actor())  # fmt: skip
     except TumorboardError as err:

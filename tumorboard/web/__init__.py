@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, g, request, session
 from flask_babel import Babel, format_date, format_datetime, format_time
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.conferences.schedule import describe_rrule
@@ -22,6 +23,20 @@ ROLE_LABELS = {
 }
 
 csrf = CSRFProtect()
+
+
+#: The largest id a route accepts: PostgreSQL's INTEGER.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a database id, 1 to 2**31 - 1 — the range of our INTEGER primary keys on
+    PostgreSQL (SQLite's are 64-bit). Larger and negative numbers do not match the route, so they are a 404
+    instead of an overflow in the driver (``integer out of range`` on PostgreSQL, OverflowError on SQLite: 500)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def select_locale() -> str:
@@ -46,7 +61,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookie_secure,
         SESSION_COOKIE_NAME="tumorboard_session",
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=10),
+        # the cookie's own expiry; the idle timeout and the server-side logout are checked in web/security.py
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_max_hours),
         # uploads are checked for 20 MB in the service with a clear message; beyond this the server refuses (413)
         MAX_CONTENT_LENGTH=25 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the login session instead; a board meeting can last hours
@@ -54,7 +70,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         BABEL_DEFAULT_TIMEZONE="Europe/Berlin",
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
     )
+    app.url_map.converters["int"] = IdConverter
     app.extensions["runtime"] = runtime
+    from tumorboard.auth.passwords import warm_up
+
+    warm_up()  # the dummy hash for unknown users, before the first login
     Babel(app, locale_selector=select_locale)
     csrf.init_app(app)
 

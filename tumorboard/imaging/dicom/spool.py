@@ -43,8 +43,10 @@ class Spool:
         self.previews = root / "previews"
 
     def create_folders(self) -> None:
-        for folder in (self.incoming, self.objects, self.previews):
-            folder.mkdir(parents=True, exist_ok=True)
+        # 0700: the objects carry patient data; only the service's user reads them
+        for folder in (self.root, self.incoming, self.objects, self.previews):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
 
     def prepare(self, indexed: Callable[[str], bool] = lambda sha256: False) -> tuple[int, int]:
         """Create the folders and deal with the temp files a killed process left behind; returns how many were
@@ -104,7 +106,7 @@ class Spool:
             if target.exists():
                 temp.unlink(missing_ok=True)
                 return Stored(sha256, size, relative, created=False)
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(mode=0o700, exist_ok=True)
             os.replace(temp, target)
             if sync_folder:
                 _fsync_dir(target.parent)

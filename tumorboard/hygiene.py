@@ -1,0 +1,37 @@
+"""Input hygiene for names and free text, one rule for every entry point.
+
+Refused everywhere: NUL and the other C0 control characters (tab, line feed and carriage return only in multi-line
+text), DEL and the C1 controls (U+007F–U+009F), and the bidirectional embedding, override and isolate controls
+(U+202A–U+202E, U+2066–U+2069; "Trojan Source", CVE-2021-42574), which make a name or a recommendation read
+differently on screen than it is stored. PostgreSQL cannot store NUL in text at all; ESC sequences reach
+terminals and logs. Forms check with :class:`tumorboard.forms.CleanText`, services with :func:`check_text`,
+so the CLI and imports are held to the same rule.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tumorboard.errors import InvalidInput
+from tumorboard.i18n import N_
+
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+#: Single-line values: every C0 and C1 control, DEL and the bidi controls.
+FORBIDDEN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+#: Multi-line text additionally allows tab, line feed and carriage return.
+FORBIDDEN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+
+MESSAGE = N_(
+    "Die Eingabe enthält unzulässige Steuerzeichen (z. B. Nullbyte, Escape-Zeichen oder Zeichen zur Umkehr der "
+    "Schreibrichtung). Bitte ohne diese Zeichen eingeben."
+)
+
+
+def is_clean(value: str, *, multiline: bool = False) -> bool:
+    return (FORBIDDEN_TEXT if multiline else FORBIDDEN_LINE).search(value) is None
+
+
+def check_text(value: str | None, *, field: str, multiline: bool = False) -> None:
+    """Raise :class:`InvalidInput` (German, naming ``field``) if ``value`` holds a forbidden character."""
+    if value and not is_clean(value, multiline=multiline):
+        raise InvalidInput(MESSAGE, field=field)
