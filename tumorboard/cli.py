@@ -1,6 +1,7 @@
 """The ``tumorboard`` command: admin and cron entry points. Each domain's commands live here in groups.
 
-Exit codes: 0 ok, 1 not found / conflict / permission, 2 invalid input or configuration.
+Exit codes: 0 ok, 1 not found / conflict / permission, 2 invalid input or configuration, 75 (EX_TEMPFAIL) the
+database stayed busy past the timeout and nothing was saved — run the command again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tumorboard.auth.actors import CLI
@@ -24,6 +26,7 @@ from tumorboard.auth.models import Role
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.dbfaults import EXIT_BUSY, is_busy
 from tumorboard.errors import ConfigurationError, InvalidInput, TumorboardError
 from tumorboard.i18n import N_, translate
 
@@ -67,7 +70,23 @@ def unit_of_work() -> Iterator[tuple[Runtime, Session]]:
         session.commit()
 
 
-@click.group()
+class _Main(click.Group):
+    """The root group: a database that stays busy past the timeout ends any command with a clear message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as err:
+            if not is_busy(err):
+                raise
+            click.echo(translate(BUSY_MESSAGE), err=True)
+            raise SystemExit(EXIT_BUSY) from None
+
+
+BUSY_MESSAGE = N_("Die Datenbank ist gerade ausgelastet – nichts wurde gespeichert, bitte erneut versuchen.")
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """Tumorkonferenzen: Konferenzkalender, Anmeldung, Bildeingang, Protokoll."""
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tumorboard.db import DEFAULT_BUSY_TIMEOUT_MS
 from tumorboard.errors import ConfigurationError
 from tumorboard.i18n import N_
 
@@ -31,6 +32,9 @@ class Settings:
     login_max_failures: int
     login_window_minutes: int
     log_level: str
+    #: Milliseconds a transaction waits for a database lock before it gives up: SQLite ``busy_timeout``,
+    #: PostgreSQL ``lock_timeout``. A web request then answers 503 "busy, nothing saved", a job runs again next time.
+    db_busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
 
     @property
     def is_production(self) -> bool:
@@ -66,6 +70,7 @@ class Settings:
             login_max_failures=_int(env, "TUMORBOARD_LOGIN_MAX_FAILURES", 5),
             login_window_minutes=_int(env, "TUMORBOARD_LOGIN_WINDOW_MINUTES", 15),
             log_level=env.get("TUMORBOARD_LOG_LEVEL", "INFO").upper(),
+            db_busy_timeout_ms=_int(env, "TUMORBOARD_DB_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS),
         )
 
 
