@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -18,7 +19,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tumorboard.auth.actors import CLI
@@ -26,11 +26,12 @@ from tumorboard.auth.models import Role
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
-from tumorboard.dbfaults import EXIT_BUSY, is_busy
+from tumorboard.dbfaults import EXIT_BUSY, install_log_scrubber, involves_database, is_busy
 from tumorboard.errors import ConfigurationError, InvalidInput, TumorboardError
 from tumorboard.i18n import N_, translate
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 def _fail(err: TumorboardError) -> None:
@@ -71,16 +72,22 @@ def unit_of_work() -> Iterator[tuple[Runtime, Session]]:
 
 
 class _Main(click.Group):
-    """The root group: a database that stays busy past the timeout ends any command with a clear message."""
+    """The root group, the CLI's process boundary for database faults: a database that stays busy past the
+    timeout ends the command with a clear message and :data:`EXIT_BUSY`; any other database fault is logged
+    without the values it carried (the driver's message may quote them) and exits 1 — never a raw traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        install_log_scrubber()
         try:
             return super().invoke(ctx)
-        except DBAPIError as err:
-            if not is_busy(err):
+        except Exception as err:
+            if not involves_database(err):
                 raise
-            click.echo(translate(BUSY_MESSAGE), err=True)
-            raise SystemExit(EXIT_BUSY) from None
+            if is_busy(err):
+                click.echo(translate(BUSY_MESSAGE), err=True)
+                raise SystemExit(EXIT_BUSY) from None
+            log.exception("command %s failed: database error", ctx.invoked_subcommand)
+            raise SystemExit(1) from None
 
 
 BUSY_MESSAGE = N_("Die Datenbank ist gerade ausgelastet – nichts wurde gespeichert, bitte erneut versuchen.")

@@ -92,7 +92,7 @@ def _chain(err: BaseException) -> list[BaseException]:
     return seen
 
 
-def _touches_database(err: BaseException) -> bool:
+def involves_database(err: BaseException) -> bool:
     return any(is_database_error(e) for e in _chain(err))
 
 
@@ -128,12 +128,12 @@ def install_log_scrubber() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         exc_info = record.exc_info
-        if exc_info and exc_info[1] is not None and _touches_database(exc_info[1]):
+        if exc_info and exc_info[1] is not None and involves_database(exc_info[1]):
             record.exc_text = safe_traceback(exc_info[1])
             record.exc_info = None
         if isinstance(record.args, tuple) and any(isinstance(a, BaseException) for a in record.args):
             record.args = tuple(
-                describe(a) if isinstance(a, BaseException) and _touches_database(a) else a for a in record.args
+                describe(a) if isinstance(a, BaseException) and involves_database(a) else a for a in record.args
             )
         return record
 
