@@ -74,10 +74,9 @@ def test_a_writer_that_read_first_waits_for_the_lock_and_succeeds(live: LiveData
 def test_past_the_timeout_the_fault_is_busy_and_nothing_is_written(live: LiveDatabase) -> None:
     engine = make_engine(live.url, busy_timeout_ms=300)
     try:
-        with hold_lock(live, 3), pytest.raises(OperationalError) as caught:
-            with make_session_factory(engine)() as session:
-                session.execute(text("INSERT INTO patient (id, family_name) VALUES (3, 'Wartend')"))
-                session.commit()
+        with hold_lock(live, 3), pytest.raises(OperationalError) as caught, make_session_factory(engine)() as session:
+            session.execute(text("INSERT INTO patient (id, family_name) VALUES (3, 'Wartend')"))
+            session.commit()
     finally:
         engine.dispose()
     assert is_busy(caught.value)
