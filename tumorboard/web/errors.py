@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -48,6 +49,16 @@ def _page(code: int, text: str) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, message=text), code
 
 
+def _forget_database() -> None:
+    """Rolls the request's transaction back before the error page is rendered: nothing of it is saved, and the page
+    needs no database — which may be what failed. The signed-in user keeps what was loaded (detached); a failed
+    flush expired it, and then the page shows no user rather than fail again (a bare 500)."""
+    request_session.discard()
+    user = g.get("user")
+    if user is not None and inspect(user).expired_attributes:
+        g.user = None
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(err: CSRFError) -> tuple[str, int]:
@@ -71,11 +82,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def database_error(err: DBAPIError) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
-        # The request's transaction is rolled back before the page is rendered: nothing of it is saved, and the
-        # page needs no database (the user and what it shows were loaded before; detached, they keep that).
-        request_session.discard()
         if not is_busy(err):
             return unexpected(err)
+        _forget_database()
         log.warning("database busy, request %s %s answered 503: %s", request.method, request.endpoint, describe(err))
         page, code = _page(503, translate(_MESSAGES[503], str(get_locale() or "de")))
         return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -84,4 +93,5 @@ def init_app(app: Flask) -> None:
     def unexpected(err: Exception) -> tuple[str, int]:  # process boundary
         # database errors are logged without their messages' values (tumorboard.dbfaults.install_log_scrubber)
         log.exception("unhandled error in %s %s", request.method, request.endpoint)
+        _forget_database()
         return _page(500, translate(_MESSAGES[500], str(get_locale() or "de")))
