@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -122,7 +123,8 @@ def hold_lock(
     db: LiveDatabase, seconds: float, tables: tuple[str, ...] = ("patient", "case_registration")
 ) -> Iterator[subprocess.Popen[str]]:
     """A separate process that holds the database's write lock (SQLite: ``BEGIN EXCLUSIVE``; PostgreSQL: an
-    ``ACCESS EXCLUSIVE`` lock on ``tables``) for ``seconds``; entered once the lock is held."""
+    ``ACCESS EXCLUSIVE`` lock on ``tables``) for ``seconds``, or until the block ends if that is earlier; entered
+    once the lock is held."""
     if db.is_sqlite:
         path = make_url(db.url).database
         script = (
@@ -150,7 +152,8 @@ def hold_lock(
         assert proc.stdout.readline().strip() == "locked"
         yield proc
     finally:
-        proc.wait(timeout=seconds + 30)
+        proc.terminate()  # at the latest when the block ends (its connection goes, and with it the lock)
+        proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -349,3 +352,12 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, headers: 
     assert match, out
     requests, duration_us, bad, sock, p50, p99 = (int(g) for g in match.groups())
     return WrkResult(requests, duration_us / 1e6, bad, sock, p50 / 1000, p99 / 1000)
+
+
+@pytest.fixture(scope="session")
+def live_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDatabase]:
+    """A fresh database with the demo loaded, for tests with real processes: SQLite in the first run of
+    ``make test``, PostgreSQL in its second. Shared by the session (the demo load takes seconds)."""
+    with LiveDatabase.create(tmp_path_factory.mktemp("live"), os.environ.get("TUMORBOARD_TEST_PG_ADMIN_URL")) as db:
+        db.prepare()
+        yield db
