@@ -87,12 +87,11 @@ def read_only_engine(engine: Engine) -> Engine:
 def _sqlite_begin(conn: Connection) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe takes it over
     # ("Serializable isolation / Savepoints / Transactional DDL" in the SQLite dialect docs).
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("PRAGMA query_only=ON")
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("PRAGMA query_only=OFF")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    if conn.info.get(READ_ONLY, False) != read_only:  # per pooled connection; set only when it changes
+        conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        conn.info[READ_ONLY] = read_only
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry, *, busy_timeout_ms: int) -> None:
