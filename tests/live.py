@@ -342,7 +342,17 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, headers: 
     script = Path(os.environ.get("TMPDIR", "/tmp")) / f"wrk-{uuid.uuid4().hex}.lua"
     script.write_text(_WRK_SCRIPT)
     try:
-        args = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
+        args = [
+            "wrk",
+            "-t",
+            str(min(threads, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+        ]
         for header in headers:
             args += ["-H", header]
         out = subprocess.run([*args, "-s", str(script), url], capture_output=True, text=True, check=True).stdout
