@@ -11,10 +11,10 @@ PORT ?= 5000
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 APT_RUN := python3-venv
 # nginx-light: the TLS-terminating reverse proxy of tests/browser/test_https_proxy.py (started by the test)
-APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc nginx-light
+APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc nginx-light wrk
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging no-system-orthanc
+.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web no-system-orthanc
 
 # --- setup -----------------------------------------------------------------------------------------------
 # policy-rc.d (exit 101) for the install: packages such as nginx must not start their system service on port 80
@@ -84,6 +84,12 @@ test: lint typecheck pytest
 bench-caselist: $(VENV)/.installed-test translations
 	$(call apt_install,fonts-dejavu-core)
 	$(BIN)/python benchmarks/caselist.py --db both
+
+# Web load (issue 16): wrk, 32 connections for 30 s on a case page, the session page and the calendar feed, against
+# gunicorn with 4 workers, on SQLite and PostgreSQL; figures in docs/benchmarks.md.
+bench-web: $(VENV)/.installed-test translations
+	$(call apt_install,wrk)
+	$(BIN)/python benchmarks/web_load.py
 
 # DICOM listener benchmark (issue 4): ours vs a minimal pynetdicom SCP, DCMTK storescp and Orthanc, same storescu;
 # then peak memory while receiving a 1 GB study. Figures in docs/benchmarks.md. Needs root (unshare --net).

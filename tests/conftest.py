@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.live import live_db  # noqa: F401 - a fixture: a fresh database served by real processes
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.clock import FixedClock
 from tumorboard.config import Settings

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.clock import Clock, SystemClock
 from tumorboard.config import Settings
-from tumorboard.db import make_engine, make_session_factory
+from tumorboard.db import make_engine, make_session_factory, read_only_engine
+from tumorboard.dbfaults import install_log_scrubber
 from tumorboard.exports.rendering import ExportTemplates
 
 
@@ -25,6 +26,12 @@ class Runtime:
     clock: Clock
     #: The export Jinja environments (PDF agendas, protocols, attendance lists), one per locale.
     templates: ExportTemplates
+    #: Sessions that only read (on SQLite: no write lock; a write in them fails). Tests that pass their own
+    #: ``session_factory`` get it here too.
+    read_session_factory: sessionmaker[Session] | None = None
+
+    def read_sessions(self) -> sessionmaker[Session]:
+        return self.read_session_factory or self.session_factory
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
@@ -36,13 +43,24 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     if engine is None:
         if settings.database_url.startswith("sqlite"):
             prepare_sqlite_file(settings)
-        engine = make_engine(settings.database_url)
-    session_factory = overrides.pop("session_factory", None) or make_session_factory(engine)
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+    session_factory = overrides.pop("session_factory", None)
+    read_session_factory = None
+    if session_factory is None:
+        session_factory = make_session_factory(engine)
+        read_session_factory = make_session_factory(read_only_engine(engine))
     clock = overrides.pop("clock", None) or SystemClock()
     templates = overrides.pop("templates", None) or ExportTemplates()
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
-    return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock, templates=templates)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        clock=clock,
+        templates=templates,
+        read_session_factory=read_session_factory,
+    )
 
 
 def private_folder(path: Path) -> None:
@@ -65,6 +83,7 @@ def prepare_sqlite_file(settings: Settings) -> None:
 
 
 def configure_logging(level: str) -> None:
+    install_log_scrubber()  # no database error message reaches a log with the values that were written
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,12 +1,14 @@
 """The ``tumorboard`` command: admin and cron entry points. Each domain's commands live here in groups.
 
-Exit codes: 0 ok, 1 not found / conflict / permission, 2 invalid input or configuration.
+Exit codes: 0 ok, 1 not found / conflict / permission, 2 invalid input or configuration, 75 (EX_TEMPFAIL) the
+database stayed busy past the timeout and nothing was saved — run the command again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from typing import Any
 
@@ -20,16 +22,41 @@ from tumorboard.bootstrap import Runtime
 from tumorboard.cli_support import handles_errors, iso_date, runtime, unit_of_work
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.dbfaults import EXIT_BUSY, install_log_scrubber, involves_database, is_busy
 from tumorboard.errors import InvalidInput
 from tumorboard.exports.cli import agenda
-from tumorboard.i18n import N_
+from tumorboard.i18n import N_, translate
 from tumorboard.imaging.cli import imaging
 from tumorboard.partners.cli import partners
 from tumorboard.protocol.cli import protocol
 from tumorboard.supervisor import restore_default_signals
 
+log = logging.getLogger(__name__)
 
-@click.group()
+
+class _Main(click.Group):
+    """The root group, the CLI's process boundary for database faults: a database that stays busy past the
+    timeout ends the command with a clear message and :data:`EXIT_BUSY`; any other database fault is logged
+    without the values it carried (the driver's message may quote them) and exits 1 — never a raw traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        install_log_scrubber()
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            if not involves_database(err):
+                raise
+            if is_busy(err):
+                click.echo(translate(BUSY_MESSAGE), err=True)
+                raise SystemExit(EXIT_BUSY) from None
+            log.exception("command %s failed: database error", ctx.invoked_subcommand)
+            raise SystemExit(1) from None
+
+
+BUSY_MESSAGE = N_("Die Datenbank ist gerade ausgelastet – nichts wurde gespeichert, bitte erneut versuchen.")
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """Tumorkonferenzen: Konferenzkalender, Anmeldung, Bildeingang, Protokoll."""
     # A shell starts background jobs with SIGINT ignored, and the ignore survives exec: without this, Ctrl-C or

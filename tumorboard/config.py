@@ -14,6 +14,10 @@ from pathlib import Path
 from tumorboard.errors import ConfigurationError
 from tumorboard.i18n import N_
 
+#: Milliseconds a transaction waits for a database lock (SQLite busy_timeout, PostgreSQL lock_timeout): above the
+#: 15 s a long write may hold the lock, below gunicorn's 30 s worker timeout.
+DEFAULT_BUSY_TIMEOUT_MS = 20_000
+
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -39,6 +43,9 @@ class Settings:
     #: Reverse proxies in front of the app that set X-Forwarded-For/-Proto (werkzeug ProxyFix); 0 = none, the
     #: headers are ignored. nginx in front of gunicorn is 1.
     proxy_hops: int = 0
+    #: Milliseconds a transaction waits for a database lock before it gives up: SQLite ``busy_timeout``,
+    #: PostgreSQL ``lock_timeout``. A web request then answers 503 "busy, nothing saved", a job runs again next time.
+    db_busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
 
     @property
     def is_production(self) -> bool:
@@ -77,6 +84,7 @@ class Settings:
             session_idle_minutes=_int(env, "TUMORBOARD_SESSION_IDLE_MINUTES", 30),
             session_max_hours=_int(env, "TUMORBOARD_SESSION_MAX_HOURS", 12),
             proxy_hops=_int(env, "TUMORBOARD_PROXY_HOPS", 0, minimum=0),
+            db_busy_timeout_ms=_int(env, "TUMORBOARD_DB_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS),
         )
 
 

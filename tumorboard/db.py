@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event
@@ -14,6 +15,8 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from tumorboard.config import DEFAULT_BUSY_TIMEOUT_MS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -65,26 +68,53 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    engine = create_engine(url, **kwargs)
+#: Execution option of an engine whose transactions only read (:func:`read_only_engine`).
+READ_ONLY = "tumorboard_read_only"
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
+    """The engine for ``url``. Error messages never carry bound values (``hide_parameters``): they may be
+    patient data, and the messages end up in logs.
+
+    On SQLite every transaction begins with the write lock (``BEGIN IMMEDIATE``), so a writer queues for up to
+    ``busy_timeout_ms`` at its start. A deferred ``BEGIN`` that reads first and then writes cannot wait: SQLite
+    refuses the upgrade at once ("database is locked") when another connection wrote meanwhile (issue 16).
+    Transactions of :func:`read_only_engine` begin deferred and cannot write at all.
+    """
+    if url.startswith("postgresql"):
+        options = f"-c lock_timeout={busy_timeout_ms}"
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args["options"] = f"{connect_args['options']} {options}" if "options" in connect_args else options
+    engine = create_engine(url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+def read_only_engine(engine: Engine) -> Engine:
+    """The same pool for transactions that only read (a calendar feed): on SQLite they begin deferred and take
+    no write lock, and any write in them fails at once instead of trying to upgrade."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe takes it over.
-    conn.exec_driver_sql("BEGIN")
+    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe takes it over
+    # ("Serializable isolation / Savepoints / Transactional DDL" in the SQLite dialect docs).
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    if conn.info.get(READ_ONLY, False) != read_only:  # per pooled connection; set only when it changes
+        conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        conn.info[READ_ONLY] = read_only
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    # WAL lets the scheduler write while web workers read; the busy timeout makes writers queue instead of
-    # failing at once; SQLite leaves foreign keys off unless asked.
+def _sqlite_pragmas(dbapi_connection: Any, record: ConnectionPoolEntry, *, busy_timeout_ms: int) -> None:
+    # WAL lets readers go on while one writer writes; the busy timeout makes writers queue instead of failing at
+    # once; SQLite leaves foreign keys off unless asked.
     dbapi_connection.isolation_level = None  # see _sqlite_begin
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 

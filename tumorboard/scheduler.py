@@ -20,6 +20,7 @@ from tumorboard.bootstrap import Runtime
 from tumorboard.cases.jobs import freeze_agendas
 from tumorboard.clock import BERLIN
 from tumorboard.conferences.jobs import generate_upcoming_sessions
+from tumorboard.dbfaults import describe, is_busy
 from tumorboard.imaging.jobs import complete_studies, purge_discussed, render_previews
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,13 @@ JOBS: tuple[Job, ...] = (
 def _run(job: Job, runtime: Runtime) -> None:
     try:
         job.func(runtime)
-    except Exception:  # process boundary: a failing job must not stop the scheduler
-        log.exception("job %s failed", job.id)
+    except Exception as err:  # process boundary: a failing job must not stop the scheduler
+        if is_busy(err):
+            # Its transaction was rolled back whole; job bodies are idempotent, the next run does the work.
+            log.warning("job %s: database busy, nothing saved; runs again at its next time (%s)", job.id, describe(err))
+        else:
+            # database errors are logged without their messages' values (tumorboard.dbfaults.install_log_scrubber)
+            log.exception("job %s failed", job.id)
 
 
 def build_scheduler(runtime: Runtime) -> BlockingScheduler:

@@ -18,7 +18,7 @@ from tumorboard.auth.services import renew_feed_token, revoke_feed_token, user_b
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.exports.ical import render_calendar
-from tumorboard.web.request_session import db, runtime
+from tumorboard.web.request_session import db, read_only, runtime
 from tumorboard.web.security import current_actor, current_user, now, public, requires
 
 bp = Blueprint("calendar", __name__)
@@ -70,11 +70,13 @@ def _feed(token: str, board_id: int | None) -> Response:
 
 @bp.route("/feeds/<token>/all.ics")
 @public
+@read_only
 def feed_all(token: str) -> Response:
     return _feed(token, None)
 
 
 @bp.route("/feeds/<token>/boards/<int:board_id>.ics")
 @public
+@read_only
 def feed_board(token: str, board_id: int) -> Response:
     return _feed(token, board_id)

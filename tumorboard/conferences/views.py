@@ -21,7 +21,7 @@ from tumorboard.conferences.quorum import parse_quorum
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.ical import render_calendar
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db, runtime
+from tumorboard.web.request_session import db, read_only, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("conferences", __name__)
@@ -145,6 +145,7 @@ def edit_board(board_id: int) -> Page:
 
 @bp.route("/sessions/<int:session_id>")
 @requires(can_view_schedule)
+@read_only
 def session_detail(session_id: int) -> Page:
     return _render_session(conf.get_session(db(), session_id))
 

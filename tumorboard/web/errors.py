@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template, request
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from tumorboard.dbfaults import RETRY_AFTER_SECONDS, describe, is_busy
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_, translate
+from tumorboard.web import request_session
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ _MESSAGES = {
     413: N_("Die Datei ist zu groß (höchstens 20 MB). Es wurde nichts gespeichert."),
     422: N_("Die Eingabe ist ungültig."),
     500: N_("Ein interner Fehler ist aufgetreten. Er wurde protokolliert."),
+    503: N_("Der Dienst ist gerade ausgelastet – nichts wurde gespeichert, bitte erneut versuchen."),
 }
 
 
@@ -42,6 +47,16 @@ def status_of(err: TumorboardError) -> int:
 
 def _page(code: int, text: str) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, message=text), code
+
+
+def _forget_database() -> None:
+    """Rolls the request's transaction back before the error page is rendered: nothing of it is saved, and the page
+    needs no database — which may be what failed. The signed-in user keeps what was loaded (detached); a failed
+    flush expired it, and then the page shows no user rather than fail again (a bare 500)."""
+    request_session.discard()
+    user = g.get("user")
+    if user is not None and inspect(user).expired_attributes:
+        g.user = None
 
 
 def init_app(app: Flask) -> None:
@@ -65,7 +80,18 @@ def init_app(app: Flask) -> None:
         code = err.code or 500
         return _page(code, translate(_MESSAGES.get(code, _MESSAGES[400]), str(get_locale() or "de")))
 
+    @app.errorhandler(DBAPIError)
+    def database_error(err: DBAPIError) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+        if not is_busy(err):
+            return unexpected(err)
+        _forget_database()
+        log.warning("database busy, request %s %s answered 503: %s", request.method, request.endpoint, describe(err))
+        page, code = _page(503, translate(_MESSAGES[503], str(get_locale() or "de")))
+        return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> tuple[str, int]:  # process boundary
-        log.exception("unhandled error")
+        # database errors are logged without their messages' values (tumorboard.dbfaults.install_log_scrubber)
+        log.exception("unhandled error in %s %s", request.method, request.endpoint)
+        _forget_database()
         return _page(500, translate(_MESSAGES[500], str(get_locale() or "de")))
