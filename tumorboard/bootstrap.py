@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tumorboard.clock import Clock, SystemClock
 from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory
+from tumorboard.imaging.config import ImagingSettings
+from tumorboard.imaging.dicom.spool import Spool
 
 
 @dataclass
@@ -20,11 +22,17 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    #: DICOM listener and image store settings, validated at start (a bad AE title stops every process).
+    imaging: ImagingSettings
+    #: The image store: owns the layout of ``incoming/``, ``objects/`` and ``previews/``.
+    store: Spool
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
-    """Build settings, engine, session factory and clock. ``overrides`` replace any of them (tests)."""
+    """Build settings, engine, session factory, clock, imaging settings and the image store. ``overrides``
+    replace any of them (tests)."""
     settings = settings or Settings.from_env()
+    imaging = overrides.pop("imaging", None) or ImagingSettings.from_env(settings)
     configure_logging(settings.log_level)
     engine = overrides.pop("engine", None)
     if engine is None:
@@ -35,7 +43,14 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     clock = overrides.pop("clock", None) or SystemClock()
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
-    return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        clock=clock,
+        imaging=imaging,
+        store=Spool(imaging.storage_path),
+    )
 
 
 def configure_logging(level: str) -> None:

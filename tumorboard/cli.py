@@ -99,7 +99,6 @@ def demo() -> None:
 def demo_load() -> None:
     """Load the nine boards, one user per role and synthetic patients — once."""
     from tumorboard.demo.data import load_demo
-    from tumorboard.imaging.config import ImagingSettings
 
     with unit_of_work() as (rt, session):
         loaded = load_demo(
@@ -108,7 +107,7 @@ def demo_load() -> None:
             actor=CLI,
             horizon_weeks=rt.settings.horizon_weeks,
             history=True,
-            imaging_storage=ImagingSettings.from_env(rt.settings).storage_path,
+            imaging_storage=rt.imaging.storage_path,
         )
     click.echo("Demodaten geladen." if loaded else "Demodaten sind schon vorhanden; nichts geändert.")
 

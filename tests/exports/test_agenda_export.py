@@ -18,7 +18,7 @@ from tumorboard.cases import services as cases
 from tumorboard.cases.agenda import current_agenda, freeze_due_agendas
 from tumorboard.exports.agenda import render_agenda_csv, render_agenda_html, render_agenda_pdf
 from tumorboard.exports.pdf import PdfRenderError, render_pdf
-from tumorboard.imaging.services import ImagingSummary
+from tumorboard.imaging.summaries import ImagingSummary
 
 DEADLINE = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)  # Mon 12:00 Berlin, for Tue 24.11.2026 15:15
 LONG_QUESTION = (

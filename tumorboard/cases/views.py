@@ -40,9 +40,10 @@ from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
-from tumorboard.imaging import services as imaging
+from tumorboard.imaging import matching as imaging
+from tumorboard.imaging import services as imaging_services
 from tumorboard.imaging.models import ImagingStudy, StudyState
-from tumorboard.imaging.services import ImagingSummary, imaging_summaries
+from tumorboard.imaging.summaries import ImagingSummary, imaging_summaries
 from tumorboard.partners.models import Partner
 from tumorboard.patients.names import fold
 from tumorboard.patients.services import search_patients
@@ -79,7 +80,7 @@ def imaging_for(case_ids: list[int]) -> dict[int, ImagingSummary]:
 
 
 def _imaging_complete(summary: ImagingSummary | None) -> bool | None:
-    return None if summary is None else summary.state == "complete"
+    return None if summary is None else summary.complete
 
 
 def _log_access(tag: str, subject_type: str, subject_id: int | str, **after: Any) -> None:
@@ -226,7 +227,7 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
         study_id = int(request.form["from_study"])
     except ValueError:
         raise InvalidInput(N_("Diese Studie gibt es nicht.")) from None
-    study = imaging.get_study(db(), study_id)
+    study = imaging_services.get_study(db(), study_id)
     if study.case_id is not None:
         raise Conflict(N_("Diese Studie ist inzwischen einem Fall zugeordnet."))
     if study.state is StudyState.PURGED:
@@ -240,7 +241,7 @@ def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
     rows = list(cases.session_cases(db(), cs))
     imaging = imaging_for([c.id for c in rows])
     items = checklist.items_of(db(), cs.board)
-    checks = {c.id: checklist.evaluate(c, items, getattr(imaging.get(c.id), "complete", None)) for c in rows}
+    checks = {c.id: checklist.evaluate(c, items, _imaging_complete(imaging.get(c.id))) for c in rows}
     latest = versions(db(), cs)
     return {
         "cases": rows,
@@ -536,7 +537,6 @@ def mine() -> Page:
 # --- agenda downloads ---
 def _agenda_download(session_id: int, fmt: str) -> Response:
     from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
-    from tumorboard.imaging.config import ImagingSettings
 
     cs = conf.get_session(db(), session_id)
     agenda = current_agenda(db(), cs, at=now())
@@ -548,8 +548,9 @@ def _agenda_download(session_id: int, fmt: str) -> Response:
     slug = re.sub(r"[^a-z0-9]+", "-", fold(cs.board.short_name)).strip("-") or "konferenz"  # ASCII for the header
     name = f"tagesordnung-{slug}-{cs.local_start:%Y-%m-%d}"
     if fmt == "pdf":
-        storage = ImagingSettings.from_env(runtime().settings).storage_path
-        body = render_agenda_pdf(agenda, generated_at=now(), locale=locale, imaging=imaging, imaging_storage=storage)
+        body = render_agenda_pdf(
+            agenda, generated_at=now(), locale=locale, imaging=imaging, imaging_store=runtime().store
+        )
         return Response(
             body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
         )

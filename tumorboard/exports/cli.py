@@ -24,8 +24,8 @@ from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
-from tumorboard.imaging.services import ImagingSummary
-from tumorboard.imaging.services import imaging_summaries as services_imaging_summaries
+from tumorboard.imaging.summaries import ImagingSummary
+from tumorboard.imaging.summaries import imaging_summaries as services_imaging_summaries
 
 
 @click.group()
@@ -93,7 +93,6 @@ def agenda_export(
 ) -> None:
     """Write the agenda of a session (SESSION_ID, or --board and --date) as PDF/A or CSV to --out."""
     from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
-    from tumorboard.imaging.config import ImagingSettings
 
     if not out.parent.is_dir():
         raise InvalidInput(N_("Das Verzeichnis für --out gibt es nicht."))
@@ -103,8 +102,7 @@ def agenda_export(
         agenda = current_agenda(session, cs, at=now)
         imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
         if fmt == "pdf":
-            storage = ImagingSettings.from_env(rt.settings).storage_path
-            data = render_agenda_pdf(agenda, generated_at=now, locale=locale, imaging=imaging, imaging_storage=storage)
+            data = render_agenda_pdf(agenda, generated_at=now, locale=locale, imaging=imaging, imaging_store=rt.store)
         else:
             data = render_agenda_csv(agenda, locale=locale, imaging=imaging)
     write_atomically(out, data)

@@ -32,8 +32,7 @@ from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
-from tumorboard.imaging.fastpath import FastIndex
-from tumorboard.imaging.services import ingest_instance, is_indexed
+from tumorboard.imaging.index import FastIndex, ingest_instance, is_indexed
 from tumorboard.partners.services import authorize_peer, known_ae_title
 
 log = logging.getLogger(__name__)
