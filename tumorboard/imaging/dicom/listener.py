@@ -1,8 +1,9 @@
 """``tumorboard imaging listen``: the pynetdicom Storage SCP (all storage SOP classes) plus Verification.
 
 Order per instance (success only after durability): pynetdicom receives the dataset in chunks into a temp file
-in ``incoming/`` → we parse its header → fsync and rename it to its content address → commit the index row →
-return 0x0000. Handlers are short; dependencies come in through pynetdicom's handler arguments.
+in ``incoming/`` → we parse its header while the file is fsynced → it is renamed to its content address → the
+group indexer commits its row together with whatever other associations sent meanwhile, while this thread
+fsyncs the folder → 0x0000. Handlers are short; dependencies come in through pynetdicom's handler arguments.
 Logs name the partner by id and AE title, never patient data.
 """
 
@@ -14,7 +15,6 @@ import logging
 import mmap
 import os
 import shutil
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +23,15 @@ from weakref import WeakKeyDictionary
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
+from tumorboard.imaging.dicom.indexer import GroupIndexer, IndexUnavailable
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
-from tumorboard.imaging.index import FastIndex, ingest_instance, is_indexed
+from tumorboard.imaging.index import is_indexed
 from tumorboard.partners.services import authorize_peer, known_ae_title
 
 log = logging.getLogger(__name__)
@@ -95,10 +94,11 @@ class Intake:
         min_free_bytes: int = 0,
     ) -> None:
         self.min_free_bytes = min_free_bytes
-        self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicom-store")
+        # Header parsing overlaps the handler's fsync and hash; one worker per likely concurrent association.
+        self.workers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-parse")
         self.session_factory = session_factory
-        self.engine: Engine = session_factory.kw["bind"]
-        self.fast = FastIndex.for_engine(self.engine)
+        self.indexer = GroupIndexer(session_factory.kw["bind"], actor=LISTENER)
+        self.indexer.start()
         self.clock = clock
         self.spool = spool
         self.ae_title = ae_title
@@ -182,55 +182,43 @@ class Intake:
         except OutOfSpace:
             log.error("C-STORE from partner %s: image store is full", peer.partner_id)
             return OUT_OF_RESOURCES
-        except Exception as err:
-            log.exception("C-STORE from partner %s: storing or indexing failed", peer.partner_id)
+        except IndexUnavailable:
             received.discard(self.spool)  # nothing indexed: leave nothing behind
-            return OUT_OF_RESOURCES if isinstance(err, OperationalError) else PROCESSING_FAILURE
+            return OUT_OF_RESOURCES
+        except Exception:
+            log.exception("C-STORE from partner %s: storing or indexing failed", peer.partner_id)
+            received.discard(self.spool)
+            return PROCESSING_FAILURE
         return SUCCESS
 
     def _index(self, peer: Peer, header: Header, received: Received) -> None:
-        """Write the index row of the fsynced file, move the file into place and commit (see
-        :meth:`_commit_placed`). The common instance takes the DBAPI fast path; anything else (or a driver it was
-        not written for) the service."""
-        for attempt in range(3):
-            row: dict[str, Any] = {
-                "sha256": received.sha256,
-                "size": received.size,
-                "calling_ae_title": peer.calling_ae_title,
-                "peer_address": peer.address,
-                "at": self.clock.now(),
-            }
-            try:
-                if self.fast is not None:
-                    with self.engine.connect() as conn, conn.begin() as transaction:
-                        if self.fast.ingest(conn, header, **row):
-                            self._commit_placed(received, transaction.commit)
-                            return
-                        transaction.rollback()
-                with self.session_factory() as session:
-                    ingest_instance(session, header, partner_id=peer.partner_id, actor=LISTENER, **row)
-                    self._commit_placed(received, session.commit)
-                    return
-            except IntegrityError:
-                # Another association created the same study/series/instance at the same moment: retry, the
-                # second attempt finds the row.
-                if attempt == 2:
-                    raise
-
-    def _commit_placed(self, received: Received, commit: Callable[[], None]) -> None:
-        """Rename the file into its place, then commit while a worker fsyncs the folder; the sender hears of
-        success only after both. (Should the process die after the commit but before the rename reached the
-        disk, the fsynced file is still in ``incoming/`` and the next start moves it into place: see
-        :meth:`Spool.prepare`.) A failing rename or commit rolls back; a failing folder fsync after the commit
-        leaves row and file as they are and answers with a failure, so the sender sends again."""
-        stored = received.place(self.spool)  # raises what the rename raised (full disk): rolled back
-        folder = self.workers.submit(self.spool.sync_folder, stored) if stored.created else None
+        """Rename the fsynced file to its content address, hand the instance to the group indexer and, while it
+        commits, fsync the folder; return only when both are durable. (Should the process die after the commit
+        but before the rename reached the disk, the fsynced file is still in ``incoming/`` and the next start
+        moves it into place: see :meth:`Spool.prepare`; a rename without a commit is indexed by the start-up
+        reconciliation.) A failing rename indexes nothing; a failing commit removes the file it placed; a
+        failing folder fsync after the commit leaves row and file as they are and answers with a failure, so
+        the sender sends again."""
+        stored = received.place(self.spool)  # raises what the rename raised (full disk): nothing indexed
+        committed = self.indexer.submit(
+            header,
+            partner_id=peer.partner_id,
+            sha256=received.sha256,
+            size=received.size,
+            calling_ae_title=peer.calling_ae_title,
+            peer_address=peer.address,
+            at=self.clock.now(),
+        )
+        folder_error: OSError | None = None
         try:
-            commit()
-            received.committed = True
-        finally:
-            if folder is not None:
-                folder.result()
+            if stored.created:
+                self.spool.sync_folder(stored)
+        except OSError as err:
+            folder_error = err
+        committed.result()
+        received.committed = True
+        if folder_error is not None:
+            raise folder_error
 
 
 @dataclass
