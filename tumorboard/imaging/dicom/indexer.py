@@ -54,7 +54,7 @@ class GroupIndexer:
     """One thread, one transaction per group of instances that arrived together."""
 
     def __init__(self, engine: Engine, *, actor: Actor, timeout: float = 30.0) -> None:
-        self.engine = _write_locking(engine)
+        self.engine = write_locking_engine(engine)
         self._own_engine = self.engine is not engine
         self.fast = FastIndex.for_engine(self.engine)
         self.actor = actor
@@ -152,7 +152,7 @@ class GroupIndexer:
         self.indexed += len(batch)
 
 
-def _write_locking(engine: Engine) -> Engine:
+def write_locking_engine(engine: Engine) -> Engine:
     """An engine whose transactions take SQLite's write lock when they begin (``BEGIN IMMEDIATE``), for the
     indexer's own connection; other databases: the engine itself (PostgreSQL's row locks wait by themselves)."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):

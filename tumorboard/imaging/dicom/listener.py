@@ -281,6 +281,10 @@ def build_ae(ae_title: str) -> Any:
     ae.add_supported_context(VERIFICATION, TRANSFER_SYNTAXES[:2])
     ae.require_called_aet = False  # checked (and audited) by handle_requested
     ae.maximum_pdu_size = 0  # unlimited: fewer, larger PDUs
+    # pynetdicom's default of 10 concurrent associations is less than the partners that send at once on a busy
+    # day (ten, plus a monitoring probe or a C-ECHO, were refused with "Local Limit Exceeded"). Each costs one
+    # thread and the memory map of the instance it is receiving; all share one indexer.
+    ae.maximum_associations = 40
     ae.network_timeout = 60
     ae.dimse_timeout = 60
     ae.acse_timeout = 30

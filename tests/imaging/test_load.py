@@ -1,0 +1,146 @@
+"""Everyday load with real peers: ten partners' DCMTK ``storescu`` associations at once into a real listener
+process, while a coordinator's browser registers cases through the web app on the same database (SQLite, and
+PostgreSQL when TUMORBOARD_TEST_PG_ADMIN_URL is set)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import NOW, csrf_from, make_settings
+from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, parse_storescu, write_study
+from tumorboard.auth.actors import CLI
+from tumorboard.bootstrap import bootstrap
+from tumorboard.cases.models import Case
+from tumorboard.clock import FixedClock
+from tumorboard.conferences.models import Board
+from tumorboard.imaging.dicom.indexer import write_locking_engine
+from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
+from tumorboard.patients.models import Patient
+
+pytestmark = pytest.mark.db
+
+ASSOCIATIONS, PER_ASSOCIATION, REGISTRATIONS = 10, 50, 12
+
+
+def _register_cases(engine: Engine, tmp_path: Path, results: list[int], start: threading.Event) -> None:
+    runtime = bootstrap(make_settings(tmp_path, engine.url.render_as_string(hide_password=False)), engine=engine,
+                        clock=FixedClock(NOW))  # fmt: skip
+    from tumorboard.web import create_app
+
+    client = create_app(runtime).test_client()
+    start.wait(30)
+    page = client.get("/login")
+    data = {"csrf_token": csrf_from(page.text), "username": "dr.berger", "password": "tumorboard-demo"}
+    while (status := client.post("/login", data=data).status_code) != 302:
+        results.append(status)  # a failed login counts as a failed registration; the coordinator tries again
+        if len(results) >= REGISTRATIONS:
+            return
+    with runtime.session_factory() as session:
+        board = session.scalars(select(Board).where(Board.short_name == "Lunge")).one()
+    for n in range(REGISTRATIONS):
+        page = client.get(f"/cases/new?board={board.id}")
+        data = {
+            "csrf_token": csrf_from(page.text),
+            "board": str(board.id),
+            "session": "0",
+            "family_name": f"Lastprobe{n:02d}",
+            "given_name": "Erika",
+            "birth_date": "1961-04-12",
+            "sex": "W",
+            "patient_number": f"KIS-LOAD{n:03d}",
+            "referring_partner": "0",
+            "partner_patient_id": "",
+            "icd10_code": "C34.1",
+            "icd10_text": "Adenokarzinom Oberlappen",
+            "icdo_morphology": "8140/3",
+            "tnm": "cT2 cN0 cM0",
+            "ecog": "1",
+            "conference_type": "praeth",
+            "question": "Operation oder Radiochemotherapie?",
+            "presenter": "0",
+            "accession_number": "",
+        }
+        results.append(client.post("/cases/new", data=data).status_code)
+
+
+@pytest.mark.parametrize("web_begin", ["as configured", "immediate"])
+def test_ten_partners_at_once_while_cases_are_registered(
+    listener, listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path, caplog, web_begin
+):
+    """``web_begin="immediate"``: the web app's SQLite transactions begin with the write lock, as helper B1's
+    change to tumorboard/db.py makes them (issue 16 item 1); "as configured" uses db.py as it is."""
+    from tumorboard.demo.data import load_demo
+
+    with listener_sessions() as session:
+        assert load_demo(session, at=NOW, actor=CLI, horizon_weeks=4)
+        session.commit()
+    studies = [
+        write_study(tmp_path / f"partner{a}", series=1, per_series=PER_ASSOCIATION, size=64)
+        for a in range(ASSOCIATIONS)
+    ]
+    registered: list[int] = []
+    go = threading.Event()
+    web_engine = write_locking_engine(listener_engine) if web_begin == "immediate" else listener_engine
+    web = threading.Thread(target=_register_cases, args=(web_engine, tmp_path / "web", registered, go))
+    web.start()
+    senders = [
+        subprocess.Popen(
+            [
+                STORESCU,
+                "-v",
+                "-aet",
+                "PARTNER1",
+                "-aec",
+                "TUMORBOARD",
+                "127.0.0.1",
+                str(listener.port),
+                *map(str, files),
+            ],
+            env=DCMTK_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _, files in studies
+    ]
+    go.set()
+    outputs = [sender.communicate(timeout=300)[0] for sender in senders]
+    web.join(300)
+
+    statuses = [status for output in outputs for status in parse_storescu(output).values()]
+    assert len(statuses) == ASSOCIATIONS * PER_ASSOCIATION, [o[-800:] for o in outputs if "Sending file" not in o]
+    refused = [s for s in statuses if s != "success"]
+    assert refused == [], f"{len(refused)} refused: {sorted(set(refused))}; log: {listener.log.read_text()[-3000:]}"
+    assert all(sender.returncode == 0 for sender in senders)
+    if (
+        registered != [303] * REGISTRATIONS
+        and listener_engine.dialect.name == "sqlite"
+        and web_begin == "as configured"
+        and set(registered) <= {303, 500}
+        and "database is locked" in caplog.text
+    ):
+        pytest.xfail(
+            f"{registered.count(500)} of {REGISTRATIONS} registrations failed on SQLite's read-then-upgrade lock: "
+            "tumorboard/db.py begins with a plain BEGIN (helper B1 makes it BEGIN IMMEDIATE)"
+        )
+    assert registered == [303] * REGISTRATIONS  # every registration saved (See Other: the new case)
+
+    with listener_sessions() as session:
+        assert session.scalar(select(func.count(ImagingInstance.id))) == ASSOCIATIONS * PER_ASSOCIATION
+        counts = dict(session.execute(select(ImagingStudy.study_uid, ImagingStudy.instance_count)).all())
+        assert counts == {uid: PER_ASSOCIATION for uid, _ in studies}
+        assert set(session.scalars(select(ImagingSeries.instance_count)).all()) == {PER_ASSOCIATION}
+        saved = session.scalar(
+            select(func.count(Case.id)).join(Patient).where(Patient.patient_number.like("KIS-LOAD%"))
+        )
+        assert saved == REGISTRATIONS
+    stored = {p.stem for p in (listener.storage / "objects").rglob("*.dcm")}
+    with listener_sessions() as session:
+        assert set(session.scalars(select(ImagingInstance.sha256)).all()) == stored
