@@ -32,6 +32,7 @@ from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
 from tumorboard.imaging.dicom.indexer import GroupIndexer, IndexUnavailable
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
 from tumorboard.imaging.index import is_indexed
+from tumorboard.imaging.reconcile import reconcile_store
 from tumorboard.partners.services import authorize_peer, known_ae_title
 
 log = logging.getLogger(__name__)
@@ -302,8 +303,8 @@ def start_listener(
     min_free_bytes: int = 0,
     block: bool = True,
 ) -> Any:
-    """Prepare the store (removing temp files a killed process left) and serve. Returns the server when
-    ``block`` is False (tests), else runs until interrupted."""
+    """Prepare the store (removing temp files a killed process left), reconcile it with the index, and serve.
+    Returns the server when ``block`` is False (tests), else runs until interrupted."""
     spool = Spool(storage)
 
     def indexed(sha256: str) -> bool:
@@ -313,6 +314,12 @@ def start_listener(
     removed, recovered = spool.prepare(indexed)
     if removed or recovered:
         log.info("temp files of a previous run: %d unfinished removed, %d indexed moved into place", removed, recovered)
+    # Before the first association: every object file indexed, every index row with its file.
+    with session_factory() as session:
+        reconciled = reconcile_store(session, spool, at=clock.now(), actor=LISTENER)
+        session.commit()
+    for relative in reconciled.remove_after_commit:
+        spool.remove(relative)
     spool.use_for_temporary_files()
     _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
     _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details

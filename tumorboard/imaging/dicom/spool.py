@@ -3,7 +3,8 @@ store) and the one place that knows where objects and previews live.
 
 File names come from the SHA-256 of the bytes we hold, never from values the peer sent (pynetdicom #823/#1092).
 Layout under the imaging folder: ``incoming/`` (temporary, same filesystem), ``objects/ab/<sha256>.dcm``,
-``previews/<series id>.png``.
+``previews/<series id>.png``, ``quarantine/<sha256>.dcm`` (object files the start-up reconciliation could not
+index).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Spool:
         self.create_folders()
         removed = recovered = 0
         for leftover in self.incoming.iterdir():
-            sha256 = _file_digest(leftover)
+            sha256 = file_digest(leftover)
             if not self.object_path(sha256).exists() and indexed(sha256):
                 self.move(leftover, sha256, leftover.stat().st_size)
                 recovered += 1
@@ -103,7 +104,7 @@ class Spool:
     def place(self, temp: Path) -> Stored:
         """Hash and fsync ``temp`` (inside ``incoming/``), then move it to its content address."""
         with _space_errors(temp):
-            sha256, size = _file_digest(temp), temp.stat().st_size
+            sha256, size = file_digest(temp), temp.stat().st_size
         self.sync(temp)
         return self.move(temp, sha256, size)
 
@@ -151,11 +152,19 @@ class Spool:
             raise
         return Path(name)
 
+    def quarantine(self, sha256: str) -> Path:
+        """Move an object file the index cannot take to ``quarantine/`` (kept for an administrator)."""
+        folder = self.root / "quarantine"
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{sha256}.dcm"
+        os.replace(self.object_path(sha256), target)
+        return target
+
     def remove(self, relative: str) -> None:
         (self.root / relative).unlink(missing_ok=True)
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(CHUNK):
