@@ -198,6 +198,12 @@ def send_many(name: str, folders: list[Path]) -> tuple[float, int]:
     return elapsed, sum(output.count("Received Store Response (Success)") for output in outputs)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def uptime() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -225,14 +231,16 @@ def load_scenarios(root: Path, rounds: int, count: int) -> None:
                 proc = start(name, root / name)
                 try:
                     wait_for(name, proc)
+                    cpu = cpu_seconds(proc.pid)
                     elapsed, ok = send_many(name, folders)
+                    cpu = cpu_seconds(proc.pid) - cpu
                     if name == "ours" and scenario == "ten":
                         rss.append(peak_rss_mb(proc.pid))
                 finally:
                     stop(proc)
                 results[scenario][name].append(elapsed)
                 acknowledged[scenario][name].append(ok)
-                line.append(f"{name} {elapsed:.2f} s ({ok}/{total} acknowledged)")
+                line.append(f"{name} {elapsed:.2f} s ({ok}/{total} acknowledged, {cpu * 1000 / total:.1f} ms CPU/inst)")
             print(f"{scenario} round {rnd + 1} [load {uptime()}]: " + ", ".join(line), flush=True)
         for name in receivers:
             med = statistics.median(results[scenario][name])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import NOW, csrf_from, make_settings
-from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, parse_storescu, write_study
+from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, parse_storescu, storescu, write_study
 from tumorboard.auth.actors import CLI
 from tumorboard.bootstrap import bootstrap
 from tumorboard.cases.models import Case
@@ -144,3 +145,75 @@ def test_ten_partners_at_once_while_cases_are_registered(
     stored = {p.stem for p in (listener.storage / "objects").rglob("*.dcm")}
     with listener_sessions() as session:
         assert set(session.scalars(select(ImagingInstance.sha256)).all()) == stored
+
+
+class _WriteLock:
+    """Another process's exclusive write lock on the index for ``seconds`` (SQLite: BEGIN EXCLUSIVE; PostgreSQL:
+    an exclusive lock on the instance table), held from a separate connection while the test goes on."""
+
+    def __init__(self, engine: Engine, seconds: float) -> None:
+        self.engine, self.seconds = engine, seconds
+        self.taken = threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("COMMIT")  # leave the BEGIN db.py emitted: an exclusive one instead
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            else:
+                conn.exec_driver_sql("LOCK TABLE imaging_instance IN EXCLUSIVE MODE")
+            self.taken.set()
+            time.sleep(self.seconds)
+            conn.rollback()
+
+    def __enter__(self) -> _WriteLock:
+        self.thread.start()
+        assert self.taken.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join()
+
+
+def test_a_transfer_waits_for_a_write_lock_and_loses_nothing(listener, listener_engine, listener_sessions, tmp_path):
+    _, files = write_study(tmp_path / "out", series=1, per_series=20, size=32)
+    started = time.monotonic()
+    with _WriteLock(listener_engine, 4):
+        result = storescu(listener.port, files)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(parse_storescu(result.stdout + result.stderr).values()) == ["success"] * 20
+    assert time.monotonic() - started >= 3.5  # it waited for the lock rather than failing
+    with listener_sessions() as session:
+        assert session.scalar(select(func.count(ImagingInstance.id))) == 20
+        assert session.scalars(select(ImagingStudy.instance_count)).one() == 20
+    assert len(list((listener.storage / "objects").rglob("*.dcm"))) == 20
+
+
+def test_out_of_resources_only_once_the_database_stays_locked_past_the_timeout(
+    listener_engine, listener_sessions, tmp_path
+):
+    from tests.imaging.conftest import Listener
+
+    proc = Listener(
+        listener_engine.url.render_as_string(hide_password=False),
+        tmp_path / "imaging",
+        tmp_path / "listener.log",
+        TUMORBOARD_IMAGING_INDEX_TIMEOUT="2",
+    )
+    proc.start()
+    try:
+        _, files = write_study(tmp_path / "out", series=1, per_series=3, size=32)
+        with _WriteLock(listener_engine, 14):
+            first = storescu(proc.port, files[:1])
+        assert list(parse_storescu(first.stdout + first.stderr).values()) == ["failure: Refused: OutOfResources"], (
+            first.stdout + first.stderr
+        )[-2000:]
+        assert list((proc.storage / "objects").rglob("*.dcm")) == []  # nothing kept of what was refused
+        result = storescu(proc.port, files)  # the lock is gone: the resend and the rest are stored
+        assert list(parse_storescu(result.stdout + result.stderr).values()) == ["success"] * 3
+        with listener_sessions() as session:
+            assert session.scalar(select(func.count(ImagingInstance.id))) == 3
+        assert "database unavailable" in proc.log.read_text()
+    finally:
+        proc.stop()

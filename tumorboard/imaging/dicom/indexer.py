@@ -142,6 +142,10 @@ class GroupIndexer:
     def _commit(self, batch: list[_Pending]) -> None:
         with Session(bind=self.engine, expire_on_commit=False) as session:
             conn = session.connection()
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL waits for a row or table lock without end; like SQLite's busy timeout, give up after
+                # 10 s so that the retry loop above can count the time against the instances' timeout.
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
             for pending in batch:
                 if self.fast is None or not self.fast.ingest(conn, pending.header, **pending.row):
                     ingest_instance(

@@ -93,12 +93,13 @@ class Intake:
         spool: Spool,
         ae_title: str,
         min_free_bytes: int = 0,
+        index_timeout: float = 30.0,
     ) -> None:
         self.min_free_bytes = min_free_bytes
         # Header parsing overlaps the handler's fsync and hash; one worker per likely concurrent association.
         self.workers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-parse")
         self.session_factory = session_factory
-        self.indexer = GroupIndexer(session_factory.kw["bind"], actor=LISTENER)
+        self.indexer = GroupIndexer(session_factory.kw["bind"], actor=LISTENER, timeout=index_timeout)
         self.indexer.start()
         self.clock = clock
         self.spool = spool
@@ -301,6 +302,7 @@ def start_listener(
     port: int,
     ae_title: str,
     min_free_bytes: int = 0,
+    index_timeout: float = 30.0,
     block: bool = True,
 ) -> Any:
     """Prepare the store (removing temp files a killed process left), reconcile it with the index, and serve.
@@ -324,7 +326,7 @@ def start_listener(
     _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
     _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes)
+    intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
     ae = build_ae(ae_title)
     handlers = [
         (evt.EVT_REQUESTED, handle_requested, [intake]),

@@ -129,8 +129,16 @@ class Spool:
             if target.exists():
                 temp.unlink(missing_ok=True)
                 return Stored(sha256, size, relative, created=False)
-            target.parent.mkdir(exist_ok=True)
-            os.replace(temp, target)
+            try:
+                os.replace(temp, target)
+            except FileNotFoundError:
+                if not temp.exists():
+                    raise
+                # First object of this prefix: its folder, made durable in objects/ before anything relies on it
+                # (a mkdir per object cost a syscall under the folder lock on every instance).
+                target.parent.mkdir(exist_ok=True)
+                _fsync_dir(self.objects)
+                os.replace(temp, target)
             if sync_folder:
                 _fsync_dir(target.parent)
         return Stored(sha256, size, relative, created=True)
