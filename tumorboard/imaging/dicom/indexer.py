@@ -140,18 +140,26 @@ class GroupIndexer:
             return
 
     def _commit(self, batch: list[_Pending]) -> None:
-        with Session(bind=self.engine, expire_on_commit=False) as session:
-            conn = session.connection()
+        """One transaction for the batch: the common instance on the connection's DBAPI cursor, anything else
+        through a session joined to the same transaction (created only when needed: it costs more than the
+        fast path itself)."""
+        with self.engine.connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE (see write_locking_engine)
             if conn.dialect.name == "postgresql":
                 # PostgreSQL waits for a row or table lock without end; like SQLite's busy timeout, give up after
                 # 10 s so that the retry loop above can count the time against the instances' timeout.
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-            for pending in batch:
-                if self.fast is None or not self.fast.ingest(conn, pending.header, **pending.row):
-                    ingest_instance(
-                        session, pending.header, partner_id=pending.partner_id, actor=self.actor, **pending.row
-                    )
-            session.commit()
+            session: Session | None = None
+            try:
+                for pending in batch:
+                    header, row = pending.header, pending.row
+                    if self.fast is not None and self.fast.ingest(conn, header, **row):
+                        continue
+                    if session is None:
+                        session = Session(bind=conn, expire_on_commit=False)
+                    ingest_instance(session, header, partner_id=pending.partner_id, actor=self.actor, **row)
+            finally:
+                if session is not None:
+                    session.close()
         self.commits += 1
         self.indexed += len(batch)
 
