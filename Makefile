@@ -96,7 +96,7 @@ bench-web: $(VENV)/.installed-test translations
 bench-imaging: $(VENV)/.installed-test
 	$(call apt_install,dcmtk orthanc)
 	@$(MAKE) -s no-system-orthanc
-	$(BIN)/python benchmarks/imaging.py
+	$(BIN)/python benchmarks/imaging.py --load
 
 # Debian's orthanc package enables (and on systemd hosts starts) a system service listening on all interfaces;
 # tests and benchmarks run their own Orthanc inside a private network namespace, so the service must not run.

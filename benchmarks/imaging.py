@@ -11,6 +11,13 @@ receiver, medians:
 Then a cProfile of our C-STORE handler over one extra round, and the listener's peak RSS (VmHWM) while it
 receives a 1 GB study (2,000 such instances).
 
+``--load`` (issue 16, what ``make bench-imaging`` runs): several partners at once, same sender, medians of
+``--rounds`` rounds, ``uptime`` printed with every round (the machine may be shared):
+  four     four concurrent associations × 100 CT instances (four studies) into ours and into Orthanc: ours must
+           acknowledge all 400 and reach ≥ 0.8× Orthanc's instances/s
+  one      one association × ``--count`` instances into ours and into the durable floor: ours ≥ 0.9× the floor
+  ten      ten concurrent associations × 50 instances into ours: all acknowledged, listener peak RSS < 300 MB
+
 ``--syscalls`` instead runs each receiver once under ``strace -f -c`` and prints, per received instance, the
 calls that make data durable or move it (fsync family, renames, file creations): what each receiver promises
 the disk before it answers. strace slows every receiver down, so that mode reports no times.
@@ -159,6 +166,96 @@ def send(name: str, folder: Path) -> float:
     if result.returncode != 0:
         raise RuntimeError(f"storescu to {name} failed: {result.stderr[-500:]}")
     return elapsed
+
+
+def send_many(name: str, folders: list[Path]) -> tuple[float, int]:
+    """One storescu per folder, all at once (one association each); wall time until the last is done, and how
+    many instances were acknowledged with Success."""
+    start = time.perf_counter()
+    senders = [
+        subprocess.Popen(
+            [
+                "/usr/bin/storescu",
+                "-v",
+                "-aet",
+                SENDER,
+                "-aec",
+                AETS[name],
+                "+sd",
+                "127.0.0.1",
+                str(PORTS[name]),
+                str(folder),
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for folder in folders
+    ]
+    outputs = [sender.communicate()[0] for sender in senders]
+    elapsed = time.perf_counter() - start
+    return elapsed, sum(output.count("Received Store Response (Success)") for output in outputs)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def uptime() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def load_scenarios(root: Path, rounds: int, count: int) -> None:
+    """Issue 16's three measurements; see the module docstring."""
+    four = [make_study(root / "four" / f"p{n}", 100) for n in range(4)]
+    ten = [make_study(root / "ten" / f"p{n}", 50) for n in range(10)]
+    one = make_study(root / "one" / "p0", count)
+    scenarios = {
+        "four": (["ours", "orthanc"], [f[0].parent for f in four]),
+        "one": (["ours", "durable"], [one[0].parent]),
+        "ten": (["ours"], [f[0].parent for f in ten]),
+    }
+    results: dict[str, dict[str, list[float]]] = {}
+    acknowledged: dict[str, dict[str, list[int]]] = {}
+    rss: list[float] = []
+    for scenario, (receivers, folders) in scenarios.items():
+        total = sum(len(list(f.iterdir())) for f in folders)
+        results[scenario] = {r: [] for r in receivers}
+        acknowledged[scenario] = {r: [] for r in receivers}
+        for rnd in range(rounds):
+            line = []
+            for name in receivers:
+                proc = start(name, root / name)
+                try:
+                    wait_for(name, proc)
+                    cpu = cpu_seconds(proc.pid)
+                    elapsed, ok = send_many(name, folders)
+                    cpu = cpu_seconds(proc.pid) - cpu
+                    if name == "ours" and scenario == "ten":
+                        rss.append(peak_rss_mb(proc.pid))
+                finally:
+                    stop(proc)
+                results[scenario][name].append(elapsed)
+                acknowledged[scenario][name].append(ok)
+                line.append(f"{name} {elapsed:.2f} s ({ok}/{total} acknowledged, {cpu * 1000 / total:.1f} ms CPU/inst)")
+            print(f"{scenario} round {rnd + 1} [load {uptime()}]: " + ", ".join(line), flush=True)
+        for name in receivers:
+            med = statistics.median(results[scenario][name])
+            print(f"  {scenario:<4} {name:<8} median {med:6.2f} s  {total / med:7.1f} inst/s")
+    med = {s: {n: statistics.median(t) for n, t in r.items()} for s, r in results.items()}
+    print("\nresult:")
+    print(
+        f"  four associations × 100: ours / orthanc throughput {med['four']['orthanc'] / med['four']['ours']:.2f} "
+        f"(need ≥ 0.80); ours acknowledged {acknowledged['four']['ours']} of 400 per round"
+    )
+    print(f"  one association: ours / durable floor {med['one']['durable'] / med['one']['ours']:.2f} (need ≥ 0.90)")
+    print(
+        f"  ten associations × 50: ours acknowledged {acknowledged['ten']['ours']} of 500 per round; listener peak "
+        f"RSS {max(rss):.0f} MB (need < 300)"
+    )
 
 
 def prepare_ours(work: Path) -> dict[str, str]:
@@ -372,6 +469,7 @@ def main() -> None:
     parser.add_argument("--receivers", default="ours,minimal,storescp,orthanc,durable")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--syscalls", action="store_true", help="count durability syscalls instead of timing")
+    parser.add_argument("--load", action="store_true", help="issue 16: four/one/ten concurrent associations")
     args = parser.parse_args()
     if os.environ.get("TUMORBOARD_BENCH_NETNS") != "1":
         # Orthanc and storescp listen on all interfaces: run everything in a private network namespace.
@@ -390,6 +488,10 @@ def main() -> None:
         print(
             f"data: {args.count} CT instances 512×512×16 bit, {mb:.0f} MB; {args.rounds} rounds; storescu TCP_NODELAY=1"
         )
+        if args.load:
+            print(f"load: {uptime()} (1, 5, 15 min; {os.cpu_count()} cores)")
+            load_scenarios(root, args.rounds, args.count)
+            return
         receivers = args.receivers.split(",")
         if args.syscalls:
             syscall_table(receivers, data, root, args.count)

@@ -16,6 +16,8 @@ from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory, read_only_engine
 from tumorboard.dbfaults import install_log_scrubber
 from tumorboard.exports.rendering import ExportTemplates
+from tumorboard.imaging.config import ImagingSettings
+from tumorboard.imaging.dicom.spool import Spool
 
 
 @dataclass
@@ -24,6 +26,10 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    #: DICOM listener and image store settings, validated at start (a bad AE title stops every process).
+    imaging: ImagingSettings
+    #: The image store: owns the layout of ``incoming/``, ``objects/`` and ``previews/``.
+    store: Spool
     #: The export Jinja environments (PDF agendas, protocols, attendance lists), one per locale.
     templates: ExportTemplates
     #: Sessions that only read (on SQLite: no write lock; a write in them fails). Tests that pass their own
@@ -35,9 +41,10 @@ class Runtime:
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
-    """Build settings, engine, session factory, clock and the export templates. ``overrides`` replace any of them
-    (tests)."""
+    """Build settings, engine, session factories, clock, the export templates, the imaging settings and the image
+    store. ``overrides`` replace any of them (tests)."""
     settings = settings or Settings.from_env()
+    imaging = overrides.pop("imaging", None) or ImagingSettings.from_env(settings)
     configure_logging(settings.log_level)
     engine = overrides.pop("engine", None)
     if engine is None:
@@ -58,6 +65,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
         engine=engine,
         session_factory=session_factory,
         clock=clock,
+        imaging=imaging,
+        store=Spool(imaging.storage_path),
         templates=templates,
         read_session_factory=read_session_factory,
     )

@@ -96,7 +96,6 @@ def demo() -> None:
 def demo_load() -> None:
     """Load the nine boards, one user per role and synthetic patients — once."""
     from tumorboard.demo.data import load_demo
-    from tumorboard.imaging.config import ImagingSettings
 
     with unit_of_work() as (rt, session):
         loaded = load_demo(
@@ -106,7 +105,7 @@ def demo_load() -> None:
             horizon_weeks=rt.settings.horizon_weeks,
             history=True,
             templates=rt.templates,
-            imaging_storage=ImagingSettings.from_env(rt.settings).storage_path,
+            imaging_storage=rt.imaging.storage_path,
         )
     click.echo("Demodaten geladen." if loaded else "Demodaten sind schon vorhanden; nichts geändert.")
 

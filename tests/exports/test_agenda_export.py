@@ -19,7 +19,7 @@ from tumorboard.cases.agenda import current_agenda, freeze_due_agendas
 from tumorboard.exports.agenda import render_agenda_csv, render_agenda_html, render_agenda_pdf
 from tumorboard.exports.pdf import PdfRenderError, render_pdf
 from tumorboard.exports.rendering import ExportTemplates
-from tumorboard.imaging.services import ImagingSummary
+from tumorboard.imaging.summaries import ImagingSummary
 
 #: The export environments, as bootstrap builds them for a process.
 TEMPLATES = ExportTemplates()

@@ -14,11 +14,11 @@ from tumorboard.auth.actors import CLI
 from tumorboard.cases.models import Case
 from tumorboard.demo.data import load_demo
 from tumorboard.exports.agenda import PRINT_PREVIEW_PX
-from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.demo import ascii_spelling, phantom
 from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.matching import triage_inbox
 from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy, MatchMethod, StudyState
-from tumorboard.imaging.services import imaging_summaries, triage_inbox
+from tumorboard.imaging.summaries import imaging_summaries
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_demo_load_receives_three_studies_in_every_state(db_session, clock, tmp_
 def test_case_list_and_agenda_pdf_show_a_preview_per_series(runtime, db_session, clock, client):
     """Issue 4, item 8: the session's case list shows each series' preview (served by the role-checked route),
     and the agenda PDF embeds them scaled for print; a series without a preview is named there with the reason."""
-    storage = ImagingSettings.from_env(runtime.settings).storage_path
+    storage = runtime.imaging.storage_path
     assert load_demo(db_session, at=clock.now(), actor=CLI, horizon_weeks=12, imaging_storage=storage)
     db_session.commit()
     study = db_session.scalars(select(ImagingStudy).where(ImagingStudy.instance_count == 30)).one()
@@ -123,7 +123,7 @@ def test_case_list_and_agenda_pdf_show_a_preview_per_series(runtime, db_session,
 
 def test_agenda_previews_say_why_there_is_none(tmp_path):
     from tumorboard.exports.agenda import agenda_previews
-    from tumorboard.imaging.services import ImagingSummary, SeriesPreview
+    from tumorboard.imaging.summaries import ImagingSummary, SeriesPreview
 
     summary = ImagingSummary(
         case_id=1,

@@ -16,7 +16,7 @@ from tests.imaging.factories import receive
 from tumorboard.auth.actors import CLI
 from tumorboard.imaging import jobs
 from tumorboard.imaging.dicom.dataset import Header, read_header
-from tumorboard.imaging.fastpath import FastIndex
+from tumorboard.imaging.index import FastIndex
 from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy, StudyState
 from tumorboard.partners.services import create_partner
 

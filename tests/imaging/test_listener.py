@@ -22,7 +22,8 @@ from tests.imaging.factories import make_case
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.actors import SCHEDULER
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy, MatchMethod, StudyState
-from tumorboard.imaging.services import complete_quiet_studies, imaging_summaries
+from tumorboard.imaging.services import complete_quiet_studies
+from tumorboard.imaging.summaries import imaging_summaries
 from tumorboard.partners.models import Partner
 
 pytestmark = pytest.mark.db

@@ -15,17 +15,15 @@ from tests.imaging.factories import LISTENER, make_case, receive
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.actors import CLI, SCHEDULER, Actor
 from tumorboard.cases.models import CaseStatus
+from tumorboard.cli import main as _root_cli  # noqa: F401  (the root group imports imaging's: load it first)
 from tumorboard.imaging import jobs
+from tumorboard.imaging.cli import study_json
 from tumorboard.imaging.dicom.dataset import BadDataset, read_header, valid_uid
 from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.matching import assign_study, name_variants
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy, MatchMethod, StudyState
-from tumorboard.imaging.services import (
-    assign_study,
-    complete_quiet_studies,
-    imaging_summaries,
-    name_variants,
-    study_json,
-)
+from tumorboard.imaging.services import complete_quiet_studies
+from tumorboard.imaging.summaries import imaging_summaries
 from tumorboard.imaging.synthetic import store_as_received
 from tumorboard.partners.models import Partner
 from tumorboard.partners.services import add_endpoint, create_partner
@@ -234,7 +232,7 @@ def test_prepare_moves_an_indexed_leftover_into_place_and_removes_the_rest(tmp_p
 
 
 def test_is_indexed(runtime, db_session):
-    from tumorboard.imaging.services import is_indexed
+    from tumorboard.imaging.index import is_indexed
 
     partner = create_partner(db_session, name="Klinikum Nord", at=NOW, actor=CLI)
     receive(db_session, jobs._spool(runtime), partner)
@@ -253,8 +251,8 @@ def test_is_indexed(runtime, db_session):
     ],
 )
 def test_registration_prefill_takes_the_received_values(pn, sex, active, expected):
+    from tumorboard.imaging.matching import registration_prefill
     from tumorboard.imaging.models import ImagingStudy
-    from tumorboard.imaging.services import registration_prefill
     from tumorboard.partners.models import Partner
 
     partner = Partner(id=7, name="Klinikum", active=active)

@@ -75,7 +75,8 @@ def test_preview_is_served_to_case_readers_only_and_missing_ones_are_404(runtime
 def test_case_imaging_macro_renders_states(app, runtime, inbox, demo):
     from flask import render_template_string
 
-    from tumorboard.imaging.services import assign_study, imaging_summaries
+    from tumorboard.imaging.matching import assign_study
+    from tumorboard.imaging.summaries import imaging_summaries
 
     case, study = inbox
     assign_study(demo, study, case, at=NOW, actor=CLI)
@@ -87,10 +88,10 @@ def test_case_imaging_macro_renders_states(app, runtime, inbox, demo):
     assert "Empfang läuft (1 Bild)" in html and "Klinikum Triage" in html and "CT Thorax/Abdomen" in html
     assert f"/imaging/series/{study.series[0].id}/preview.png" in html
     # The agenda PDF fetches nothing but data: URIs and our static files.
-    from tumorboard.imaging.services import preview_data_uri
+    from tumorboard.imaging.previews import preview_data_uri
 
-    storage = jobs._spool(runtime).root
-    uris = {p.series_id: preview_data_uri(storage, p) for p in summaries[case.id].previews}
+    store = jobs._spool(runtime)
+    uris = {p.series_id: preview_data_uri(store, p) for p in summaries[case.id].previews}
     assert all(u and u.startswith("data:image/png;base64,") for u in uris.values())
     with app.test_request_context():
         html = render_template_string(
@@ -186,7 +187,7 @@ def test_study_assigned_meanwhile_keeps_the_typed_form_and_creates_nothing(clien
     case, study = inbox
     login(client, "koordination")
     html = _prefill(client, study.id).text
-    from tumorboard.imaging.services import assign_study
+    from tumorboard.imaging.matching import assign_study
 
     assign_study(demo, demo.get(ImagingStudy, study.id), case, at=NOW, actor=CLI)  # someone else, meanwhile
     demo.commit()
@@ -216,3 +217,22 @@ def test_study_assigned_meanwhile_keeps_the_typed_form_and_creates_nothing(clien
     demo.expire_all()
     assert demo.scalar(select(func.count()).select_from(Case)) == cases_before
     assert demo.get(ImagingStudy, study.id).case_id == case.id
+
+
+def test_case_list_checklist_sees_complete_imaging(runtime, client, inbox, demo):
+    """The session's case list ticks "Bildgebung eingegangen" once the case's study is complete, as the case page
+    does (it asked the summary for an attribute it does not have, so the item stayed open)."""
+    from tumorboard.imaging.matching import assign_study
+    from tumorboard.imaging.services import complete_quiet_studies
+
+    case, study = inbox
+    assign_study(demo, study, case, at=NOW, actor=CLI)
+    demo.commit()
+    login(client, "koordination")
+    page = client.get(f"/sessions/{case.session_id}").text
+    assert "✗ Bildgebung eingegangen" in page  # receiving: not yet
+    assert complete_quiet_studies(demo, at=NOW + dt.timedelta(days=1), actor=CLI) == [study]
+    demo.commit()
+    page = client.get(f"/sessions/{case.session_id}").text
+    assert "✓ Bildgebung eingegangen" in page and "✗ Bildgebung eingegangen" not in page
+    assert "✓ Bildgebung eingegangen" in client.get(f"/cases/{case.id}").text  # the case page agrees

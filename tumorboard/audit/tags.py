@@ -58,6 +58,7 @@ class Tag(enum.StrEnum):
     CONFERENCE_SESSION_REINSTATE = "conference:session:reinstate"
 
     IMAGING_INSTANCE_CONFLICT = "imaging:instance:conflict"
+    IMAGING_STORE_RECONCILE = "imaging:store:reconcile"
     IMAGING_STUDY_ASSIGN = "imaging:study:assign"
     IMAGING_STUDY_COMPLETE = "imaging:study:complete"
     IMAGING_STUDY_PURGE = "imaging:study:purge"
@@ -92,6 +93,7 @@ class SubjectType(enum.StrEnum):
     BOARD = "board"  #: board.id
     CASE = "case"  #: case_registration.id
     DICOM_ASSOCIATION = "dicom_association"  #: a refused association: "<calling AE>@<address>"
+    IMAGING_STORE = "imaging_store"  #: the image store as a whole (start-up reconciliation)
     IMAGING_STUDY = "imaging_study"  #: imaging_study.id
     PARTNER = "partner"  #: partner.id
     PATIENT = "patient"  #: patient.id
@@ -139,6 +141,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.CONFERENCE_SESSION_REALIGN: N_("Sitzung an geänderte Serie angepasst"),
     Tag.CONFERENCE_SESSION_REINSTATE: N_("Sitzung wieder aufgenommen"),
     Tag.IMAGING_INSTANCE_CONFLICT: N_("Bild mit abweichendem Inhalt erneut empfangen"),
+    Tag.IMAGING_STORE_RECONCILE: N_("Bildspeicher beim Start abgeglichen"),
     Tag.IMAGING_STUDY_ASSIGN: N_("Bildgebung einem Fall zugeordnet"),
     Tag.IMAGING_STUDY_COMPLETE: N_("Bildgebung vollständig"),
     Tag.IMAGING_STUDY_PURGE: N_("Bildgebung gelöscht"),
@@ -168,6 +171,7 @@ SUBJECT_LABELS: dict[SubjectType, str] = {
     SubjectType.BOARD: N_("Tumorkonferenz"),
     SubjectType.CASE: N_("Fall"),
     SubjectType.DICOM_ASSOCIATION: N_("DICOM-Verbindung"),
+    SubjectType.IMAGING_STORE: N_("Bildspeicher"),
     SubjectType.IMAGING_STUDY: N_("Bildgebung"),
     SubjectType.PARTNER: N_("Partner"),
     SubjectType.PATIENT: N_("Patient"),

@@ -11,7 +11,7 @@ from tumorboard.cases import services as cases
 from tumorboard.cases.agenda import versions
 from tumorboard.cases.forms import OrderForm
 from tumorboard.conferences.models import ConferenceSession
-from tumorboard.imaging.services import imaging_summaries
+from tumorboard.imaging.summaries import imaging_complete, imaging_summaries
 from tumorboard.web.request_session import db
 from tumorboard.web.security import current_user
 
@@ -21,7 +21,7 @@ def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
     rows = list(cases.session_cases(db(), cs))
     imaging = imaging_summaries(db(), [c.id for c in rows])
     items = checklist.items_of(db(), cs.board)
-    checks = {c.id: checklist.evaluate(c, items, getattr(imaging.get(c.id), "complete", None)) for c in rows}
+    checks = {c.id: checklist.evaluate(c, items, imaging_complete(imaging.get(c.id))) for c in rows}
     latest = versions(db(), cs)
     return {
         "cases": rows,

@@ -39,9 +39,10 @@ from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
-from tumorboard.imaging import services as imaging
+from tumorboard.imaging import matching as imaging
+from tumorboard.imaging import services as imaging_services
 from tumorboard.imaging.models import ImagingStudy, StudyState
-from tumorboard.imaging.services import ImagingSummary, imaging_summaries
+from tumorboard.imaging.summaries import ImagingSummary, imaging_complete, imaging_summaries
 from tumorboard.partners.services import active_partners
 from tumorboard.patients.services import search_patients
 from tumorboard.web.errors import message, status_of
@@ -72,10 +73,6 @@ def _upcoming(board_id: int | None = None) -> list[ConferenceSession]:
 def imaging_for(case_ids: list[int]) -> dict[int, ImagingSummary]:
     """Imaging status per case (one query for the whole list)."""
     return imaging_summaries(db(), case_ids)
-
-
-def _imaging_complete(summary: ImagingSummary | None) -> bool | None:
-    return None if summary is None else summary.state == "complete"
 
 
 def _log_access(tag: Tag, subject_type: SubjectType, subject_id: int | str, **after: Any) -> None:
@@ -211,7 +208,7 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
         study_id = int(request.form["from_study"])
     except ValueError:
         raise InvalidInput(N_("Diese Studie gibt es nicht.")) from None
-    study = imaging.get_study(db(), study_id)
+    study = imaging_services.get_study(db(), study_id)
     if study.case_id is not None:
         raise Conflict(N_("Diese Studie ist inzwischen einem Fall zugeordnet."))
     if study.state is StudyState.PURGED:
@@ -281,7 +278,7 @@ def _render_case(
         status_form=StatusForm(formdata=None),
         document_form=forms.get("document") or DocumentForm(formdata=None),
         imaging=imaging.get(case.id),
-        checks=checklist.evaluate(case, items, _imaging_complete(imaging.get(case.id))),
+        checks=checklist.evaluate(case, items, imaging_complete(imaging.get(case.id))),
         can_manage=can_manage_case_list(current_user()),
         can_upload=_can_upload(case),
         late_deadline=conf.registration_deadline(case.session),
@@ -501,17 +498,15 @@ def mine() -> Page:
 def _agenda_download(session_id: int, fmt: Literal["pdf", "csv"]) -> Response:
     # imported here, like the other PDF exports: WeasyPrint loads only when a download is asked for
     from tumorboard.exports.downloads import agenda_download
-    from tumorboard.imaging.config import ImagingSettings
 
     cs = conf.get_session(db(), session_id)
-    storage = ImagingSettings.from_env(runtime().settings).storage_path if fmt == "pdf" else None
     download = agenda_download(
         db(),
         cs,
         fmt=fmt,
         locale=current_user().locale,
         at=now(),
-        imaging_storage=storage,
+        imaging_store=runtime().store if fmt == "pdf" else None,
         templates=runtime().templates,
     )
     _log_access(Tag.CASE_AGENDA_EXPORT, SubjectType.SESSION, cs.id, format=fmt, version=download.agenda.version)

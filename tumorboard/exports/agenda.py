@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from tumorboard.cases.agenda import Agenda, AgendaChange, AgendaEntry
 from tumorboard.exports.csv import render_csv
 from tumorboard.exports.pdf import render_pdf
 from tumorboard.exports.rendering import ExportTemplates, format_birthdate
 from tumorboard.i18n import N_, translate, translate_plural
-from tumorboard.imaging.services import ImagingSummary, preview_data_uri
+from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.previews import preview_data_uri
+from tumorboard.imaging.summaries import ImagingSummary
 
 NO_VALUE = "—"
 
@@ -89,13 +90,13 @@ class AgendaRow:
     previews: tuple[AgendaPreview, ...] = ()
 
 
-def agenda_previews(summary: ImagingSummary | None, storage: Path, locale: str = "de") -> tuple[AgendaPreview, ...]:
+def agenda_previews(summary: ImagingSummary | None, store: Spool, locale: str = "de") -> tuple[AgendaPreview, ...]:
     """The series previews of one case, embedded (WeasyPrint fetches nothing); purged images show none."""
     if summary is None or summary.state not in ("receiving", "complete"):
         return ()
     previews = []
     for p in summary.previews:
-        src = preview_data_uri(storage, p, max_px=PRINT_PREVIEW_PX)
+        src = preview_data_uri(store, p, max_px=PRINT_PREVIEW_PX)
         if src is not None:
             note = ""
         elif p.preview_error:
@@ -112,9 +113,9 @@ def agenda_rows(
     *,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
-    imaging_storage: Path | None = None,
+    imaging_store: Spool | None = None,
 ) -> list[AgendaRow]:
-    """``imaging_storage`` (the image store's folder) adds each case's series previews."""
+    """``imaging_store`` (the image store) adds each case's series previews."""
     rows = []
     for e in agenda.entries:
         summary = imaging.get(e.case_id) if imaging is not None else None
@@ -128,8 +129,8 @@ def agenda_rows(
                 change_label=translate(CHANGE_LABELS[e.change], locale) if e.change is not None else "",
                 imaging=imaging_label(summary, locale),
                 gone=gone,
-                previews=agenda_previews(summary, imaging_storage, locale)
-                if imaging_storage is not None and not gone
+                previews=agenda_previews(summary, imaging_store, locale)
+                if imaging_store is not None and not gone
                 else (),
             )
         )
@@ -143,13 +144,13 @@ def render_agenda_html(
     generated_at: dt.datetime,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
-    imaging_storage: Path | None = None,
+    imaging_store: Spool | None = None,
 ) -> str:
     return templates.render(
         "exports/pdf/agenda.html",
         locale=locale,
         agenda=agenda,
-        rows=agenda_rows(agenda, locale=locale, imaging=imaging, imaging_storage=imaging_storage),
+        rows=agenda_rows(agenda, locale=locale, imaging=imaging, imaging_store=imaging_store),
         generated_at=generated_at,
     )
 
@@ -161,10 +162,10 @@ def render_agenda_pdf(
     generated_at: dt.datetime,
     locale: str = "de",
     imaging: Mapping[int, ImagingSummary] | None = None,
-    imaging_storage: Path | None = None,
+    imaging_store: Spool | None = None,
 ) -> bytes:
     """The agenda as an A4 (landscape) PDF/A-3b: session facts, then the cases in order with late and change marks,
-    imaging state and (with ``imaging_storage``) a preview per series, "Stand: <time>, Version <n>" (or
+    imaging state and (with ``imaging_store``) a preview per series, "Stand: <time>, Version <n>" (or
     "Entwurf") and "Seite X von Y" on every page."""
     html = render_agenda_html(
         agenda,
@@ -172,7 +173,7 @@ def render_agenda_pdf(
         generated_at=generated_at,
         locale=locale,
         imaging=imaging,
-        imaging_storage=imaging_storage,
+        imaging_store=imaging_store,
     )
     return render_pdf(html)
 

@@ -84,20 +84,18 @@ def agenda_export(
 ) -> None:
     """Write the agenda of a session (SESSION_ID, or --board and --date) as PDF/A or CSV to --out."""
     from tumorboard.exports.downloads import agenda_download
-    from tumorboard.imaging.config import ImagingSettings
 
     if not out.parent.is_dir():
         raise InvalidInput(N_("Das Verzeichnis für --out gibt es nicht."))
     with unit_of_work() as (rt, session):
         cs = find_session(session, session_id, board_name, day)
-        storage = ImagingSettings.from_env(rt.settings).storage_path if fmt == "pdf" else None
         download = agenda_download(
             session,
             cs,
             fmt="pdf" if fmt == "pdf" else "csv",
             locale=locale,
             at=rt.clock.now(),
-            imaging_storage=storage,
+            imaging_store=rt.store if fmt == "pdf" else None,
             templates=rt.templates,
         )
     write_atomically(out, download.body)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.orm import Session
@@ -18,7 +17,8 @@ from tumorboard.cases.agenda import Agenda, current_agenda
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
 from tumorboard.exports.rendering import ExportTemplates
-from tumorboard.imaging.services import imaging_summaries
+from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.summaries import imaging_summaries
 from tumorboard.patients.names import fold
 
 AgendaFormat = Literal["pdf", "csv"]
@@ -46,11 +46,11 @@ def agenda_download(
     fmt: AgendaFormat,
     locale: str,
     at: dt.datetime,
-    imaging_storage: Path | None,
+    imaging_store: Spool | None,
     templates: ExportTemplates,
 ) -> Download:
     """The session's current agenda (newest frozen version, or the live draft) with each case's imaging state; the
-    PDF also prints the series previews from ``imaging_storage``. Reads only; the caller audits the access."""
+    PDF also prints the series previews from ``imaging_store``. Reads only; the caller audits the access."""
     agenda = current_agenda(session, cs, at=at)
     imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
     if fmt == "pdf":
@@ -60,7 +60,7 @@ def agenda_download(
             generated_at=at,
             locale=locale,
             imaging=imaging,
-            imaging_storage=imaging_storage,
+            imaging_store=imaging_store,
         )
     else:
         body = render_agenda_csv(agenda, locale=locale, imaging=imaging)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tumorboard.cli_support import handles_errors, runtime, unit_of_work
+
+if TYPE_CHECKING:
+    from tumorboard.imaging.models import ImagingStudy
 
 
 @click.group()
@@ -22,12 +26,11 @@ def imaging() -> None:
 @handles_errors
 def listen(host: str | None, port: int | None, ae_title: str | None) -> None:
     """Run the DICOM Storage SCP (C-STORE, C-ECHO) in the foreground."""
-    from tumorboard.imaging.config import ImagingSettings
     from tumorboard.imaging.dicom.listener import start_listener
     from tumorboard.partners.services import normalize_ae_title
 
     rt = runtime()
-    settings = ImagingSettings.from_env(rt.settings)
+    settings = rt.imaging
     with contextlib.suppress(KeyboardInterrupt):
         start_listener(
             rt.session_factory,
@@ -37,6 +40,7 @@ def listen(host: str | None, port: int | None, ae_title: str | None) -> None:
             port=port or settings.port,
             ae_title=normalize_ae_title(ae_title) if ae_title else settings.ae_title,
             min_free_bytes=settings.min_free_mb * 1024 * 1024,
+            index_timeout=settings.index_timeout_s,
         )
 
 
@@ -45,7 +49,7 @@ def listen(host: str | None, port: int | None, ae_title: str | None) -> None:
 @handles_errors
 def studies(as_json: bool) -> None:
     """List received studies (contains patient data: for admins)."""
-    from tumorboard.imaging.services import list_studies, study_json
+    from tumorboard.imaging.services import list_studies
 
     with unit_of_work() as (_, session):
         data = [study_json(s) for s in list_studies(session)]
@@ -57,3 +61,37 @@ def studies(as_json: bool) -> None:
             f"{item['id']:>6}  {item['state']:<10} {item['instance_count']:>6}  {item['partner']:<30} "
             f"case {item['case_id'] or '-'}"
         )
+
+
+def study_json(study: ImagingStudy) -> dict[str, Any]:
+    """One study for ``tumorboard imaging studies --json`` (admins only: it carries patient data)."""
+    return {
+        "id": study.id,
+        "study_uid": study.study_uid,
+        "series": [
+            {
+                "series_uid": s.series_uid,
+                "modality": s.modality,
+                "description": s.series_description,
+                "body_part": s.body_part,
+                "instance_count": s.instance_count,
+            }
+            for s in study.series
+        ],
+        "patient_name": study.patient_name,
+        "patient_id": study.patient_id,
+        "issuer_of_patient_id": study.issuer_of_patient_id,
+        "birth_date": study.birth_date.isoformat() if study.birth_date else None,
+        "sex": study.sex,
+        "accession_number": study.accession_number,
+        "study_date": study.study_date.isoformat() if study.study_date else None,
+        "study_description": study.study_description,
+        "modalities": sorted({s.modality for s in study.series if s.modality}),
+        "instance_count": study.instance_count,
+        "state": study.state.value,
+        "partner": study.partner.name,
+        "case_id": study.case_id,
+        "match_method": study.match_method.value if study.match_method else None,
+        "first_received_at": study.first_received_at.isoformat(),
+        "last_received_at": study.last_received_at.isoformat(),
+    }

@@ -27,6 +27,9 @@ class ImagingSettings:
     #: Free space (MB) the store keeps in reserve: below it C-STORE answers Out of Resources (0xA700) rather
     #: than filling the disk (pynetdicom writes the incoming object before our handler runs).
     min_free_mb: int
+    #: Seconds an instance waits for a locked or unavailable index database before C-STORE answers Out of
+    #: Resources (0xA700); until then the sender simply waits.
+    index_timeout_s: int
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> ImagingSettings:
@@ -41,6 +44,7 @@ class ImagingSettings:
             storage_path=Path(env.get("TUMORBOARD_IMAGING_PATH") or settings.instance_path / "imaging").resolve(),
             retention_days=_int(env, "TUMORBOARD_IMAGING_RETENTION_DAYS", 30, 1, 3650),
             min_free_mb=_int(env, "TUMORBOARD_IMAGING_MIN_FREE_MB", 1024, 0, 10_000_000),
+            index_timeout_s=_int(env, "TUMORBOARD_IMAGING_INDEX_TIMEOUT", 30, 1, 3600),
         )
 
 

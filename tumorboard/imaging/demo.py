@@ -27,8 +27,9 @@ from tumorboard.cases.models import Case
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.jobs import render_series_preview
+from tumorboard.imaging.matching import OPEN_STATUSES
 from tumorboard.imaging.models import ImagingSeries, ImagingStudy
-from tumorboard.imaging.services import OPEN_STATUSES, complete_quiet_studies
+from tumorboard.imaging.services import complete_quiet_studies
 from tumorboard.imaging.synthetic import ct_dataset, store_as_received
 from tumorboard.partners.models import Partner, PartnerEndpoint
 from tumorboard.patients.models import DICOM_SEX, Patient

@@ -6,9 +6,6 @@ import datetime as dt
 import logging
 import os
 import tempfile
-import warnings
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,21 +16,17 @@ from tumorboard.auth.actors import SCHEDULER, Actor
 from tumorboard.bootstrap import Runtime
 from tumorboard.cases.models import Case, CaseStatus
 from tumorboard.conferences.models import ConferenceSession
-from tumorboard.i18n import N_
-from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy, StudyState
+from tumorboard.imaging.previews import PreviewError, preview_png
 from tumorboard.imaging.services import complete_quiet_studies
 
 log = logging.getLogger(__name__)
 
-PREVIEW_SIZE = 256
-
 
 def _spool(runtime: Runtime) -> Spool:
-    spool = Spool(ImagingSettings.from_env(runtime.settings).storage_path)
-    spool.create_folders()
-    return spool
+    runtime.store.create_folders()
+    return runtime.store
 
 
 # --- completeness ---------------------------------------------------------------------------------------------
@@ -80,92 +73,25 @@ def render_series_preview(session: Session, series: ImagingSeries, spool: Spool)
     if not instances:
         return
     middle = instances[len(instances) // 2]
-    path = spool.path(f"objects/{middle.sha256[:2]}/{middle.sha256}.dcm")
+    path = spool.object_path(middle.sha256)
     try:
         png = preview_png(path)
     except PreviewError as err:
         series.preview_name, series.preview_error = None, err.reason
         return
-    name = f"{series.id}.png"
+    name = spool.preview_name(series.id)
     fd, temp = tempfile.mkstemp(dir=spool.incoming, suffix=".png")
     with os.fdopen(fd, "wb") as fh:
         fh.write(png)
-    os.replace(temp, spool.previews / name)
+    os.replace(temp, spool.preview_path(name))
     series.preview_name, series.preview_error = name, None
-
-
-class PreviewError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def preview_png(path: Path) -> bytes:
-    """A PNG (≤ 256 px) of the object's middle frame: modality LUT, then the first window it declares, else
-    the 1st–99th percentile; MONOCHROME1 inverted. Raises PreviewError with a German reason."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-    from pydicom import dcmread
-    from pydicom.pixels.processing import apply_modality_lut
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = dcmread(path, force=True)
-            if "PixelData" not in ds:
-                raise PreviewError(N_("keine Bilddaten"))
-            try:
-                pixels: Any = ds.pixel_array
-            except Exception as err:
-                name = ds.file_meta.TransferSyntaxUID.name if "TransferSyntaxUID" in ds.file_meta else "?"
-                raise PreviewError(f"Transfersyntax nicht dekodierbar: {name}") from err
-            frames = int(ds.get("NumberOfFrames") or 1)
-            if frames > 1:
-                pixels = pixels[frames // 2]
-            if ds.get("SamplesPerPixel", 1) == 1:
-                data = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
-                center, width = _window(ds)
-                if center is None or width is None or width <= 1:
-                    low, high = np.percentile(data, (1, 99))
-                else:
-                    low, high = center - width / 2, center + width / 2
-                scaled = np.clip((data - low) / max(high - low, 1e-6), 0, 1) * 255
-                if ds.get("PhotometricInterpretation") == "MONOCHROME1":
-                    scaled = 255 - scaled
-                image = Image.fromarray(scaled.astype(np.uint8), mode="L")
-            else:
-                image = Image.fromarray(np.asarray(pixels, dtype=np.uint8)).convert("RGB")
-    except PreviewError:
-        raise
-    except Exception as err:
-        raise PreviewError(f"Bild nicht lesbar ({type(err).__name__})") from err
-    image.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def _window(ds: Any) -> tuple[float | None, float | None]:
-    from pydicom.multival import MultiValue
-
-    def first(value: Any) -> float | None:
-        if isinstance(value, MultiValue):
-            value = value[0] if len(value) else None
-        try:
-            return float(value) if value is not None else None
-        except (TypeError, ValueError):
-            return None
-
-    return first(ds.get("WindowCenter")), first(ds.get("WindowWidth"))
 
 
 # --- retention ------------------------------------------------------------------------------------------------
 def purge_discussed(runtime: Runtime) -> int:
     """Delete the images of studies whose case was discussed at a session more than ``retention_days`` ago.
     The index rows stay (the record that they existed); audited. Files go only after the commit."""
-    settings = ImagingSettings.from_env(runtime.settings)
+    settings = runtime.imaging
     spool = _spool(runtime)
     now = runtime.clock.now()
     with runtime.session_factory() as session:
@@ -198,10 +124,10 @@ def purge_studies(session: Session, *, now: dt.datetime, retention_days: int, ac
         ).all()
         for inst in instances:
             inst.deleted_at = now
-            files.append(f"objects/{inst.sha256[:2]}/{inst.sha256}.dcm")
+            files.append(Spool.object_relative(inst.sha256))
         for series in study.series:
             if series.preview_name:
-                files.append(f"previews/{series.id}.png")
+                files.append(Spool.preview_relative(Spool.preview_name(series.id)))
             series.preview_name = None
         study.state = StudyState.PURGED
         study.purged_at = now

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tumorboard.auth.actors import Actor
 from tumorboard.imaging.dicom.dataset import read_header
 from tumorboard.imaging.dicom.spool import Spool
-from tumorboard.imaging.services import IngestResult, ingest_instance
+from tumorboard.imaging.index import IngestResult, ingest_instance
 
 
 def ct_dataset(

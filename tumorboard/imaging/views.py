@@ -13,9 +13,8 @@ from tumorboard.cases.models import Case
 from tumorboard.errors import NotFound, TumorboardError
 from tumorboard.forms import BaseForm
 from tumorboard.i18n import N_
-from tumorboard.imaging import services
-from tumorboard.imaging.config import ImagingSettings
-from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging import matching, services
+from tumorboard.imaging.previews import preview_file_name
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, now, requires
@@ -36,12 +35,12 @@ class UnassignForm(BaseForm):
 @bp.route("/triage")
 @requires(can_triage_imaging)
 def triage() -> Page:
-    studies = services.triage_inbox(db())
+    studies = matching.triage_inbox(db())
     case_ids = {s["case_id"] for st in studies for s in st.suggestions}
     return render_template(
         "imaging/triage.html",
         studies=studies,
-        cases=services.cases_by_id(db(), case_ids),
+        cases=matching.cases_by_id(db(), case_ids),
         form=AssignForm(),
     )
 
@@ -58,7 +57,7 @@ def assign(study_id: int) -> Page:
     if case is None:
         raise NotFound(N_("Diesen Fall gibt es nicht."))
     try:
-        services.assign_study(db(), study, case, at=now(), actor=current_actor())
+        matching.assign_study(db(), study, case, at=now(), actor=current_actor())
     except TumorboardError as err:
         db().rollback()
         flash(message(err), "error")
@@ -74,7 +73,7 @@ def unassign(study_id: int) -> Page:
     study = services.get_study(db(), study_id)
     if not UnassignForm().validate_on_submit():
         abort(400)
-    services.unassign_study(db(), study, at=now(), actor=current_actor())
+    matching.unassign_study(db(), study, at=now(), actor=current_actor())
     db().commit()
     flash(_("Zuordnung aufgehoben; die Studie liegt wieder im Eingang."), "success")
     return redirect(url_for("imaging.triage"))
@@ -84,11 +83,10 @@ def unassign(study_id: int) -> Page:
 @requires(can_read_cases)
 def preview(series_id: int) -> Page:
     series = services.get_series(db(), series_id)
-    name = services.preview_file_name(series)
+    name = preview_file_name(series)
     if name is None:
         raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
-    spool = Spool(ImagingSettings.from_env(runtime().settings).storage_path)
-    path = spool.previews / name
+    path = runtime().store.preview_path(name)
     if not path.is_file():
         raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
     return send_file(path, mimetype="image/png", max_age=0)

@@ -1,8 +1,9 @@
 """``tumorboard imaging listen``: the pynetdicom Storage SCP (all storage SOP classes) plus Verification.
 
 Order per instance (success only after durability): pynetdicom receives the dataset in chunks into a temp file
-in ``incoming/`` → we parse its header → fsync and rename it to its content address → commit the index row →
-return 0x0000. Handlers are short; dependencies come in through pynetdicom's handler arguments.
+in ``incoming/`` → we parse its header while the file is fsynced → it is renamed to its content address → the
+group indexer commits its row together with whatever other associations sent meanwhile, while this thread
+fsyncs the folder → 0x0000. Handlers are short; dependencies come in through pynetdicom's handler arguments.
 Logs name the partner by id and AE title, never patient data.
 """
 
@@ -14,7 +15,6 @@ import logging
 import mmap
 import os
 import shutil
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,6 @@ from weakref import WeakKeyDictionary
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
@@ -33,8 +31,9 @@ from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
-from tumorboard.imaging.fastpath import FastIndex
-from tumorboard.imaging.services import ingest_instance, is_indexed
+from tumorboard.imaging.index import is_indexed
+from tumorboard.imaging.indexer import GroupIndexer, IndexUnavailable
+from tumorboard.imaging.reconcile import reconcile_store
 from tumorboard.partners.services import authorize_peer, known_ae_title
 
 log = logging.getLogger(__name__)
@@ -95,12 +94,14 @@ class Intake:
         spool: Spool,
         ae_title: str,
         min_free_bytes: int = 0,
+        index_timeout: float = 30.0,
     ) -> None:
         self.min_free_bytes = min_free_bytes
-        self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicom-store")
+        # Header parsing overlaps the handler's fsync and hash; one worker per likely concurrent association.
+        self.workers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-parse")
         self.session_factory = session_factory
-        self.engine: Engine = session_factory.kw["bind"]
-        self.fast = FastIndex.for_engine(self.engine)
+        self.indexer = GroupIndexer(session_factory.kw["bind"], actor=LISTENER, timeout=index_timeout)
+        self.indexer.start()
         self.clock = clock
         self.spool = spool
         self.ae_title = ae_title
@@ -184,55 +185,43 @@ class Intake:
         except OutOfSpace:
             log.error("C-STORE from partner %s: image store is full", peer.partner_id)
             return OUT_OF_RESOURCES
-        except Exception as err:
-            log.exception("C-STORE from partner %s: storing or indexing failed", peer.partner_id)
+        except IndexUnavailable:
             received.discard(self.spool)  # nothing indexed: leave nothing behind
-            return OUT_OF_RESOURCES if isinstance(err, OperationalError) else PROCESSING_FAILURE
+            return OUT_OF_RESOURCES
+        except Exception:
+            log.exception("C-STORE from partner %s: storing or indexing failed", peer.partner_id)
+            received.discard(self.spool)
+            return PROCESSING_FAILURE
         return SUCCESS
 
     def _index(self, peer: Peer, header: Header, received: Received) -> None:
-        """Write the index row of the fsynced file, move the file into place and commit (see
-        :meth:`_commit_placed`). The common instance takes the DBAPI fast path; anything else (or a driver it was
-        not written for) the service."""
-        for attempt in range(3):
-            row: dict[str, Any] = {
-                "sha256": received.sha256,
-                "size": received.size,
-                "calling_ae_title": peer.calling_ae_title,
-                "peer_address": peer.address,
-                "at": self.clock.now(),
-            }
-            try:
-                if self.fast is not None:
-                    with self.engine.connect() as conn, conn.begin() as transaction:
-                        if self.fast.ingest(conn, header, **row):
-                            self._commit_placed(received, transaction.commit)
-                            return
-                        transaction.rollback()
-                with self.session_factory() as session:
-                    ingest_instance(session, header, partner_id=peer.partner_id, actor=LISTENER, **row)
-                    self._commit_placed(received, session.commit)
-                    return
-            except IntegrityError:
-                # Another association created the same study/series/instance at the same moment: retry, the
-                # second attempt finds the row.
-                if attempt == 2:
-                    raise
-
-    def _commit_placed(self, received: Received, commit: Callable[[], None]) -> None:
-        """Rename the file into its place, then commit while a worker fsyncs the folder; the sender hears of
-        success only after both. (Should the process die after the commit but before the rename reached the
-        disk, the fsynced file is still in ``incoming/`` and the next start moves it into place: see
-        :meth:`Spool.prepare`.) A failing rename or commit rolls back; a failing folder fsync after the commit
-        leaves row and file as they are and answers with a failure, so the sender sends again."""
-        stored = received.place(self.spool)  # raises what the rename raised (full disk): rolled back
-        folder = self.workers.submit(self.spool.sync_folder, stored) if stored.created else None
+        """Rename the fsynced file to its content address, hand the instance to the group indexer and, while it
+        commits, fsync the folder; return only when both are durable. (Should the process die after the commit
+        but before the rename reached the disk, the fsynced file is still in ``incoming/`` and the next start
+        moves it into place: see :meth:`Spool.prepare`; a rename without a commit is indexed by the start-up
+        reconciliation.) A failing rename indexes nothing; a failing commit removes the file it placed; a
+        failing folder fsync after the commit leaves row and file as they are and answers with a failure, so
+        the sender sends again."""
+        stored = received.place(self.spool)  # raises what the rename raised (full disk): nothing indexed
+        committed = self.indexer.submit(
+            header,
+            partner_id=peer.partner_id,
+            sha256=received.sha256,
+            size=received.size,
+            calling_ae_title=peer.calling_ae_title,
+            peer_address=peer.address,
+            at=self.clock.now(),
+        )
+        folder_error: OSError | None = None
         try:
-            commit()
-            received.committed = True
-        finally:
-            if folder is not None:
-                folder.result()
+            if stored.created:
+                self.spool.sync_folder(stored)
+        except OSError as err:
+            folder_error = err
+        committed.result()
+        received.committed = True
+        if folder_error is not None:
+            raise folder_error
 
 
 @dataclass
@@ -295,6 +284,10 @@ def build_ae(ae_title: str) -> Any:
     ae.add_supported_context(VERIFICATION, TRANSFER_SYNTAXES[:2])
     ae.require_called_aet = False  # checked (and audited) by handle_requested
     ae.maximum_pdu_size = 0  # unlimited: fewer, larger PDUs
+    # pynetdicom's default of 10 concurrent associations is less than the partners that send at once on a busy
+    # day (ten, plus a monitoring probe or a C-ECHO, were refused with "Local Limit Exceeded"). Each costs one
+    # thread and the memory map of the instance it is receiving; all share one indexer.
+    ae.maximum_associations = 40
     ae.network_timeout = 60
     ae.dimse_timeout = 60
     ae.acse_timeout = 30
@@ -310,10 +303,11 @@ def start_listener(
     port: int,
     ae_title: str,
     min_free_bytes: int = 0,
+    index_timeout: float = 30.0,
     block: bool = True,
 ) -> Any:
-    """Prepare the store (removing temp files a killed process left) and serve. Returns the server when
-    ``block`` is False (tests), else runs until interrupted."""
+    """Prepare the store (removing temp files a killed process left), reconcile it with the index, and serve.
+    Returns the server when ``block`` is False (tests), else runs until interrupted."""
     spool = Spool(storage)
 
     def indexed(sha256: str) -> bool:
@@ -323,11 +317,17 @@ def start_listener(
     removed, recovered = spool.prepare(indexed)
     if removed or recovered:
         log.info("temp files of a previous run: %d unfinished removed, %d indexed moved into place", removed, recovered)
+    # Before the first association: every object file indexed, every index row with its file.
+    with session_factory() as session:
+        reconciled = reconcile_store(session, spool, at=clock.now(), actor=LISTENER)
+        session.commit()
+    for relative in reconciled.remove_after_commit:
+        spool.remove(relative)
     spool.use_for_temporary_files()
     _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
     _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes)
+    intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
     ae = build_ae(ae_title)
     handlers = [
         (evt.EVT_REQUESTED, handle_requested, [intake]),

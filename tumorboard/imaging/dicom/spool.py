@@ -1,8 +1,10 @@
-"""Atomic placement of received objects: temp file → fsync → rename into a content-addressed store.
+"""The image store: atomic placement of received objects (temp file → fsync → rename into a content-addressed
+store) and the one place that knows where objects and previews live.
 
 File names come from the SHA-256 of the bytes we hold, never from values the peer sent (pynetdicom #823/#1092).
 Layout under the imaging folder: ``incoming/`` (temporary, same filesystem), ``objects/ab/<sha256>.dcm``,
-``previews/<series id>.png``.
+``previews/<series id>.png``, ``quarantine/<sha256>.dcm`` (object files the start-up reconciliation could not
+index).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Stored:
 
 
 class Spool:
+    """The image store under one folder; every path into it comes from here."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.incoming = root / "incoming"
@@ -60,8 +64,8 @@ class Spool:
         self.create_folders()
         removed = recovered = 0
         for leftover in self.incoming.iterdir():
-            sha256 = _file_digest(leftover)
-            if not (self.objects / sha256[:2] / f"{sha256}.dcm").exists() and indexed(sha256):
+            sha256 = file_digest(leftover)
+            if not self.object_path(sha256).exists() and indexed(sha256):
                 self.move(leftover, sha256, leftover.stat().st_size)
                 recovered += 1
             else:
@@ -78,10 +82,31 @@ class Spool:
     def path(self, relative: str) -> Path:
         return self.root / relative
 
+    @staticmethod
+    def object_relative(sha256: str) -> str:
+        """Where the object with these bytes lives, relative to the store root: ``objects/ab/ab12….dcm``."""
+        return f"objects/{sha256[:2]}/{sha256}.dcm"
+
+    def object_path(self, sha256: str) -> Path:
+        return self.root / self.object_relative(sha256)
+
+    @staticmethod
+    def preview_name(series_id: int) -> str:
+        """The file name of a series' preview in ``previews/``."""
+        return f"{series_id}.png"
+
+    @staticmethod
+    def preview_relative(name: str) -> str:
+        return f"previews/{name}"
+
+    def preview_path(self, name: str) -> Path:
+        """The preview file of that name (a name of the shape :meth:`preview_name` gives; callers check)."""
+        return self.root / self.preview_relative(name)
+
     def place(self, temp: Path) -> Stored:
         """Hash and fsync ``temp`` (inside ``incoming/``), then move it to its content address."""
         with _space_errors(temp):
-            sha256, size = _file_digest(temp), temp.stat().st_size
+            sha256, size = file_digest(temp), temp.stat().st_size
         self.sync(temp)
         return self.move(temp, sha256, size)
 
@@ -100,14 +125,22 @@ class Spool:
         """Move the already durable ``temp`` to the address of its SHA-256 (or drop it when identical bytes are
         already there) and make the new directory entry durable — unless ``sync_folder`` is False: then the
         caller runs :meth:`sync_folder` itself before it reports the object stored."""
-        relative = f"objects/{sha256[:2]}/{sha256}.dcm"
+        relative = self.object_relative(sha256)
         target = self.root / relative
         with _space_errors(temp):
             if target.exists():
                 temp.unlink(missing_ok=True)
                 return Stored(sha256, size, relative, created=False)
-            target.parent.mkdir(mode=0o700, exist_ok=True)
-            os.replace(temp, target)
+            try:
+                os.replace(temp, target)
+            except FileNotFoundError:
+                if not temp.exists():
+                    raise
+                # First object of this prefix: its folder, made durable in objects/ before anything relies on it
+                # (a mkdir per object cost a syscall under the folder lock on every instance).
+                target.parent.mkdir(mode=0o700, exist_ok=True)
+                _fsync_dir(self.objects)
+                os.replace(temp, target)
             if sync_folder:
                 _fsync_dir(target.parent)
         return Stored(sha256, size, relative, created=True)
@@ -129,11 +162,19 @@ class Spool:
             raise
         return Path(name)
 
+    def quarantine(self, sha256: str) -> Path:
+        """Move an object file the index cannot take to ``quarantine/`` (kept for an administrator)."""
+        folder = self.root / "quarantine"
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{sha256}.dcm"
+        os.replace(self.object_path(sha256), target)
+        return target
+
     def remove(self, relative: str) -> None:
         (self.root / relative).unlink(missing_ok=True)
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(CHUNK):
