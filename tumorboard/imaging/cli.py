@@ -37,6 +37,7 @@ def listen(host: str | None, port: int | None, ae_title: str | None) -> None:
             port=port or settings.port,
             ae_title=normalize_ae_title(ae_title) if ae_title else settings.ae_title,
             min_free_bytes=settings.min_free_mb * 1024 * 1024,
+            limits=settings.limits,
         )
 
 
