@@ -5,6 +5,7 @@ loopback addresses (every 127.0.0.x is loopback on Linux) as the peers that stal
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -226,3 +227,21 @@ def test_limits_come_from_the_environment_and_keep_room_for_partners(tmp_path: P
         ImagingSettings.from_env(settings, {**env, "TUMORBOARD_DICOM_MAX_UNAUTHORIZED": "12"})
     with pytest.raises(ConfigurationError):
         ImagingSettings.from_env(settings, {"TUMORBOARD_DICOM_NETWORK_TIMEOUT": "0"})
+
+
+@pytest.mark.db
+def test_an_association_request_larger_than_a_megabyte_is_cut_off(listener: Listener) -> None:
+    # The header claims 64 MiB; pynetdicom would read (and hold in memory) all of it.
+    sock = _connect(listener.port, "127.0.0.4", bytes([0x01, 0x00, 0x04, 0x00, 0x00, 0x00]))
+    sent, limit = 0, 32 * 1024 * 1024
+    try:
+        chunk = bytes(64 * 1024)
+        with contextlib.suppress(OSError):  # reset by the listener
+            while sent < limit:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        assert sent < limit or _closed_by_peer(sock, 5), sent
+    finally:
+        sock.close()
+    assert "association request larger than 1048576 bytes" in listener.log.read_text()
+    assert listener.alive()

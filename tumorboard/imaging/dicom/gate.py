@@ -14,7 +14,9 @@ title for its address, and:
   no read or write waits longer;
 - a connection that has not completed its association request within the network timeout is shut down by the
   server loop's sweep (``service_actions``, twice a second), which also catches peers that trickle a byte at a
-  time — the DUL's ``recv`` returns and pynetdicom ends the association as if the peer had closed.
+  time — the DUL's ``recv`` returns and pynetdicom ends the association as if the peer had closed;
+- until it is authorized a connection may send at most :data:`MAX_REQUEST_BYTES`: pynetdicom reads a PDU whole
+  into memory, whatever length its header claims (up to 4 GiB).
 
 An unauthorized connection leaves the count when it is authorized or when its association thread has ended
 (rejected ones only after their audit attempt, so rejections cannot pile up threads either).
@@ -38,12 +40,47 @@ from tumorboard.imaging.config import AssociationLimits
 
 log = logging.getLogger(__name__)
 
+#: Bytes a connection may send before it is authorized: an A-ASSOCIATE-RQ proposing every storage SOP class with
+#: a dozen transfer syntaxes each is about 70 kB; user identity tokens add a few kB.
+MAX_REQUEST_BYTES = 1 << 20
+
+
+class GuardedSocket:
+    """The accepted socket as pynetdicom sees it: reads end (as at EOF, and the socket is shut down) once an
+    unauthorized peer has sent :data:`MAX_REQUEST_BYTES`; everything else is the socket's own."""
+
+    def __init__(self, sock: socket.socket, address: str) -> None:
+        self._sock = sock
+        self._address = address
+        self._left: int | None = MAX_REQUEST_BYTES
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._left is None:
+            return self._sock.recv(bufsize)
+        if self._left <= 0:
+            log.warning("connection from %s closed: association request larger than %d bytes", self._address,
+                        MAX_REQUEST_BYTES)  # fmt: skip
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            return b""
+        data = self._sock.recv(min(bufsize, self._left))
+        self._left -= len(data)
+        return data
+
+    def lift(self) -> None:
+        """Authorized: no limit beyond pynetdicom's own."""
+        self._left = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
 
 @dataclass(eq=False)
 class _Pending:
     sock: socket.socket
     address: str
     deadline: float
+    guarded: GuardedSocket
     assoc: Any = None
     closed_by_us: bool = field(default=False)
 
@@ -79,20 +116,29 @@ class Gate:
                 )
                 return False
             sock.settimeout(self.limits.network_timeout)
-            self._pending.append(_Pending(sock, address, self._monotonic() + self.limits.network_timeout))
+            deadline = self._monotonic() + self.limits.network_timeout
+            self._pending.append(_Pending(sock, address, deadline, GuardedSocket(sock, address)))
             return True
+
+    def guarded(self, sock: socket.socket) -> GuardedSocket | socket.socket:
+        """The admitted socket as pynetdicom gets it."""
+        with self._lock:
+            return next((p.guarded for p in self._pending if p.sock is sock), sock)
 
     def opened(self, assoc: Any) -> None:
         """EVT_CONN_OPEN: remember the association that serves the socket (its thread tells when it ended)."""
         sock = _raw_socket(assoc)
         with self._lock:
             for pending in self._pending:
-                if pending.sock is sock:
+                if pending.guarded is sock:
                     pending.assoc = assoc
 
     def authorized(self, assoc: Any) -> None:
         """Our EVT_REQUESTED handler accepted the peer: the connection no longer counts as unauthorized."""
         with self._lock:
+            for pending in self._pending:
+                if pending.assoc is assoc:
+                    pending.guarded.lift()
             self._pending = [p for p in self._pending if p.assoc is not assoc]
 
     def sweep(self) -> None:
@@ -117,7 +163,7 @@ class Gate:
             return sum(1 for p in self._pending if not p.over())
 
 
-def _raw_socket(assoc: Any) -> socket.socket | None:
+def _raw_socket(assoc: Any) -> Any:
     wrapper = getattr(assoc.dul, "socket", None)
     return getattr(wrapper, "socket", None)
 
@@ -131,6 +177,10 @@ class GuardedServer(AssociationServer):
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         return self.gate.admit(request, str(client_address[0]))
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
+        super().process_request(cast(socket.socket, self.gate.guarded(request)), client_address)
 
     def service_actions(self) -> None:
         super().service_actions()
