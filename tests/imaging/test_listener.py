@@ -7,14 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from pydicom import dcmread
 from pynetdicom.dsutils import split_dataset
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.imaging.conftest import Listener
 from tests.imaging.dicomfiles import PROPOSE, ct_dataset, echoscu, parse_storescu, raw_store, storescu, write_study
@@ -29,6 +33,18 @@ from tumorboard.partners.models import Partner
 pytestmark = pytest.mark.db
 DATA = Path(pydicom.__file__).parent / "data"
 PATIENT_SECRETS = ("Testmann", "Erika", "P-100", "19600101", "Mueller", "Juergen")
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _count(sessions: sessionmaker[Session], where: Any) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count(AuditEvent.id)).where(where)) or 0
 
 
 def _stored_files(storage: Path) -> list[Path]:
@@ -105,6 +121,8 @@ def test_unknown_ae_wrong_called_ae_and_wrong_address_are_rejected_and_audited(l
     )
     # FARAWAY is registered, but for 10.9.9.0/24 — not for 127.0.0.1.
     assert storescu(listener.port, files, aet="FARAWAY").returncode != 0
+    # The peer has its rejection before the audit event is written (issue 16): wait for the third.
+    _wait_for(lambda: _count(listener_sessions, AuditEvent.tag == "security:dicom:reject") == 3)
     with listener_sessions() as session:
         events = session.scalars(select(AuditEvent).where(AuditEvent.tag == "security:dicom:reject")).all()
         assert [(e.after["calling_ae_title"], e.reason) for e in events] == [

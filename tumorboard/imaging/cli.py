@@ -41,6 +41,7 @@ def listen(host: str | None, port: int | None, ae_title: str | None) -> None:
             ae_title=normalize_ae_title(ae_title) if ae_title else settings.ae_title,
             min_free_bytes=settings.min_free_mb * 1024 * 1024,
             index_timeout=settings.index_timeout_s,
+            limits=settings.limits,
         )
 
 

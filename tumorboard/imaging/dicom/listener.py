@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from weakref import WeakKeyDictionary
 
-from pynetdicom import AE, _config, evt
+from pynetdicom import _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
+from tumorboard.imaging.config import AssociationLimits
 from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
+from tumorboard.imaging.dicom.gate import Gate, ListenerAE
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
 from tumorboard.imaging.index import is_indexed
 from tumorboard.imaging.indexer import GroupIndexer, IndexUnavailable
@@ -70,9 +73,12 @@ CANNOT_UNDERSTAND = 0xC000
 #: Processing failure (database unavailable and similar).
 PROCESSING_FAILURE = 0x0110
 
-# A-ASSOCIATE-RJ: rejected permanent, by the service user; diagnostics 3 / 7.
-_REJECT_PERMANENT, _SERVICE_USER = 0x01, 0x01
-_CALLING_AE_NOT_RECOGNIZED, _CALLED_AE_NOT_RECOGNIZED = 0x03, 0x07
+# A-ASSOCIATE-RJ: rejected permanent / transient, by the service user; diagnostics 1 / 3 / 7.
+_REJECT_PERMANENT, _REJECT_TRANSIENT, _SERVICE_USER = 0x01, 0x02, 0x01
+_NO_REASON, _CALLING_AE_NOT_RECOGNIZED, _CALLED_AE_NOT_RECOGNIZED = 0x01, 0x03, 0x07
+DEFAULT_LIMITS = AssociationLimits()
+#: Seconds the audit event of a rejection may wait for a PostgreSQL lock (SQLite: its busy timeout, 10 s).
+AUDIT_LOCK_TIMEOUT_S = 10
 
 
 @dataclass
@@ -81,6 +87,14 @@ class Peer:
     partner_name: str
     calling_ae_title: str
     address: str
+
+
+@dataclass(frozen=True)
+class _Rejection:
+    reason: str
+    result: int
+    source: int
+    diagnostic: int
 
 
 class Intake:
@@ -107,40 +121,68 @@ class Intake:
         self.ae_title = ae_title
         self.peers: WeakKeyDictionary[Any, Peer] = WeakKeyDictionary()
 
-    # --- association -----------------------------------------------------------------------------------------
-    def check_association(self, assoc: Any) -> None:
+    # --- association ---------------------------------------------------------------------------------------------
+    def check_association(self, assoc: Any) -> bool:
+        """Authorize the peer, or reject it. Fails closed: the rejection goes out first and whatever goes wrong
+        (the database, the audit write) never lets the association through. Returns whether it was authorized."""
         rq = assoc.requestor.primitive
         calling = _ae(rq.calling_ae_title)
         called = _ae(rq.called_ae_title)
         address = str(assoc.requestor.address)
+        try:
+            verdict = self._authorize(calling, called, address)
+        except Exception:
+            log.exception("association from %s (calling %r): authorization failed, rejected", address, calling)
+            verdict = _Rejection("authorization failed", _REJECT_TRANSIENT, _SERVICE_USER, _NO_REASON)
+        if isinstance(verdict, Peer):
+            self.peers[assoc] = verdict
+            return True
+        try:
+            assoc.acse.send_reject(verdict.result, verdict.source, verdict.diagnostic)
+        finally:
+            assoc.kill()  # as pynetdicom's own rejection does: lets the DUL send the A-ASSOCIATE-RJ before closing
+        log.warning(
+            "association rejected: %s (calling %r, called %r, from %s)", verdict.reason, calling, called, address
+        )
+        self._audit_rejection(verdict.reason, calling, called, address)
+        return False
+
+    def _authorize(self, calling: str, called: str, address: str) -> Peer | _Rejection:
         with self.session_factory() as session:
             partner = authorize_peer(session, calling, address)
             if called != self.ae_title:
-                reason, diagnostic = "called AE title not ours", _CALLED_AE_NOT_RECOGNIZED
-            elif partner is None:
-                reason = (
-                    "address not registered for this AE title"
-                    if known_ae_title(session, calling)
-                    else ("unknown calling AE title")
+                return _Rejection(
+                    "called AE title not ours", _REJECT_PERMANENT, _SERVICE_USER, _CALLED_AE_NOT_RECOGNIZED
                 )
-                diagnostic = _CALLING_AE_NOT_RECOGNIZED
-            else:
-                self.peers[assoc] = Peer(partner.id, partner.name, calling, address)
-                return
-            record_event(
-                session,
-                actor=LISTENER,
-                tag=Tag.SECURITY_DICOM_REJECT,
-                subject_type=SubjectType.DICOM_ASSOCIATION,
-                subject_id=calling or "-",
-                at=self.clock.now(),
-                after={"calling_ae_title": calling, "called_ae_title": called, "address": address},
-                reason=reason,
+            if partner is None:
+                known = known_ae_title(session, calling)
+                reason = "address not registered for this AE title" if known else "unknown calling AE title"
+                return _Rejection(reason, _REJECT_PERMANENT, _SERVICE_USER, _CALLING_AE_NOT_RECOGNIZED)
+            return Peer(partner.id, partner.name, calling, address)
+
+    def _audit_rejection(self, reason: str, calling: str, called: str, address: str) -> None:
+        """Best effort, after the peer has its rejection: a locked or unavailable database costs the audit event
+        (logged), never the rejection. Waits no longer than the busy timeout (SQLite) or ``lock_timeout``
+        (PostgreSQL, where a lock wait is otherwise unbounded)."""
+        try:
+            with self.session_factory() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(text(f"SET LOCAL lock_timeout = '{AUDIT_LOCK_TIMEOUT_S}s'"))
+                record_event(
+                    session,
+                    actor=LISTENER,
+                    tag=Tag.SECURITY_DICOM_REJECT,
+                    subject_type=SubjectType.DICOM_ASSOCIATION,
+                    subject_id=calling or "-",
+                    at=self.clock.now(),
+                    after={"calling_ae_title": calling, "called_ae_title": called, "address": address},
+                    reason=reason,
+                )
+                session.commit()
+        except Exception:
+            log.exception(
+                "audit event of a rejected association could not be written (calling %r, from %s)", calling, address
             )
-            session.commit()
-        log.warning("association rejected: %s (calling %r, called %r, from %s)", reason, calling, called, address)
-        assoc.acse.send_reject(_REJECT_PERMANENT, _SERVICE_USER, diagnostic)
-        assoc.kill()  # as pynetdicom's own rejection does: lets the DUL send the A-ASSOCIATE-RJ before closing
 
     # --- C-STORE ---------------------------------------------------------------------------------------------
     def store(self, assoc: Any, request: Any, temp: Path, transfer_syntax: str) -> int:
@@ -265,32 +307,44 @@ def _ae(value: Any) -> str:
 
 
 # --- handlers (short: delegate to Intake) ---------------------------------------------------------------------
-def handle_requested(event: Any, intake: Intake) -> None:
-    intake.check_association(event.assoc)
+def handle_open(event: Any, gate: Gate) -> None:
+    gate.opened(event.assoc)
+
+
+def handle_requested(event: Any, intake: Intake, gate: Gate) -> None:
+    try:
+        authorized = intake.check_association(event.assoc)
+    except Exception:
+        # pynetdicom would log this and go on to accept: abort the association instead (fail closed).
+        log.exception("association check failed: association aborted")
+        event.assoc.abort()
+        return
+    if authorized:
+        gate.authorized(event.assoc)
 
 
 def handle_store(event: Any, intake: Intake) -> int:
     return intake.store(event.assoc, event.request, Path(event.dataset_path), event.context.transfer_syntax)
 
 
-def handle_echo(event: Any) -> int:
-    return SUCCESS
+def handle_echo(event: Any, intake: Intake) -> int:
+    # Only an authorized association gets here; checked again should a rejection ever have slipped through.
+    return SUCCESS if event.assoc in intake.peers else PROCESSING_FAILURE
 
 
-def build_ae(ae_title: str) -> Any:
-    ae = AE(ae_title=ae_title)
+def build_ae(ae_title: str, limits: AssociationLimits, gate: Gate | None = None) -> Any:
+    ae = ListenerAE(ae_title, gate or Gate(limits))
     for cx in AllStoragePresentationContexts:
         ae.add_supported_context(str(cx.abstract_syntax), TRANSFER_SYNTAXES)
     ae.add_supported_context(VERIFICATION, TRANSFER_SYNTAXES[:2])
-    ae.require_called_aet = False  # checked (and audited) by handle_requested
+    # Checked (and audited) by handle_requested first; pynetdicom checks again after it, should the handler
+    # ever fail without rejecting.
+    ae.require_called_aet = True
     ae.maximum_pdu_size = 0  # unlimited: fewer, larger PDUs
-    # pynetdicom's default of 10 concurrent associations is less than the partners that send at once on a busy
-    # day (ten, plus a monitoring probe or a C-ECHO, were refused with "Local Limit Exceeded"). Each costs one
-    # thread and the memory map of the instance it is receiving; all share one indexer.
-    ae.maximum_associations = 40
-    ae.network_timeout = 60
-    ae.dimse_timeout = 60
-    ae.acse_timeout = 30
+    ae.network_timeout = limits.network_timeout
+    ae.dimse_timeout = limits.dimse_timeout
+    ae.acse_timeout = limits.acse_timeout
+    ae.maximum_associations = limits.max_associations
     return ae
 
 
@@ -304,6 +358,7 @@ def start_listener(
     ae_title: str,
     min_free_bytes: int = 0,
     index_timeout: float = 30.0,
+    limits: AssociationLimits = DEFAULT_LIMITS,
     block: bool = True,
 ) -> Any:
     """Prepare the store (removing temp files a killed process left), reconcile it with the index, and serve.
@@ -328,11 +383,26 @@ def start_listener(
     _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
-    ae = build_ae(ae_title)
+    gate = Gate(limits)
+    ae = build_ae(ae_title, limits, gate)
     handlers = [
-        (evt.EVT_REQUESTED, handle_requested, [intake]),
+        (evt.EVT_CONN_OPEN, handle_open, [gate]),
+        (evt.EVT_REQUESTED, handle_requested, [intake, gate]),
         (evt.EVT_C_STORE, handle_store, [intake]),
-        (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_C_ECHO, handle_echo, [intake]),
     ]
-    log.info("DICOM listener %s on %s:%d, store %s", ae_title, host, port, storage)
+    log.info(
+        "DICOM listener %s on %s:%d, store %s; timeouts network %d s, ACSE %d s, DIMSE %d s; at most %d "
+        "associations, %d unauthorized connections (%d per address)",
+        ae_title,
+        host,
+        port,
+        storage,
+        limits.network_timeout,
+        limits.acse_timeout,
+        limits.dimse_timeout,
+        limits.max_associations,
+        limits.max_unauthorized,
+        limits.max_unauthorized_per_address,
+    )
     return ae.start_server((host, port), block=block, evt_handlers=handlers)
