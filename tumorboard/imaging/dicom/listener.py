@@ -23,13 +23,14 @@ from weakref import WeakKeyDictionary
 
 from pynetdicom import _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
+from tumorboard.db import make_session_factory, read_only_engine
 from tumorboard.imaging.config import AssociationLimits
 from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
 from tumorboard.imaging.dicom.gate import Gate, ListenerAE
@@ -114,6 +115,12 @@ class Intake:
         # Header parsing overlaps the handler's fsync and hash; one worker per likely concurrent association.
         self.workers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicom-parse")
         self.session_factory = session_factory
+        bind = session_factory.kw["bind"]
+        # authorization only reads: on SQLite it must not wait for the write lock (a writer holding it, e.g. during
+        # a long commit, would otherwise turn every association into a transient rejection)
+        self.read_sessions = (
+            make_session_factory(read_only_engine(bind)) if isinstance(bind, Engine) else session_factory
+        )
         self.indexer = GroupIndexer(session_factory.kw["bind"], actor=LISTENER, timeout=index_timeout)
         self.indexer.start()
         self.clock = clock
@@ -148,7 +155,7 @@ class Intake:
         return False
 
     def _authorize(self, calling: str, called: str, address: str) -> Peer | _Rejection:
-        with self.session_factory() as session:
+        with self.read_sessions() as session:
             partner = authorize_peer(session, calling, address)
             if called != self.ae_title:
                 return _Rejection(
