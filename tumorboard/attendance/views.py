@@ -11,15 +11,17 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
+from tumorboard.access.permissions import board_role, moderates
 from tumorboard.attendance import services as att
 from tumorboard.attendance.forms import CheckInForm, ExternalCheckInForm, LeaveForm, SelfCheckInForm
 from tumorboard.attendance.models import Attendance
+from tumorboard.attendance.permissions import can_check_in_self as may_check_in_self
+from tumorboard.attendance.permissions import can_run_session
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.permissions import (
     can_check_in_self,
     can_read_protocol,
     can_run_conference,
-    can_sign_protocol,
     can_view_attendance,
 )
 from tumorboard.cases.services import session_cases
@@ -57,14 +59,19 @@ def _physicians() -> list[User]:
 
 
 def live_context(cs: ConferenceSession) -> dict[str, Any]:
+    from tumorboard.cases.views import pseudonyms, visible_cases
+
     rows = list(att.list_attendance(db(), cs))
     moment = now()
+    cases = list(session_cases(db(), cs))
     return {
         "cs": cs,
         "rows": rows,
         "quorum": att.quorum(cs.board, rows, moment),
         "moment": moment,
-        "cases": list(session_cases(db(), cs)),
+        "cases": cases,
+        "visible": visible_cases(cases),
+        "pseudonyms": pseudonyms(cases),
         "recs": proto.recommendations_of(db(), cs),
         "signed": proto.versions(db(), cs),
         "proposals": proto.representation_proposals(db(), cs),
@@ -90,17 +97,28 @@ def _render_live(cs: ConferenceSession, *, error: str | None = None, status: int
         self_form=forms.get("self") or SelfCheckInForm(formdata=None),
         leave_form=LeaveForm(formdata=None),
         sign_form=SignForm(formdata=None),
-        can_run=can_run_conference(user),
-        can_self=can_check_in_self(user) and user.id not in here,
-        can_sign=can_sign_protocol(user),
+        can_run=can_run_session(db(), user, cs),
+        can_self=may_check_in_self(db(), user, cs) and user.id not in here,
+        can_sign=moderates(db(), user, cs.board_id),
         can_read=can_read_protocol(user),
+        board_role=board_role(db(), user, cs.board_id),
     ), status
 
 
 @bp.route("/sessions/<int:session_id>/live")
 @requires(can_view_attendance)
 def live(session_id: int) -> Page:
-    return _render_live(conf.get_session(db(), session_id))
+    from tumorboard.cases.views import log_list_access
+
+    cs = conf.get_session(db(), session_id)
+    page = _render_live(cs)
+    if can_read_protocol(current_user()):
+        cases = list(session_cases(db(), cs))
+        from tumorboard.cases.views import visible_cases
+
+        log_list_access("attendance:live:view", "session", cs.id, cases, visible_cases(cases))
+        db().commit()
+    return page
 
 
 @bp.route("/sessions/<int:session_id>/quorum")
@@ -181,10 +199,7 @@ def check_in_self(session_id: int) -> Page:
 @bp.route("/attendance/<int:attendance_id>/leave", methods=["POST"])
 @requires(can_view_attendance)
 def leave(attendance_id: int) -> Page:
-    row = att.get_attendance(db(), attendance_id)
-    user = current_user()
-    if not (can_run_conference(user) or row.user_id == user.id):
-        raise PermissionDenied(N_("Dafür fehlt Ihnen die Berechtigung."))
+    row = att.get_attendance(db(), attendance_id)  # who may: attendance.permissions, checked by the service
     cs = row.session
 
     def action(f: LeaveForm) -> None:

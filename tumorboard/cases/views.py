@@ -35,6 +35,7 @@ from tumorboard.cases.forms import (
     StatusForm,
 )
 from tumorboard.cases.models import Case, CaseDocument
+from tumorboard.cases.permissions import CaseAccess, authorize_case, case_access, sees_board_patients
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
@@ -236,8 +237,35 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
 
 
 # --- the case list of a session ------------------------------------------------------------------------------------
+def visible_cases(rows: list[Case]) -> dict[int, bool]:
+    """Per case of a list: may the reader see the patient's name (need-to-know), or only a pseudonym?"""
+    user, moment = current_user(), now()
+    if rows and sees_board_patients(db(), user, rows[0].board_id):
+        return {c.id: True for c in rows}
+    return {c.id: case_access(db(), user, c, moment) is CaseAccess.NEED_TO_KNOW and user.role is not Role.QM
+            for c in rows}  # fmt: skip
+
+
+def pseudonyms(rows: list[Case]) -> dict[int, str]:
+    from tumorboard.access.services import pseudonym
+
+    secret = runtime().settings.secret_key
+    return {c.id: pseudonym(secret, c.patient_id) for c in rows}
+
+
+def log_list_access(tag: str, subject_type: str, subject_id: int, rows: list[Case], visible: dict[int, bool]) -> None:
+    """A list that shows patients writes one access event naming the cases shown with names (GDPR Art. 9)."""
+    from tumorboard.access.services import log_access
+
+    shown = [c.id for c in rows if visible.get(c.id)]
+    if shown:
+        log_access(db(), tag=tag, subject_type=subject_type, subject_id=subject_id, case_ids=shown, at=now(),
+                   actor=current_actor())  # fmt: skip
+
+
 def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
     rows = list(cases.session_cases(db(), cs))
+    visible = visible_cases(rows)
     imaging = imaging_for([c.id for c in rows])
     items = checklist.items_of(db(), cs.board)
     checks = {c.id: checklist.evaluate(c, items, getattr(imaging.get(c.id), "complete", None)) for c in rows}
@@ -250,6 +278,8 @@ def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
         "agenda_versions": latest,
         "can_manage": can_manage_case_list(current_user()),
         "can_read_cases": can_read_cases(current_user()),
+        "visible": visible,
+        "pseudonyms": pseudonyms(rows),
     }
 
 
@@ -329,13 +359,18 @@ def _can_upload(case: Case) -> bool:
 @requires(can_read_cases)
 def detail(case_id: int) -> Page:
     case = cases.get_case(db(), case_id)
-    _log_access("case:case:view", "case", case.id)
+    access = authorize_case(db(), current_user(), case, now())
+    if access is CaseAccess.EMERGENCY:
+        _log_access("case:case:view", "case", case.id, emergency=True)
+    else:
+        _log_access("case:case:view", "case", case.id)
     db().commit()
     return _render_case(case)
 
 
 def _case_action(case_id: int, key: str, form: Any, action: Any, done: str) -> Page:
     case = cases.get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
     if not form.validate_on_submit():
         return _render_case(case, error=_("Bitte die markierten Felder prüfen."), status=422, forms={key: form})
     try:
@@ -429,6 +464,7 @@ def mark(case_id: int, item_id: int) -> Page:
 @requires(can_register_case)
 def upload(case_id: int) -> Page:
     case = cases.get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
     if not _can_upload(case):
         return _render_case(case, error=_("Dafür fehlt Ihnen die Berechtigung."), status=403)
     form = DocumentForm()
@@ -456,7 +492,8 @@ def upload(case_id: int) -> Page:
 def document(document_id: int) -> Response:
     doc = db().get(CaseDocument, document_id)
     if doc is None:
-        raise NotFound("Dieses Dokument gibt es nicht.")
+        raise NotFound(N_("Dieses Dokument gibt es nicht."))
+    authorize_case(db(), current_user(), doc.case, now())
     data = document_store().read(doc.stored_name)
     _log_access("case:document:view", "case", doc.case_id, document_id=doc.id)
     db().commit()
@@ -504,13 +541,20 @@ def search() -> Page:
     """POST, so that names and birth dates never appear in URLs, browser history or access logs."""
     query = (request.form.get("q") or "").strip()[:100] if request.method == "POST" else ""
     patients = list(search_patients(db(), query)) if query else []
-    found = cases.cases_of_patients(db(), [p.id for p in patients])
+    user, moment = current_user(), now()
+    found = [c for c in cases.cases_of_patients(db(), [p.id for p in patients])
+             if case_access(db(), user, c, moment) is CaseAccess.NEED_TO_KNOW]  # fmt: skip
+    if user.role not in (Role.COORDINATOR, Role.QM):
+        # need-to-know: a physician finds only patients of their own boards and cases
+        readable = {c.patient_id for c in found}
+        patients = [p for p in patients if p.id in readable]
     by_patient: dict[int, list[Case]] = {}
     for c in found:
         by_patient.setdefault(c.patient_id, []).append(c)
     if query:
         # the query itself may be a name or birth date: logged as its length only
-        _log_access("patient:search:query", "search", "-", results=len(patients), query_length=len(query))
+        _log_access("patient:search:query", "search", "-", results=len(patients), query_length=len(query),
+                    case_ids=[c.id for c in found])  # fmt: skip
         db().commit()
     return render_template(
         "cases/search.html",
@@ -530,6 +574,8 @@ def mine() -> Page:
     sessions: dict[int, ConferenceSession] = {}
     for c in my_cases:
         sessions.setdefault(c.session_id, c.session)
+    log_list_access("case:mine:view", "user", user.id, my_cases, {c.id: True for c in my_cases})
+    db().commit()
     return render_template("cases/mine.html", cases=my_cases, sessions=list(sessions.values()))
 
 
@@ -539,6 +585,10 @@ def _agenda_download(session_id: int, fmt: str) -> Response:
     from tumorboard.imaging.config import ImagingSettings
 
     cs = conf.get_session(db(), session_id)
+    if not sees_board_patients(db(), current_user(), cs.board_id):
+        raise PermissionDenied(
+            N_("Die Tagesordnung mit Patientendaten erhalten die Koordination und die Mitglieder dieser Konferenz.")
+        )
     agenda = current_agenda(db(), cs, at=now())
     imaging = imaging_for([e.case_id for e in agenda.entries])
     locale = current_user().locale

@@ -145,11 +145,18 @@ def edit_board(board_id: int) -> Page:
 @bp.route("/sessions/<int:session_id>")
 @requires(can_view_schedule)
 def session_detail(session_id: int) -> Page:
-    return _render_session(conf.get_session(db(), session_id))
+    page = _render_session(conf.get_session(db(), session_id), log=True)
+    db().commit()  # the access event of the case list
+    return page
 
 
 def _render_session(
-    cs: ConferenceSession, *, forms: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+    cs: ConferenceSession,
+    *,
+    forms: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+    log: bool = False,
 ) -> tuple[str, int]:
     forms = forms or {}
     move = forms.get("move") or MoveForm(
@@ -158,11 +165,14 @@ def _render_session(
         start=cs.local_start.time(),
         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
     )
-    from tumorboard.cases.views import case_list_context  # the case list lives in the cases domain
+    from tumorboard.cases.views import case_list_context, log_list_access  # the case list lives in cases
 
+    context = case_list_context(cs)
+    if log and context["can_read_cases"]:
+        log_list_access("case:list:view", "session", cs.id, context["cases"], context["visible"])
     return render_template(
         "conferences/session.html",
-        **case_list_context(cs),
+        **context,
         cs=cs,
         deadline=conf.registration_deadline(cs),
         cancel_form=forms.get("cancel") or CancelForm(formdata=None),

@@ -9,16 +9,18 @@ from werkzeug.wrappers import Response
 from wtforms import IntegerField
 from wtforms.validators import InputRequired
 
+from tumorboard.access.services import log_access
 from tumorboard.auth.permissions import can_read_cases, can_triage_imaging
 from tumorboard.cases.models import Case
-from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.cases.permissions import authorize_case
+from tumorboard.errors import NotFound, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.imaging import services
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
-from tumorboard.web.security import current_actor, now, requires
+from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("imaging", __name__, url_prefix="/imaging")
 
@@ -38,6 +40,10 @@ class UnassignForm(FlaskForm):  # type: ignore[misc]
 def triage() -> Page:
     studies = services.triage_inbox(db())
     case_ids = {s["case_id"] for st in studies for s in st.suggestions}
+    if studies:  # the inbox shows patient data of the studies and of the suggested cases
+        log_access(db(), tag="imaging:triage:view", subject_type="inbox", subject_id="-",
+                   case_ids=sorted(case_ids), at=now(), actor=current_actor())  # fmt: skip
+        db().commit()
     return render_template(
         "imaging/triage.html",
         studies=studies,
@@ -84,6 +90,12 @@ def unassign(study_id: int) -> Page:
 @requires(can_read_cases)
 def preview(series_id: int) -> Page:
     series = services.get_series(db(), series_id)
+    case = db().get(Case, series.study.case_id) if series.study.case_id is not None else None
+    if case is None:
+        if not can_triage_imaging(current_user()):
+            raise PermissionDenied(N_("Bilder ohne Fall sieht nur die Koordination im Bildeingang."))
+    else:
+        authorize_case(db(), current_user(), case, now())
     name = services.preview_file_name(series)
     if name is None:
         raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
@@ -91,4 +103,7 @@ def preview(series_id: int) -> Page:
     path = spool.previews / name
     if not path.is_file():
         raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
+    log_access(db(), tag="imaging:preview:view", subject_type="series", subject_id=series.id,
+               case_ids=[case.id] if case else [], at=now(), actor=current_actor())  # fmt: skip
+    db().commit()
     return send_file(path, mimetype="image/png", max_age=0)
