@@ -350,3 +350,7 @@ from tumorboard.protocol.cli import protocol  # noqa: E402
 
 main.add_command(attendance)
 main.add_command(protocol)
+
+from tumorboard.access.cli import members  # noqa: E402
+
+main.add_command(members)
