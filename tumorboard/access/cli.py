@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -9,7 +11,6 @@ from sqlalchemy.orm import Session
 from tumorboard.access.models import BoardRole
 from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
-from tumorboard.cli import handles_errors, unit_of_work
 from tumorboard.conferences.models import Board
 from tumorboard.errors import NotFound
 from tumorboard.i18n import N_
@@ -31,6 +32,18 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
+def _in_unit_of_work(body: Callable[[Session], None]) -> None:
+    """Run ``body`` in one transaction; domain errors become German messages and exit codes (tumorboard.cli)."""
+    from tumorboard.cli import handles_errors, unit_of_work
+
+    @handles_errors
+    def run() -> None:
+        with unit_of_work() as (_rt, session):
+            body(session)
+
+    run()
+
+
 @click.group()
 def members() -> None:
     """Physicians of a board, its moderator and deputies."""
@@ -38,51 +51,59 @@ def members() -> None:
 
 @members.command("list")
 @click.argument("board")
-@handles_errors
 def list_members(board: str) -> None:
     """Members of BOARD (short name), moderator first."""
     from tumorboard.access.services import members_of
 
-    with unit_of_work() as (_rt, session):
+    def body(session: Session) -> None:
         for m in members_of(session, _board(session, board)):
             click.echo(f"{m.role.value:9} {m.user.username:20} {m.user.display_name}")
+
+    _in_unit_of_work(body)
 
 
 @members.command("set")
 @click.argument("board")
 @click.argument("username")
 @click.option("--role", type=ROLE_CHOICE, default=BoardRole.MEMBER.value, show_default=True)
-@handles_errors
 def set_role(board: str, username: str, role: str) -> None:
     """Add USERNAME to BOARD or change their role (a new moderator makes the old one a deputy)."""
     from tumorboard.access.services import set_member
+    from tumorboard.cli import runtime
 
-    with unit_of_work() as (rt, session):
-        row = set_member(session, _board(session, board), _user(session, username), role, at=rt.clock.now(), actor=CLI)
+    def body(session: Session) -> None:
+        row = set_member(session, _board(session, board), _user(session, username), role,
+                         at=runtime().clock.now(), actor=CLI)  # fmt: skip
         click.echo(f"{row.user.username}: {row.role.value}")
+
+    _in_unit_of_work(body)
 
 
 @members.command("remove")
 @click.argument("board")
 @click.argument("username")
-@handles_errors
 def remove(board: str, username: str) -> None:
     """Remove USERNAME from BOARD."""
     from tumorboard.access.services import remove_member
+    from tumorboard.cli import runtime
 
-    with unit_of_work() as (rt, session):
-        remove_member(session, _board(session, board), _user(session, username), at=rt.clock.now(), actor=CLI)
+    def body(session: Session) -> None:
+        remove_member(session, _board(session, board), _user(session, username), at=runtime().clock.now(), actor=CLI)
+
+    _in_unit_of_work(body)
 
 
 @members.command("defaults")
 @click.argument("board", required=False)
-@handles_errors
 def defaults(board: str | None) -> None:
     """Add every physician of a quorum discipline to BOARD (or to every board); existing roles stay."""
     from tumorboard.access.services import add_default_members
+    from tumorboard.cli import runtime
 
-    with unit_of_work() as (rt, session):
+    def body(session: Session) -> None:
         boards = [_board(session, board)] if board else list(session.scalars(select(Board).order_by(Board.id)))
         for b in boards:
-            added = add_default_members(session, b, at=rt.clock.now(), actor=CLI)
+            added = add_default_members(session, b, at=runtime().clock.now(), actor=CLI)
             click.echo(f"{b.short_name}: {len(added)} neu")
+
+    _in_unit_of_work(body)
