@@ -172,12 +172,15 @@ def emergency_accesses(session: Session, *, limit: int = 500) -> Sequence[Emerge
 # --- access log and pseudonyms -------------------------------------------------------------------------------------
 def log_access(
     session: Session, *, tag: str, subject_type: str, subject_id: int | str, at: dt.datetime, actor: Actor,
-    case_ids: Sequence[int] = (), emergency: bool = False,
+    case_ids: Sequence[int] = (), pseudonymised: Sequence[int] = (), emergency: bool = False,
 ) -> None:  # fmt: skip
-    """One access event for one read of patient data (a page, a list, a download); lists name their cases."""
+    """One access event for one read of patient data (a page, a list, a download); lists name their cases by id:
+    those shown with names (``case_ids``) and those shown as pseudonyms (``pseudonymised``)."""
     after: dict[str, object] = {}
     if case_ids:
         after["case_ids"] = list(case_ids)
+    if pseudonymised:
+        after["pseudonymised"] = list(pseudonymised)
     if emergency:
         after["emergency"] = True
     record_event(

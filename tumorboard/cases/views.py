@@ -254,13 +254,14 @@ def pseudonyms(rows: list[Case]) -> dict[int, str]:
 
 
 def log_list_access(tag: str, subject_type: str, subject_id: int, rows: list[Case], visible: dict[int, bool]) -> None:
-    """A list that shows patients writes one access event naming the cases shown with names (GDPR Art. 9)."""
+    """A list that shows patients writes one access event (GDPR Art. 9): the ids of the cases shown with names,
+    and of those shown pseudonymised (pseudonymised data is still personal data)."""
     from tumorboard.access.services import log_access
 
-    shown = [c.id for c in rows if visible.get(c.id)]
-    if shown:
-        log_access(db(), tag=tag, subject_type=subject_type, subject_id=subject_id, case_ids=shown, at=now(),
-                   actor=current_actor())  # fmt: skip
+    if rows:
+        log_access(db(), tag=tag, subject_type=subject_type, subject_id=subject_id, at=now(), actor=current_actor(),
+                   case_ids=[c.id for c in rows if visible.get(c.id)],
+                   pseudonymised=[c.id for c in rows if not visible.get(c.id)])  # fmt: skip
 
 
 def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
