@@ -1,5 +1,9 @@
 """board membership and emergency access
 
+Existing physicians become members of the boards whose quorum names their discipline (the default the issue
+asks for); nobody becomes moderator, so after the upgrade nobody signs until an admin or coordinator names one
+(``tumorboard members set BOARD USERNAME --role moderator``): the rule fails closed.
+
 Revision ID: c7a22ca6edfa
 Revises: f9d81d70e309
 Create Date: 2026-11-29 20:58:10.385591
@@ -54,6 +58,18 @@ def upgrade() -> None:
             sqlite_where=sa.text("role = 'moderator'"),
             postgresql_where=sa.text("role = 'moderator'"),
         )
+
+    # defaults from the quorum disciplines (issue 10)
+    op.execute(
+        sa.text(
+            "INSERT INTO board_member (board_id, user_id, role, added_at) "
+            "SELECT DISTINCT qg.board_id, u.id, 'member', CURRENT_TIMESTAMP "
+            "FROM quorum_group qg "
+            "JOIN quorum_group_discipline qgd ON qgd.group_id = qg.id "
+            "JOIN user_account u ON u.discipline_id = qgd.discipline_id "
+            "WHERE u.role = 'physician' AND u.active"
+        )
+    )
 
     op.create_table(
         "emergency_access",
