@@ -36,6 +36,7 @@ from tumorboard.cases.forms import (
 )
 from tumorboard.cases.models import Case, CaseDocument
 from tumorboard.cases.permissions import CaseAccess, authorize_case, case_access, sees_board_patients
+from tumorboard.protocol.permissions import can_read_session_protocol
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
@@ -281,6 +282,8 @@ def case_list_context(cs: ConferenceSession) -> dict[str, Any]:
         "can_read_cases": can_read_cases(current_user()),
         "visible": visible,
         "pseudonyms": pseudonyms(rows),
+        "sees_names": sees_board_patients(db(), current_user(), cs.board_id),
+        "can_protocol": can_read_session_protocol(db(), current_user(), cs),
     }
 
 
