@@ -36,7 +36,6 @@ from tumorboard.cases.forms import (
 )
 from tumorboard.cases.models import Case, CaseDocument
 from tumorboard.cases.permissions import CaseAccess, authorize_case, case_access, sees_board_patients
-from tumorboard.protocol.permissions import can_read_session_protocol
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
@@ -48,6 +47,7 @@ from tumorboard.imaging.services import ImagingSummary, imaging_summaries
 from tumorboard.partners.models import Partner
 from tumorboard.patients.names import fold
 from tumorboard.patients.services import search_patients
+from tumorboard.protocol.permissions import can_read_session_protocol
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
