@@ -15,6 +15,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
+from tumorboard.access.cli import members
 from tumorboard.attendance.cli import attendance
 from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import Role
@@ -65,7 +66,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, partners, protocol):
+for _group in (agenda, attendance, imaging, members, partners, protocol):
     main.add_command(_group)
 
 

@@ -1,5 +1,6 @@
 """Imports every domain's models so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from tumorboard.access import models as access_models
 from tumorboard.attendance import models as attendance_models
 from tumorboard.audit import models as audit_models
 from tumorboard.auth import models as auth_models
@@ -14,6 +15,7 @@ from tumorboard.protocol import models as protocol_models
 
 __all__ = [
     "Base",
+    "access_models",
     "attendance_models",
     "audit_models",
     "auth_models",

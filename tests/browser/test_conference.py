@@ -23,6 +23,8 @@ from werkzeug.serving import make_server
 from tests.browser.conftest import NOW
 from tests.cases.factories import register, upcoming_sessions
 from tests.factories import make_board
+from tumorboard.access.models import BoardRole
+from tumorboard.access.services import add_default_members, set_member
 from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
 from tumorboard.auth.services import create_user
@@ -82,6 +84,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             )  # fmt: skip
             cs = next(s for s in upcoming_sessions(session, board, NOW) if s.starts_at > NOW)
             berger = session.scalar(select(User).where(User.username == "dr.berger"))
+            add_default_members(session, board, at=NOW, actor=CLI)
+            set_member(session, board, berger, BoardRole.MODERATOR, at=NOW, actor=CLI)  # she signs (issue 10)
             cases = [register(session, board, at=NOW, by=berger, target=cs, question=f"Frage {i}") for i in (1, 2, 3)]
             session.commit()
             info = Live("", clock, cs.id, [c.id for c in cases], cs.starts_at)

@@ -62,10 +62,22 @@ def test_assign_without_csrf_changes_nothing(client, inbox, demo):
 
 
 def test_preview_is_served_to_case_readers_only_and_missing_ones_are_404(runtime, client, inbox, demo):
-    _case, study = inbox
+    case, study = inbox
     assert jobs.render_previews(runtime) == 1
     series_id = study.series[0].id
+    # need-to-know (issue 10): a study in the inbox belongs to no case yet, so only triage sees it
     login(client, "dr.berger")
+    assert client.get(f"/imaging/series/{series_id}/preview.png").status_code == 403
+    from tumorboard.access.services import set_member
+    from tumorboard.auth.models import User
+    from tumorboard.imaging.services import assign_study
+
+    assign_study(demo, study, case, at=NOW, actor=CLI)
+    berger = demo.scalar(select(User).where(User.username == "dr.berger"))
+    demo.commit()
+    assert client.get(f"/imaging/series/{series_id}/preview.png").status_code == 403  # not a member of the board
+    set_member(demo, case.board, berger, "member", at=NOW, actor=CLI)
+    demo.commit()
     response = client.get(f"/imaging/series/{series_id}/preview.png")
     assert response.status_code == 200 and response.mimetype == "image/png" and response.data.startswith(b"\x89PNG")
     response.close()

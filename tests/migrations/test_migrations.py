@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import Engine
 
 from tests.conftest import PG_ADMIN_URL
@@ -77,3 +77,32 @@ def test_every_revision_up_and_down(fresh_engine):
     assert tables == set()
     upgrade(fresh_engine)
     assert set(metadata.tables) <= set(inspect(fresh_engine).get_table_names())
+
+
+def test_membership_migration_makes_physicians_of_the_quorum_disciplines_members(fresh_engine):
+    """Issue 10: an existing installation keeps working — its physicians become members of their boards; nobody
+    becomes moderator (signing fails closed until one is named)."""
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from tests.factories import make_board, make_user
+
+    upgrade(fresh_engine, "f9d81d70e309")
+    at = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+    with Session(fresh_engine) as session:
+        board = make_board(session, at)  # quorum: the factory's default disciplines
+        wanted = sorted(board.required_disciplines)[0]
+        member = make_user(session, at, "physician", discipline=wanted)
+        make_user(session, at, "physician", discipline="Urologie")  # not a quorum discipline of the board
+        make_user(session, at, "coordinator")
+        session.commit()
+        board_id, member_id = board.id, member.id
+    upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(text("SELECT board_id, user_id, role, added_at FROM board_member")).all()
+    assert [(r.board_id, r.user_id, r.role) for r in rows] == [(board_id, member_id, "member")]
+    from tumorboard.access.models import BoardMember
+
+    with Session(fresh_engine) as session:  # the ORM reads what the SQL wrote (an aware UTC timestamp)
+        assert session.scalars(select(BoardMember)).one().added_at.tzinfo is not None

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 
 from tests.cases.factories import register, upcoming_sessions
 from tests.factories import make_board, make_user
+from tumorboard.access.models import BoardRole
+from tumorboard.access.services import add_default_members, set_member
+from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
 from tumorboard.auth.services import actor_for
 from tumorboard.cases.models import Case
@@ -56,6 +59,10 @@ def build(session: Session, clock: FixedClock) -> Scenario:
     gastro = make_user(session, at, "physician", discipline="Gastroenterologie")
     cs = upcoming_sessions(session, board, at)[0]
     cases = [register(session, board, at=at, by=radiologist, target=cs, question=f"Frage {i}") for i in range(1, 4)]
+    # the radiologist moderates, the gastroenterologist is a deputy, everyone of a quorum discipline is a member
+    add_default_members(session, board, at=at, actor=CLI)
+    set_member(session, board, radiologist, BoardRole.MODERATOR, at=at, actor=CLI)
+    set_member(session, board, gastro, BoardRole.DEPUTY, at=at, actor=CLI)
     session.flush()
     clock.current = cs.starts_at
     return Scenario(board, cs, cases, coordinator, radiologist, pathologist, oncologist, gastro, clock)

@@ -9,8 +9,11 @@ from sqlalchemy import func, select, text
 
 from tests.conftest import csrf_from, login
 from tests.protocol.scenario import EFN, PASSWORD, Scenario, minutes
+from tumorboard.access.models import BoardRole
+from tumorboard.access.services import set_member
 from tumorboard.attendance.models import Attendance
 from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI
 from tumorboard.cases.models import Case, CaseStatus
 from tumorboard.protocol.models import ProtocolVersion, Recommendation
 
@@ -177,6 +180,8 @@ def test_no_route_can_change_a_signed_recommendation(app, client, db_session, sc
 
 def test_self_check_in_amendment_via_the_web_and_the_visible_difference(client, db_session, scenario):
     sc = scenario
+    # the pathologist is a deputy of the moderation: checks others in, records, signs and amends (issue 10)
+    set_member(db_session, sc.board, sc.pathologist, BoardRole.DEPUTY, at=sc.clock.now(), actor=CLI)
     db_session.commit()
     login(client, sc.pathologist.username, PASSWORD)
     status, page = _post(client, _live(sc), f"/sessions/{sc.cs.id}/attendance/self", {"mode": "video"})

@@ -9,16 +9,15 @@ from typing import Any
 from flask import render_template
 from werkzeug.wrappers import Response as BaseResponse
 
+from tumorboard.access.permissions import board_role, moderates
 from tumorboard.attendance import services as att
 from tumorboard.attendance.forms import CheckInForm, ExternalCheckInForm, LeaveForm, SelfCheckInForm
+from tumorboard.attendance.permissions import can_check_in_self as may_check_in_self
+from tumorboard.attendance.permissions import can_run_session
 from tumorboard.auth.models import User
-from tumorboard.auth.permissions import (
-    can_check_in_self,
-    can_read_protocol,
-    can_run_conference,
-    can_sign_protocol,
-)
+from tumorboard.auth.permissions import can_read_protocol
 from tumorboard.auth.services import active_physicians
+from tumorboard.cases.pages import pseudonyms, visible_cases
 from tumorboard.cases.services import session_cases
 from tumorboard.conferences.models import ConferenceSession
 from tumorboard.protocol import services as proto
@@ -36,12 +35,15 @@ def physicians() -> list[User]:
 def live_context(cs: ConferenceSession) -> dict[str, Any]:
     rows = list(att.list_attendance(db(), cs))
     moment = now()
+    cases = list(session_cases(db(), cs))
     return {
         "cs": cs,
         "rows": rows,
         "quorum": att.quorum(cs.board, rows, moment),
         "moment": moment,
-        "cases": list(session_cases(db(), cs)),
+        "cases": cases,
+        "visible": visible_cases(cases),
+        "pseudonyms": pseudonyms(cases),
         "recs": proto.recommendations_of(db(), cs),
         "signed": proto.versions(db(), cs),
         "proposals": proto.representation_proposals(db(), cs),
@@ -68,8 +70,9 @@ def render_live(cs: ConferenceSession, *, error: str | None = None, status: int 
         self_form=forms.get("self") or SelfCheckInForm(formdata=None),
         leave_form=LeaveForm(formdata=None),
         sign_form=SignForm(formdata=None),
-        can_run=can_run_conference(user),
-        can_self=can_check_in_self(user) and user.id not in here,
-        can_sign=can_sign_protocol(user),
+        can_run=can_run_session(db(), user, cs),
+        can_self=may_check_in_self(db(), user, cs) and user.id not in here,
+        can_sign=moderates(db(), user, cs.board_id),
         can_read=can_read_protocol(user),
+        board_role=board_role(db(), user, cs.board_id),
     ), status

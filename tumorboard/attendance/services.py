@@ -16,7 +16,7 @@ from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
 from tumorboard.auth.services import check_efn
 from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
-from tumorboard.errors import Conflict, InvalidInput, NotFound
+from tumorboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tumorboard.hygiene import check_text
 from tumorboard.i18n import N_
 
@@ -67,7 +67,11 @@ def check_in(
     stands_in_for_discipline: str | None = None,
 ) -> Attendance:
     """Check a person in: an account (``user``) or an external participant (name, institution, discipline).
-    ``signed``: whether the session's protocol is signed (then the list is frozen)."""
+    ``signed``: whether the session's protocol is signed (then the list is frozen).
+
+    ``recorded_by`` is who does it: a physician who is a member of the board checks in only themself; anyone else
+    and external guests are checked in by the coordinator or the board's moderation (issue 10)."""
+    _authorize_check_in(session, cs, user=user, recorded_by=recorded_by)
     if not cs.takes_place:
         raise Conflict(N_("Diese Sitzung findet nicht statt; niemand kann eingecheckt werden."))
     _ensure_open(signed=signed)
@@ -160,6 +164,35 @@ def check_in(
     return row
 
 
+def _authorize_check_in(session: Session, cs: ConferenceSession, *, user: User | None, recorded_by: User) -> None:
+    from tumorboard.attendance.permissions import can_check_in_self, can_run_session
+
+    if can_run_session(session, recorded_by, cs):
+        return
+    if user is not None and user.id == recorded_by.id:
+        if can_check_in_self(session, recorded_by, cs):
+            return
+        raise PermissionDenied(
+            N_(
+                "Selbst einchecken können nur Mitglieder dieser Konferenz. Gäste checkt die Koordination oder die "
+                "Moderation ein."
+            )
+        )
+    if user is None:
+        raise PermissionDenied(N_("Externe Gäste checkt nur die Koordination oder die Moderation der Konferenz ein."))
+    raise PermissionDenied(
+        N_(
+            "Andere Personen checkt nur die Koordination oder die Moderation ein; Sie können nur sich selbst "
+            "einchecken."
+        )
+    )
+
+
+def _acting_user(session: Session, actor: Actor) -> User | None:
+    """The user behind an actor; None for system actors (CLI, demo loader, scheduler)."""
+    return session.get(User, actor.user_id) if actor.user_id is not None else None
+
+
 def _berlin() -> dt.tzinfo:
     from tumorboard.clock import BERLIN
 
@@ -176,7 +209,15 @@ def leave(
     left_at: dt.datetime | None = None,
 ) -> Attendance:
     """Record that a participant left (default: now). Leaving before arriving is refused; ``signed`` as for
-    :func:`check_in`."""
+    :func:`check_in`. A participant records
+    their own departure; anyone else's the coordinator or the board's moderation."""
+    from tumorboard.attendance.permissions import can_record_departure
+
+    by = _acting_user(session, actor)
+    if by is not None and not can_record_departure(session, by, row):
+        raise PermissionDenied(
+            N_("Das Gehen anderer erfasst nur die Koordination oder die Moderation; Ihr eigenes erfassen Sie selbst.")
+        )
     _ensure_open(signed=signed)
     if row.left_at is not None:
         raise Conflict(N_("%(name)s ist schon gegangen."), name=row.name)

@@ -14,12 +14,16 @@ from tumorboard.attendance import services as att
 from tumorboard.attendance.forms import CheckInForm, ExternalCheckInForm, LeaveForm, SelfCheckInForm
 from tumorboard.attendance.models import Attendance
 from tumorboard.attendance.pages import physicians, render_live
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.models import Role, User
 from tumorboard.auth.permissions import (
     can_check_in_self,
+    can_read_protocol,
     can_run_conference,
     can_view_attendance,
 )
+from tumorboard.cases.pages import log_list_access, visible_cases
+from tumorboard.cases.services import session_cases
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
@@ -49,7 +53,13 @@ def at_time(cs: ConferenceSession, text: str | None) -> dt.datetime | None:
 @bp.route("/sessions/<int:session_id>/live")
 @requires(can_view_attendance)
 def live(session_id: int) -> Page:
-    return render_live(conf.get_session(db(), session_id))
+    cs = conf.get_session(db(), session_id)
+    page = render_live(cs)
+    if can_read_protocol(current_user()):
+        cases = list(session_cases(db(), cs))
+        log_list_access(Tag.ATTENDANCE_LIVE_VIEW, SubjectType.SESSION, cs.id, cases, visible_cases(cases))
+        db().commit()
+    return page
 
 
 @bp.route("/sessions/<int:session_id>/quorum")
@@ -130,10 +140,7 @@ def check_in_self(session_id: int) -> Page:
 @bp.route("/attendance/<int:attendance_id>/leave", methods=["POST"])
 @requires(can_view_attendance)
 def leave(attendance_id: int) -> Page:
-    row = att.get_attendance(db(), attendance_id)
-    user = current_user()
-    if not (can_run_conference(user) or row.user_id == user.id):
-        raise PermissionDenied(N_("Dafür fehlt Ihnen die Berechtigung."))
+    row = att.get_attendance(db(), attendance_id)  # who may: attendance.permissions, checked by the service
     cs = row.session
 
     def action(f: LeaveForm) -> None:

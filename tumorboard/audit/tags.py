@@ -85,6 +85,18 @@ class Tag(enum.StrEnum):
 
     SECURITY_DICOM_REJECT = "security:dicom:reject"
 
+    ACCESS_EMERGENCY_GRANT = "access:emergency:grant"
+    ACCESS_MEMBER_ADD = "access:member:add"
+    ACCESS_MEMBER_REMOVE = "access:member:remove"
+    ACCESS_MEMBER_ROLE = "access:member:role"
+    ATTENDANCE_LIVE_VIEW = "attendance:live:view"
+    CASE_LIST_VIEW = "case:list:view"
+    CASE_MINE_VIEW = "case:mine:view"
+    IMAGING_PREVIEW_VIEW = "imaging:preview:view"
+    IMAGING_TRIAGE_VIEW = "imaging:triage:view"
+    PROTOCOL_DRAFT_DOWNLOAD = "protocol:draft:download"
+    PROTOCOL_VIEW = "protocol:protocol:view"
+
 
 class SubjectType(enum.StrEnum):
     """What ``subject_id`` of an event refers to."""
@@ -94,11 +106,13 @@ class SubjectType(enum.StrEnum):
     CASE = "case"  #: case_registration.id
     DICOM_ASSOCIATION = "dicom_association"  #: a refused association: "<calling AE>@<address>"
     IMAGING_STORE = "imaging_store"  #: the image store as a whole (start-up reconciliation)
+    INBOX = "inbox"  #: the triage inbox as a whole
     IMAGING_STUDY = "imaging_study"  #: imaging_study.id
     PARTNER = "partner"  #: partner.id
     PATIENT = "patient"  #: patient.id
     RECOMMENDATION = "recommendation"  #: recommendation.id
     SEARCH = "search"  #: a patient search ("-": the query itself is not kept)
+    SERIES = "series"  #: imaging_series.id
     SESSION = "session"  #: conference_session.id
     USER = "user"  #: user_account.id
     USERNAME = "username"  #: a login name typed at the login form (it may not exist)
@@ -163,6 +177,17 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_VERSION_DOWNLOAD: N_("Protokoll heruntergeladen"),
     Tag.PROTOCOL_VERSION_SIGN: N_("Protokoll unterschrieben"),
     Tag.SECURITY_DICOM_REJECT: N_("DICOM-Verbindung abgelehnt"),
+    Tag.ACCESS_EMERGENCY_GRANT: N_("Notfallzugriff gewährt"),
+    Tag.ACCESS_MEMBER_ADD: N_("Mitglied einer Konferenz hinzugefügt"),
+    Tag.ACCESS_MEMBER_REMOVE: N_("Mitglied aus einer Konferenz entfernt"),
+    Tag.ACCESS_MEMBER_ROLE: N_("Rolle in einer Konferenz geändert"),
+    Tag.ATTENDANCE_LIVE_VIEW: N_("Live-Seite einer Sitzung gelesen"),
+    Tag.CASE_LIST_VIEW: N_("Fallliste einer Sitzung gelesen"),
+    Tag.CASE_MINE_VIEW: N_("„Meine Fälle“ gelesen"),
+    Tag.IMAGING_PREVIEW_VIEW: N_("Bildvorschau gelesen"),
+    Tag.IMAGING_TRIAGE_VIEW: N_("Bildeingang gelesen"),
+    Tag.PROTOCOL_DRAFT_DOWNLOAD: N_("Protokollentwurf heruntergeladen"),
+    Tag.PROTOCOL_VIEW: N_("Protokoll einer Sitzung gelesen"),
 }
 
 #: What the audit log shows for a subject type.
@@ -180,6 +205,8 @@ SUBJECT_LABELS: dict[SubjectType, str] = {
     SubjectType.SESSION: N_("Sitzung"),
     SubjectType.USER: N_("Benutzerkonto"),
     SubjectType.USERNAME: N_("Anmeldename"),
+    SubjectType.INBOX: N_("Bildeingang"),
+    SubjectType.SERIES: N_("Bildserie"),
 }
 
 

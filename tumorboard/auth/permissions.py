@@ -27,7 +27,7 @@ REGISTER_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.PHYSICIAN})
 
 
 def can_read_cases(user: User) -> bool:
-    """Patient data on case lists and case pages (every read of a case page is logged)."""
+    """Role gate for patient data; which cases a user sees is cases.permissions (need-to-know, Notfallzugriff)."""
     return user.role in CASE_READ_ROLES
 
 
@@ -55,7 +55,8 @@ CONFERENCE_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.PHYSICIAN})
 
 
 def can_run_conference(user: User) -> bool:
-    """Check people in and out, record recommendations and follow-up (coordinator or moderating physician)."""
+    """Role gate of the conference routes; who may act in which session is attendance.permissions and
+    protocol.permissions (coordinator or the board's moderation), checked by the services."""
     return user.role in CONFERENCE_ROLES
 
 
@@ -64,7 +65,8 @@ def can_check_in_self(user: User) -> bool:
 
 
 def can_sign_protocol(user: User) -> bool:
-    """Sign the protocol and amendments: the moderating physician (the service checks they attended)."""
+    """Role gate of signing and amending; the service allows only the board's moderator or a deputy who is checked
+    in (protocol.services.check_may_sign)."""
     return user.role is Role.PHYSICIAN
 
 

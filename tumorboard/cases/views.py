@@ -34,6 +34,8 @@ from tumorboard.cases.forms import (
     StatusForm,
 )
 from tumorboard.cases.models import Case, CaseDocument
+from tumorboard.cases.pages import log_list_access
+from tumorboard.cases.permissions import CaseAccess, authorize_case, case_access, sees_board_patients
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
@@ -294,13 +296,18 @@ def _can_upload(case: Case) -> bool:
 @requires(can_read_cases)
 def detail(case_id: int) -> Page:
     case = cases.get_case(db(), case_id)
-    _log_access(Tag.CASE_VIEW, SubjectType.CASE, case.id)
+    access = authorize_case(db(), current_user(), case, now())
+    if access is CaseAccess.EMERGENCY:
+        _log_access(Tag.CASE_VIEW, SubjectType.CASE, case.id, emergency=True)
+    else:
+        _log_access(Tag.CASE_VIEW, SubjectType.CASE, case.id)
     db().commit()
     return _render_case(case)
 
 
 def _case_action(case_id: int, key: str, form: Any, action: Any, done: str) -> Page:
     case = cases.get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
     if not form.validate_on_submit():
         return _render_case(case, error=_("Bitte die markierten Felder prüfen."), status=422, forms={key: form})
     try:
@@ -394,6 +401,7 @@ def mark(case_id: int, item_id: int) -> Page:
 @requires(can_register_case)
 def upload(case_id: int) -> Page:
     case = cases.get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
     if not _can_upload(case):
         return _render_case(case, error=_("Dafür fehlt Ihnen die Berechtigung."), status=403)
     form = DocumentForm()
@@ -421,7 +429,8 @@ def upload(case_id: int) -> Page:
 def document(document_id: int) -> Response:
     doc = db().get(CaseDocument, document_id)
     if doc is None:
-        raise NotFound("Dieses Dokument gibt es nicht.")
+        raise NotFound(N_("Dieses Dokument gibt es nicht."))
+    authorize_case(db(), current_user(), doc.case, now())
     data = document_store().read(doc.stored_name)
     _log_access(Tag.CASE_DOCUMENT_VIEW, SubjectType.CASE, doc.case_id, document_id=doc.id)
     db().commit()
@@ -465,13 +474,20 @@ def search() -> Page:
     """POST, so that names and birth dates never appear in URLs, browser history or access logs."""
     query = (request.form.get("q") or "").strip()[:100] if request.method == "POST" else ""
     patients = list(search_patients(db(), query)) if query else []
-    found = cases.cases_of_patients(db(), [p.id for p in patients])
+    user, moment = current_user(), now()
+    found = [c for c in cases.cases_of_patients(db(), [p.id for p in patients])
+             if case_access(db(), user, c, moment) is CaseAccess.NEED_TO_KNOW]  # fmt: skip
+    if user.role not in (Role.COORDINATOR, Role.QM):
+        # need-to-know: a physician finds only patients of their own boards and cases
+        readable = {c.patient_id for c in found}
+        patients = [p for p in patients if p.id in readable]
     by_patient: dict[int, list[Case]] = {}
     for c in found:
         by_patient.setdefault(c.patient_id, []).append(c)
     if query:
         # the query itself may be a name or birth date: logged as its length only
-        _log_access(Tag.PATIENT_SEARCH, SubjectType.SEARCH, "-", results=len(patients), query_length=len(query))
+        _log_access(Tag.PATIENT_SEARCH, SubjectType.SEARCH, "-", results=len(patients), query_length=len(query),
+                    case_ids=[c.id for c in found])  # fmt: skip
         db().commit()
     return render_template(
         "cases/search.html",
@@ -491,6 +507,8 @@ def mine() -> Page:
     sessions: dict[int, ConferenceSession] = {}
     for c in my_cases:
         sessions.setdefault(c.session_id, c.session)
+    log_list_access(Tag.CASE_MINE_VIEW, SubjectType.USER, user.id, my_cases, {c.id: True for c in my_cases})
+    db().commit()
     return render_template("cases/mine.html", cases=my_cases, sessions=list(sessions.values()))
 
 
@@ -500,6 +518,10 @@ def _agenda_download(session_id: int, fmt: Literal["pdf", "csv"]) -> Response:
     from tumorboard.exports.downloads import agenda_download
 
     cs = conf.get_session(db(), session_id)
+    if not sees_board_patients(db(), current_user(), cs.board_id):
+        raise PermissionDenied(
+            N_("Die Tagesordnung mit Patientendaten erhalten die Koordination und die Mitglieder dieser Konferenz.")
+        )
     download = agenda_download(
         db(),
         cs,

@@ -11,8 +11,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_plan_sessions, can_view_schedule
-from tumorboard.cases.pages import case_list_context
+from tumorboard.cases.pages import case_list_context, log_list_access
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.forms import BoardForm, CancelForm, ExtraSessionForm, MoveForm, ReinstateForm
@@ -21,7 +22,7 @@ from tumorboard.conferences.quorum import parse_quorum
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.ical import render_calendar
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db, read_only, runtime
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("conferences", __name__)
@@ -145,13 +146,19 @@ def edit_board(board_id: int) -> Page:
 
 @bp.route("/sessions/<int:session_id>")
 @requires(can_view_schedule)
-@read_only
 def session_detail(session_id: int) -> Page:
-    return _render_session(conf.get_session(db(), session_id))
+    page = _render_session(conf.get_session(db(), session_id), log=True)
+    db().commit()  # the access event of the case list
+    return page
 
 
 def _render_session(
-    cs: ConferenceSession, *, forms: dict[str, Any] | None = None, error: str | None = None, status: int = 200
+    cs: ConferenceSession,
+    *,
+    forms: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+    log: bool = False,
 ) -> tuple[str, int]:
     forms = forms or {}
     move = forms.get("move") or MoveForm(
@@ -160,9 +167,12 @@ def _render_session(
         start=cs.local_start.time(),
         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
     )
+    context = case_list_context(cs)
+    if log and context["can_read_cases"]:
+        log_list_access(Tag.CASE_LIST_VIEW, SubjectType.SESSION, cs.id, context["cases"], context["visible"])
     return render_template(
         "conferences/session.html",
-        **case_list_context(cs),
+        **context,
         cs=cs,
         deadline=conf.registration_deadline(cs),
         cancel_form=forms.get("cancel") or CancelForm(formdata=None),

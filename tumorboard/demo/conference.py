@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tumorboard.access.services import moderators_of
 from tumorboard.attendance.models import AttendanceMode
 from tumorboard.attendance.services import check_in, leave
 from tumorboard.auth.actors import Actor
@@ -187,7 +188,8 @@ def load_demo_conferences(
                     at=when + dt.timedelta(minutes=2),
                     actor=actor,
                 )
-        signer = next((r.user for r in rows if r.user is not None), None)
+        moderation = moderators_of(session, board.id)
+        signer = next((r.user for r in rows if r.user is not None and r.user.id in moderation), None)
         if signer is None:
             continue
         render = _renderer(templates, at)

@@ -178,6 +178,31 @@ PATIENTS: tuple[tuple[str, str, dt.date, Sex, str], ...] = (
 )
 
 
+#: Moderation per board (short name): moderator and deputies; every other board: MODERATION_DEFAULT.
+MODERATION: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Viszeral": ("dr.krueger", ("dr.berger", "dr.hoffmann")),
+    "Gyn": ("dr.berger", ("dr.yilmaz",)),
+    "Brust": ("dr.berger", ("dr.yilmaz",)),
+    "Kinder": ("dr.berger", ("dr.yilmaz",)),
+}
+MODERATION_DEFAULT = ("dr.wagner", ("dr.berger",))
+
+
+def _load_members(session: Session, boards: list[Board], *, at: dt.datetime, actor: Actor) -> None:
+    """Members from the quorum disciplines, and a moderator with deputies per board."""
+    from tumorboard.access.models import BoardRole
+    from tumorboard.access.services import add_default_members, set_member
+    from tumorboard.auth.models import User
+
+    users = {u.username: u for u in session.scalars(select(User))}
+    for board in boards:
+        add_default_members(session, board, at=at, actor=actor)
+        moderator, deputies = MODERATION.get(board.short_name, MODERATION_DEFAULT)
+        set_member(session, board, users[moderator], BoardRole.MODERATOR, at=at, actor=actor)
+        for name in deputies:
+            set_member(session, board, users[name], BoardRole.DEPUTY, at=at, actor=actor)
+
+
 def demo_loaded(session: Session) -> bool:
     return session.scalar(select(Board.id).limit(1)) is not None
 
@@ -232,6 +257,7 @@ def load_demo(
             at=at,
             actor=actor,
         )
+    _load_members(session, boards, at=at, actor=actor)
     for family, given, birth, sex, number in PATIENTS:
         create_patient(
             session,

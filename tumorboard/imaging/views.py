@@ -8,16 +8,19 @@ from werkzeug.wrappers import Response
 from wtforms import IntegerField
 from wtforms.validators import InputRequired
 
+from tumorboard.access.services import log_access
+from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_read_cases, can_triage_imaging
 from tumorboard.cases.models import Case
-from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.cases.permissions import authorize_case
+from tumorboard.errors import NotFound, PermissionDenied, TumorboardError
 from tumorboard.forms import BaseForm
 from tumorboard.i18n import N_
 from tumorboard.imaging import matching, services
 from tumorboard.imaging.previews import preview_file_name
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
-from tumorboard.web.security import current_actor, now, requires
+from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("imaging", __name__, url_prefix="/imaging")
 
@@ -37,6 +40,10 @@ class UnassignForm(BaseForm):
 def triage() -> Page:
     studies = matching.triage_inbox(db())
     case_ids = {s["case_id"] for st in studies for s in st.suggestions}
+    if studies:  # the inbox shows patient data of the studies and of the suggested cases
+        log_access(db(), tag=Tag.IMAGING_TRIAGE_VIEW, subject_type=SubjectType.INBOX, subject_id="-",
+                   case_ids=sorted(case_ids), at=now(), actor=current_actor())  # fmt: skip
+        db().commit()
     return render_template(
         "imaging/triage.html",
         studies=studies,
@@ -83,10 +90,19 @@ def unassign(study_id: int) -> Page:
 @requires(can_read_cases)
 def preview(series_id: int) -> Page:
     series = services.get_series(db(), series_id)
+    case = db().get(Case, series.study.case_id) if series.study.case_id is not None else None
+    if case is None:
+        if not can_triage_imaging(current_user()):
+            raise PermissionDenied(N_("Bilder ohne Fall sieht nur die Koordination im Bildeingang."))
+    else:
+        authorize_case(db(), current_user(), case, now())
     name = preview_file_name(series)
     if name is None:
         raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
     path = runtime().store.preview_path(name)
     if not path.is_file():
         raise NotFound(N_("Für diese Serie gibt es keine Vorschau."))
+    log_access(db(), tag=Tag.IMAGING_PREVIEW_VIEW, subject_type=SubjectType.SERIES, subject_id=series.id,
+               case_ids=[case.id] if case else [], at=now(), actor=current_actor())  # fmt: skip
+    db().commit()
     return send_file(path, mimetype="image/png", max_age=0)

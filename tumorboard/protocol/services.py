@@ -167,6 +167,7 @@ def record_recommendation(
     "besprochen".
     """
     cs = case.session
+    check_may_run(session, cs, user)
     if is_signed(session, cs):
         raise Conflict(SIGNED)
     if case.status is CaseStatus.WITHDRAWN:
@@ -253,7 +254,12 @@ def correct_participant(
     at: dt.datetime,
     actor: Actor,
 ) -> Recommendation:
-    """Correct who was present at a case (before signing), with a reason; audited."""
+    """Correct who was present at a case (before signing), with a reason; audited. The coordinator or the board's
+    moderation (system actors: the CLI and the demo loader)."""
+    if actor.user_id is not None:
+        by = session.get(User, actor.user_id)
+        if by is not None:
+            check_may_run(session, rec.session, by)
     if is_signed(session, rec.session) or rec.locked_at is not None:
         raise Conflict(SIGNED)
     if attendance.session_id != rec.session_id:
@@ -365,13 +371,40 @@ Renderer = Callable[[ProtocolData], bytes]
 
 
 def _check_signer(session: Session, cs: ConferenceSession, user: User, password: str) -> None:
+    check_may_sign(session, cs, user)
     if not verify_password(user.password_hash, password or ""):
         raise InvalidInput(
             N_("Das Passwort ist falsch. Es wurde nichts unterschrieben und nichts geändert."), field="password"
         )
-    here = session.scalar(select(Attendance.id).where(Attendance.session_id == cs.id, Attendance.user_id == user.id))
-    if here is None:
-        raise PermissionDenied(N_("Unterschreiben kann nur, wer an der Sitzung teilgenommen hat (Moderation)."))
+
+
+def check_may_sign(session: Session, cs: ConferenceSession, user: User) -> None:
+    """Only the board's moderator or a deputy who is checked in to this session signs (protocol and amendments)."""
+    from tumorboard.access.permissions import moderates
+    from tumorboard.protocol.permissions import checked_in
+
+    if not moderates(session, user, cs.board_id):
+        raise PermissionDenied(
+            N_(
+                "Unterschreiben und Nachträge kann nur die Moderation dieser Konferenz oder ihre Stellvertretung. "
+                "Es wurde nichts unterschrieben und nichts geändert."
+            )
+        )
+    if not checked_in(session, user, cs):
+        raise PermissionDenied(
+            N_(
+                "Unterschreiben kann nur, wer an dieser Sitzung teilgenommen hat und eingecheckt ist. Es wurde nichts "
+                "unterschrieben und nichts geändert."
+            )
+        )
+
+
+def check_may_run(session: Session, cs: ConferenceSession, user: User) -> None:
+    """Recommendations, participant corrections: the coordinator or the board's moderation."""
+    from tumorboard.attendance.permissions import can_run_session
+
+    if not can_run_session(session, user, cs):
+        raise PermissionDenied(N_("Empfehlungen erfasst nur die Koordination oder die Moderation dieser Konferenz."))
 
 
 def _new_version(
@@ -457,6 +490,7 @@ def amend_recommendation(
     """Nachtrag: revision n+1 of the case's recommendation and protocol version n+1, signed by the author.
     Everything signed before stays as it was."""
     cs = case.session
+    check_may_sign(session, cs, user)
     if not is_signed(session, cs):
         raise Conflict(N_("Das Protokoll ist noch nicht unterschrieben; die Empfehlung kann direkt geändert werden."))
     old = current_recommendation(session, case)
@@ -534,7 +568,10 @@ def record_follow_up(
     at: dt.datetime,
     actor: Actor,
 ) -> RecommendationFollowUp:
-    """Umsetzung der Empfehlung: umgesetzt, or abgewichen with a cause (R7). A later entry supersedes."""
+    """Umsetzung der Empfehlung: umgesetzt, or abgewichen with a cause (R7). A later entry supersedes. Recorded by
+    the coordinator, the board's moderation, or the physician who registered or presents the case."""
+    if user.id not in (case.registered_by_id, case.presenter_id):
+        check_may_run(session, case.session, user)
     if current_recommendation(session, case) is None:
         raise Conflict(N_("Für diesen Fall gibt es keine Empfehlung."))
     try:

@@ -10,20 +10,24 @@ from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from tumorboard.access.permissions import moderates
 from tumorboard.attendance import services as att
 from tumorboard.attendance.pages import render_live
+from tumorboard.attendance.permissions import can_run_session
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_read_protocol, can_run_conference, can_sign_protocol
 from tumorboard.cases.models import Case
+from tumorboard.cases.permissions import CaseAccess, authorize_case, can_read_case
 from tumorboard.cases.services import get_case
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import ConferenceSession
-from tumorboard.errors import NotFound, TumorboardError
+from tumorboard.errors import NotFound, PermissionDenied, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.protocol import services as proto
 from tumorboard.protocol.forms import AmendForm, CorrectParticipantForm, FollowUpForm, RecommendationForm, SignForm
 from tumorboard.protocol.models import THERAPY_TYPES, Recommendation
+from tumorboard.protocol.permissions import can_read_session_protocol
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import confirm_password, current_actor, current_user, now, requires
@@ -66,8 +70,18 @@ def _prefill(form: RecommendationForm, rec: Recommendation | None) -> None:
 
 
 def _log_access(case: Case) -> None:
+    """Read the case's protocol: only within the need-to-know or as a Notfallzugriff; every read is logged."""
+    access = authorize_case(db(), current_user(), case, now())
     record_event(db(), actor=current_actor(), tag=Tag.PROTOCOL_RECOMMENDATION_VIEW, subject_type=SubjectType.CASE,
-                 subject_id=case.id, at=now())  # fmt: skip
+                 subject_id=case.id, at=now(),
+                 after={"emergency": True} if access is CaseAccess.EMERGENCY else None)  # fmt: skip
+
+
+def _authorize_protocol(cs: ConferenceSession) -> None:
+    if not can_read_session_protocol(db(), current_user(), cs):
+        raise PermissionDenied(
+            N_("Das Protokoll dieser Sitzung lesen die Koordination, das QM und die Mitglieder der Konferenz.")
+        )
 
 
 def _render(case: Case, *, error: str | None = None, status: int = 200, **forms: Any) -> tuple[str, int]:
@@ -99,8 +113,8 @@ def _render(case: Case, *, error: str | None = None, status: int = 200, **forms:
         follow_up=proto.latest_follow_up(db(), case),
         therapy=THERAPY_TYPES,
         error=error,
-        can_run=can_run_conference(current_user()),
-        can_sign=can_sign_protocol(current_user()),
+        can_run=can_run_session(db(), current_user(), cs),
+        can_sign=moderates(db(), current_user(), cs.board_id),
     ), status
 
 
@@ -127,6 +141,8 @@ def _act(case_id: int, key: str, form: Any, action: Any, done: str, *, choices: 
     except TumorboardError as err:
         db().rollback()
         case = get_case(db(), case_id)
+        if not can_read_case(db(), current_user(), case, now()):
+            raise  # the error page, without the case's data
         return _render(case, error=message(err), status=status_of(err), **{key: form})
     db().commit()
     flash(done, "success")
@@ -214,7 +230,11 @@ def _diffs(cs: ConferenceSession) -> tuple[list[Any], list[tuple[int, list[str]]
 @requires(can_read_protocol)
 def protocol(session_id: int) -> Page:
     cs = conf.get_session(db(), session_id)
+    _authorize_protocol(cs)
     found, diffs = _diffs(cs)
+    record_event(db(), actor=current_actor(), tag=Tag.PROTOCOL_VIEW, subject_type=SubjectType.SESSION, subject_id=cs.id,
+                 at=now())  # fmt: skip
+    db().commit()
     return render_template("protocol/protocol.html", cs=cs, versions=found, diffs=diffs)
 
 
@@ -227,6 +247,7 @@ def _pdf(body: bytes, name: str) -> Response:
 def version_pdf(session_id: int, number: int) -> Response:
     """The PDF exactly as signed (its SHA-256 is on the protocol page)."""
     cs = conf.get_session(db(), session_id)
+    _authorize_protocol(cs)
     version = proto.get_version(db(), cs, number)
     record_event(db(), actor=current_actor(), tag=Tag.PROTOCOL_VERSION_DOWNLOAD, subject_type=SubjectType.SESSION,
                  subject_id=cs.id, at=now(), after={"version": number})  # fmt: skip
@@ -241,9 +262,13 @@ def protocol_pdf(session_id: int) -> Response:
     from tumorboard.exports.protocol import render_protocol_pdf
 
     cs = conf.get_session(db(), session_id)
+    _authorize_protocol(cs)
     found = proto.versions(db(), cs)
     if found:
         return version_pdf(session_id, found[-1].version)
+    record_event(db(), actor=current_actor(), tag=Tag.PROTOCOL_DRAFT_DOWNLOAD, subject_type=SubjectType.SESSION,
+                 subject_id=cs.id, at=now())  # fmt: skip
+    db().commit()
     return _pdf(
         render_protocol_pdf(proto.protocol_data(db(), cs), templates=runtime().templates, generated_at=now()),
         f"protokoll-{cs.id}-entwurf.pdf",
@@ -257,6 +282,7 @@ def case_pdf(case_id: int) -> Response:
     from tumorboard.exports.protocol import render_case_protocol_pdf
 
     case = get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
     data = proto.protocol_data(db(), case.session)
     found = proto.versions(db(), case.session)
     if found:

@@ -94,9 +94,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
 
     for bp in (auth_bp, conferences_bp, cases_bp, feeds_bp, audit_bp, imaging_bp, partners_bp):
         app.register_blueprint(bp)
+    from tumorboard.access.views import bp as access_bp
     from tumorboard.attendance.views import bp as attendance_bp
     from tumorboard.protocol.views import bp as protocol_bp
 
+    app.register_blueprint(access_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(protocol_bp)
 
