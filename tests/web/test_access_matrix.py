@@ -38,7 +38,7 @@ from tumorboard.clock import FixedClock
 from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.demo.data import DEMO_PASSWORD
 from tumorboard.imaging import jobs
-from tumorboard.imaging.services import assign_study
+from tumorboard.imaging.matching import assign_study
 from tumorboard.partners.services import add_endpoint, create_partner
 
 USERS = ("anonymous", "dr.mitglied", "dr.fremd", "koordination", "qm", "admin")
