@@ -95,7 +95,9 @@ def objects(runtime: Runtime, demo: Session, clock: FixedClock) -> Objects:
     clock.current = own_cs.starts_at + dt.timedelta(minutes=10)
     for key, cs in (("own", own_cs), ("foreign", foreign_cs)):
         user = demo.get(User, ids[key]["user"])
-        row = check_in(demo, cs, user=user, mode="in_person", recorded_by=coord, at=clock.now(), actor=CLI)
+        row = check_in(
+            demo, cs, user=user, mode="in_person", signed=False, recorded_by=coord, at=clock.now(), actor=CLI
+        )
         ids[key]["attendance_id"] = row.id
     demo.commit()
     return Objects(ids)
