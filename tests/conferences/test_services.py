@@ -285,3 +285,37 @@ def test_board_input_validation(db_session):
         with pytest.raises(InvalidInput) as info:
             conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI)
         assert info.value.field == field
+
+
+def test_values_that_reach_the_feeds_refuse_line_breaks_and_controls(db_session):
+    for overrides, field, message in [
+        ({"video_url": "https://video.example.org/x\r\nX-EVIL:1"}, "video_url", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"video_url": "https://video.example.org/a b"}, "video_url", "keine gültige Adresse"),
+        ({"video_url": "https://"}, "video_url", "keine gültige Adresse"),
+        ({"video_url": "https://user:pw@video.example.org/"}, "video_url", "keine gültige Adresse"),
+        ({"room": "Raum 1\nEbene 2"}, "room", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"room": "Raum\x001"}, "room", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"name": "Tumorboard\u2028X"}, "name", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"short_name": "T\x07"}, "short_name", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"center": "Zentrum\r"}, "center", None),  # trailing CR is trimmed like a space
+    ]:
+        if message is None:
+            assert conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI).center == "Zentrum"
+            continue
+        with pytest.raises(InvalidInput) as info:
+            conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI)
+        assert info.value.field == field
+        assert message in info.value.message % info.value.params
+    assert len(_events(db_session, "conference:board:create")) == 1
+
+
+def test_reasons_keep_their_line_breaks_but_refuse_other_controls(db_session):
+    board = make_board(db_session, NOW)
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 1), at=NOW, actor=CLI, boards=[board]
+    )[0]
+    with pytest.raises(InvalidInput, match="Steuerzeichen"):
+        conf.cancel_session(db_session, cs, reason="Jahrestagung\x1b[31m", at=NOW, actor=CLI)
+    assert cs.status is SessionStatus.PLANNED
+    conf.cancel_session(db_session, cs, reason="Jahrestagung\r\nder Fachgesellschaft", at=NOW, actor=CLI)
+    assert cs.cancel_reason == "Jahrestagung\nder Fachgesellschaft"
