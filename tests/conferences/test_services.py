@@ -319,3 +319,39 @@ def test_reasons_keep_their_line_breaks_but_refuse_other_controls(db_session):
     assert cs.status is SessionStatus.PLANNED
     conf.cancel_session(db_session, cs, reason="Jahrestagung\r\nder Fachgesellschaft", at=NOW, actor=CLI)
     assert cs.cancel_reason == "Jahrestagung\nder Fachgesellschaft"
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "words"),
+    [
+        (dt.date(2027, 10, 31), dt.time(2, 30), "02:30 Uhr gibt es am 31.10.2027 zweimal (Umstellung auf Winterzeit)"),
+        (dt.date(2027, 3, 28), dt.time(2, 30), "02:30 Uhr gibt es am 28.03.2027 nicht (Umstellung auf Sommerzeit)"),
+        (dt.date(2027, 10, 31), dt.time(2, 0), "02:00 Uhr gibt es am 31.10.2027 zweimal"),
+    ],
+)
+def test_a_wall_time_the_clock_change_doubles_or_skips_is_refused_in_german(db_session, day, start, words):
+    board = make_board(db_session, NOW)
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 1), at=NOW, actor=CLI, boards=[board]
+    )[0]
+    before = (cs.starts_at, cs.ends_at, cs.sequence)
+    with pytest.raises(InvalidInput) as info:
+        conf.move_session(db_session, cs, day=day, start=start, reason="Raum belegt", at=NOW, actor=CLI)
+    assert words in info.value.message % info.value.params and info.value.field == "start"
+    assert (cs.starts_at, cs.ends_at, cs.sequence) == before
+    with pytest.raises(InvalidInput):
+        conf.add_extra_session(db_session, board, day=day, start=start, at=NOW, actor=CLI)
+    assert _events(db_session, "conference:session:move") == []
+    assert _events(db_session, "conference:session:add") == []
+
+
+def test_times_next_to_the_clock_change_are_kept(db_session):
+    board = make_board(db_session, NOW)
+    cs = conf.add_extra_session(
+        db_session, board, day=dt.date(2027, 10, 31), start=dt.time(1, 30), at=NOW, actor=CLI, duration_minutes=120
+    )
+    # 01:30 MESZ is 23:30 UTC; two hours later the clocks have gone back: 02:30 MEZ.
+    assert cs.starts_at.astimezone(dt.UTC) == dt.datetime(2027, 10, 30, 23, 30, tzinfo=dt.UTC)
+    assert cs.ends_at.astimezone(dt.UTC) == dt.datetime(2027, 10, 31, 1, 30, tzinfo=dt.UTC)
+    moved = conf.add_extra_session(db_session, board, day=dt.date(2027, 3, 28), start=dt.time(3, 0), at=NOW, actor=CLI)
+    assert moved.starts_at.astimezone(dt.UTC) == dt.datetime(2027, 3, 28, 1, 0, tzinfo=dt.UTC)

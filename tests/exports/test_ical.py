@@ -9,7 +9,10 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from tests.conftest import login, post_form
+from tests.factories import make_board
+from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
+from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 from tumorboard.exports.ical import render_calendar
 
@@ -61,3 +64,41 @@ def test_the_all_boards_feed_answers_200_with_a_bad_stored_link(client, demo):
     assert response.status_code == 200
     uids = {str(e["UID"]) for e in Calendar.from_ical(response.data).walk("VEVENT")}
     assert bad.uid in uids and len(uids) > 50
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+def test_the_hour_that_occurs_twice_is_written_unambiguously(db_session):
+    board = make_board(db_session, NOW)
+    # The session: 02:30 MESZ (00:30 UTC) on 31 Oct 2027 for an hour, ending at 02:30 MEZ (01:30 UTC).
+    doubled = conf.add_extra_session(
+        db_session, board, day=dt.date(2027, 10, 31), start=dt.time(1, 0), at=NOW, actor=CLI, duration_minutes=60
+    )
+    doubled.starts_at = dt.datetime(2027, 10, 31, 0, 30, tzinfo=dt.UTC)
+    doubled.ends_at = dt.datetime(2027, 10, 31, 1, 30, tzinfo=dt.UTC)
+    across = conf.add_extra_session(
+        db_session, board, day=dt.date(2027, 10, 31), start=dt.time(1, 30), at=NOW, actor=CLI, duration_minutes=120
+    )
+    plain = conf.add_extra_session(db_session, board, day=dt.date(2027, 11, 2), start=dt.time(15, 0), at=NOW, actor=CLI)
+    body = render_calendar([doubled, across, plain], name="T", generated_at=NOW)
+    events = {str(e["UID"]): e for e in Calendar.from_ical(body).walk("VEVENT")}
+    for cs in (doubled, across, plain):
+        ev = events[cs.uid]
+        assert _utc(ev.decoded("DTSTART")) == _utc(cs.starts_at)
+        assert _utc(ev.decoded("DTEND")) == _utc(cs.ends_at)
+        assert ev.decoded("DTEND") > ev.decoded("DTSTART")
+    assert b"DTSTART:20271031T003000Z" in body and b"DTEND:20271031T013000Z" in body
+    assert b"DTSTART;TZID=Europe/Berlin:20271102T150000" in body  # ordinary times keep the time zone
+
+
+def test_no_event_ends_at_or_before_its_start(db_session, caplog):
+    board = make_board(db_session, NOW, duration_minutes=90)
+    cs = conf.add_extra_session(db_session, board, day=dt.date(2026, 12, 2), start=dt.time(15, 0), at=NOW, actor=CLI)
+    cs.ends_at = cs.starts_at  # stored by an older version
+    with caplog.at_level(logging.WARNING, logger="tumorboard.exports.ical"):
+        body = render_calendar([cs], name="T", generated_at=NOW)
+    ev = Calendar.from_ical(body).walk("VEVENT")[0]
+    assert ev.decoded("DTEND") - ev.decoded("DTSTART") == dt.timedelta(minutes=90)
+    assert f"session {cs.id} ends before it starts" in caplog.text

@@ -19,7 +19,7 @@ from tumorboard import text as text_input
 from tumorboard.audit.services import record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
-from tumorboard.clock import BERLIN
+from tumorboard.clock import BERLIN, WallTime, wall_time
 from tumorboard.conferences import schedule
 from tumorboard.conferences.models import (
     Board,
@@ -371,6 +371,23 @@ def reinstate_session(
 
 
 def _future_start(day: dt.date, start: dt.time, at: dt.datetime) -> dt.datetime:
+    kind = wall_time(day, start)
+    shown = {"time": start.strftime("%H:%M"), "date": day.strftime("%d.%m.%Y")}
+    if kind is WallTime.NONEXISTENT:
+        raise InvalidInput(
+            N_("%(time)s Uhr gibt es am %(date)s nicht (Umstellung auf Sommerzeit). Bitte eine andere Uhrzeit wählen."),
+            field="start",
+            **shown,
+        )
+    if kind is WallTime.AMBIGUOUS:
+        raise InvalidInput(
+            N_(
+                "%(time)s Uhr gibt es am %(date)s zweimal (Umstellung auf Winterzeit). "
+                "Bitte eine Uhrzeit vor 2:00 oder ab 3:00 Uhr wählen."
+            ),
+            field="start",
+            **shown,
+        )
     instant = schedule.local_instant(day, start)
     if instant <= at:
         raise InvalidInput(N_("Der neue Termin liegt in der Vergangenheit."), field="date")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from icalendar import Calendar, Event
 
 from tumorboard import text as text_input
-from tumorboard.clock import BERLIN
+from tumorboard.clock import BERLIN, is_ambiguous
 from tumorboard.conferences.models import ConferenceSession, SessionStatus
 from tumorboard.i18n import N_, translate
 
@@ -80,8 +80,18 @@ def _event(
     ev.add("last-modified", cs.updated_at.astimezone(dt.UTC))
     ev.add("created", cs.created_at.astimezone(dt.UTC))
     ev.add("sequence", cs.sequence)
-    ev.add("dtstart", cs.starts_at.astimezone(BERLIN))
-    ev.add("dtend", cs.ends_at.astimezone(BERLIN))
+    start, end = cs.starts_at, cs.ends_at
+    if end <= start:  # never a zero-length or inverted event, whatever was stored
+        log.warning("calendar: session %s ends before it starts; written with its board's duration", cs.id)
+        end = start + dt.timedelta(minutes=max(cs.board.duration_minutes, 5))
+    if is_ambiguous(start) or is_ambiguous(end):
+        # TZID local time cannot say which 02:30 of the October change is meant (RFC 5545 takes the first), so
+        # such an event is written in UTC, which every client converts back to the right wall time.
+        ev.add("dtstart", start.astimezone(dt.UTC))
+        ev.add("dtend", end.astimezone(dt.UTC))
+    else:
+        ev.add("dtstart", start.astimezone(BERLIN))
+        ev.add("dtend", end.astimezone(BERLIN))
     summary = translate(N_("Tumorkonferenz %(board)s"), locale, board=_text(cs.board.short_name))
     lines = [_text(cs.board.name)]
     if cs.status is SessionStatus.CANCELLED:
