@@ -12,6 +12,7 @@ from tests.conftest import login, post_form
 from tests.factories import make_board
 from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
+from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 from tumorboard.exports.ical import render_calendar
@@ -102,3 +103,60 @@ def test_no_event_ends_at_or_before_its_start(db_session, caplog):
     ev = Calendar.from_ical(body).walk("VEVENT")[0]
     assert ev.decoded("DTEND") - ev.decoded("DTSTART") == dt.timedelta(minutes=90)
     assert f"session {cs.id} ends before it starts" in caplog.text
+
+
+def _feed_across_a_year(db_session) -> tuple[bytes, list[ConferenceSession]]:
+    board = make_board(db_session, NOW, rrule="FREQ=WEEKLY;BYDAY=TU", start_time=dt.time(15, 15))
+    sessions = conf.generate_sessions(
+        db_session, start=dt.date(2027, 1, 1), end=dt.date(2028, 1, 1), at=NOW, actor=CLI, boards=[board]
+    )
+    return render_calendar(sessions, name="T", generated_at=NOW), sessions
+
+
+def test_the_time_zone_block_is_the_rule_based_pair_outlook_reads(db_session):
+    body, _ = _feed_across_a_year(db_session)
+    zones = Calendar.from_ical(body).walk("VTIMEZONE")
+    assert len(zones) == 1 and str(zones[0]["TZID"]) == "Europe/Berlin"
+    daylight, standard = zones[0].walk("DAYLIGHT"), zones[0].walk("STANDARD")
+    assert len(daylight) == 1 and len(standard) == 1
+    assert daylight[0]["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3"
+    assert standard[0]["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10"
+    assert daylight[0].decoded("DTSTART").time() == dt.time(2, 0)
+    assert standard[0].decoded("DTSTART").time() == dt.time(3, 0)
+    assert (daylight[0].decoded("TZOFFSETFROM"), daylight[0].decoded("TZOFFSETTO")) == (
+        dt.timedelta(hours=1),
+        dt.timedelta(hours=2),
+    )
+    assert (standard[0].decoded("TZOFFSETFROM"), standard[0].decoded("TZOFFSETTO")) == (
+        dt.timedelta(hours=2),
+        dt.timedelta(hours=1),
+    )
+    assert b"RDATE" not in body
+    assert body.index(b"BEGIN:VTIMEZONE") < body.index(b"BEGIN:VEVENT")
+
+
+def test_a_second_parser_reads_summer_and_winter_sessions_at_the_right_instant(db_session):
+    """vobject (and dateutil's tzical under it) builds its own time zone from our VTIMEZONE block."""
+    import vobject
+
+    body, sessions = _feed_across_a_year(db_session)
+    parsed = vobject.readOne(body.decode())
+    own_zone = parsed.vtimezone.gettzinfo()
+    # The block's rules agree with the tz database on every hour around each change, 2026-2040.
+    for year in range(2026, 2041):
+        for month in (3, 10):
+            last_sunday = max(
+                d for d in (dt.date(year, month, 31) - dt.timedelta(days=i) for i in range(7)) if d.weekday() == 6
+            )
+            for hour in range(-3, 5):
+                instant = dt.datetime.combine(last_sunday, dt.time(), tzinfo=dt.UTC) + dt.timedelta(hours=hour)
+                assert instant.astimezone(own_zone).utcoffset() == instant.astimezone(BERLIN).utcoffset(), instant
+    by_uid = {str(ev.uid.value): ev for ev in parsed.vevent_list}
+    seen_offsets = set()
+    for cs in sessions:
+        start = by_uid[cs.uid].dtstart.value
+        assert start.replace(tzinfo=own_zone).astimezone(dt.UTC) == cs.starts_at.astimezone(dt.UTC)
+        assert start.astimezone(dt.UTC) == cs.starts_at.astimezone(dt.UTC)
+        assert (start.hour, start.minute) == (15, 15)
+        seen_offsets.add(cs.starts_at.astimezone(BERLIN).utcoffset())
+    assert seen_offsets == {dt.timedelta(hours=1), dt.timedelta(hours=2)}

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 
 from tumorboard import text as text_input
 from tumorboard.clock import BERLIN, is_ambiguous
@@ -40,15 +40,39 @@ def render_calendar(
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", "Europe/Berlin")
     cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    cal.add_component(berlin_vtimezone())
     # Holiday-skipped sessions never took place in anybody's calendar; the board page shows why.
     shown = [cs for cs in sessions if cs.status is not SessionStatus.HOLIDAY]
     for cs in shown:
         cal.add_component(_safe_event(cs, generated_at=generated_at, locale=locale, session_url=session_url))
-    # VTIMEZONE only for the years the events span: icalendar's default (1970-2038) bloats every feed.
-    years = [cs.starts_at.year for cs in shown] or [generated_at.year]
-    cal.add_missing_timezones(first_date=dt.date(min(years) - 1, 1, 1), last_date=dt.date(max(years) + 2, 1, 1))
     body: bytes = cal.to_ical()
     return body
+
+
+def berlin_vtimezone() -> Timezone:
+    """Europe/Berlin as the rule-based STANDARD/DAYLIGHT pair (EU rule since 1996: last Sunday of March 02:00
+    → 03:00, last Sunday of October 03:00 → 02:00).
+
+    icalendar's generated block lists every change as an RDATE without an RRULE; desktop Outlook is known to
+    shift summer-time events by an hour with that shape (issue 12, point 5). This is the block Outlook,
+    Thunderbird, Apple and Google themselves publish. Should the EU ever drop the clock change, this block and
+    :data:`tumorboard.clock.BERLIN` must change together (tests/exports/test_ical.py compares them).
+    """
+    tz = Timezone()
+    tz.add("tzid", "Europe/Berlin")
+    tz.add("x-lic-location", "Europe/Berlin")
+    for kind, name, start, frm, to, month in (
+        (TimezoneDaylight, "CEST", dt.datetime(1996, 3, 31, 2, 0), 1, 2, 3),
+        (TimezoneStandard, "CET", dt.datetime(1996, 10, 27, 3, 0), 2, 1, 10),
+    ):
+        part = kind()
+        part.add("tzname", name)
+        part.add("tzoffsetfrom", dt.timedelta(hours=frm))
+        part.add("tzoffsetto", dt.timedelta(hours=to))
+        part.add("dtstart", start)
+        part.add("rrule", {"freq": "yearly", "bymonth": month, "byday": "-1su"})
+        tz.add_component(part)
+    return tz
 
 
 def _safe_event(cs: ConferenceSession, *, generated_at: dt.datetime, locale: str, session_url: str | None) -> Event:
