@@ -61,9 +61,10 @@ def berlin_vtimezone() -> Timezone:
     tz = Timezone()
     tz.add("tzid", "Europe/Berlin")
     tz.add("x-lic-location", "Europe/Berlin")
+    # An observance's DTSTART is a local time without zone by definition (RFC 5545, 3.6.5).
     for kind, name, start, frm, to, month in (
-        (TimezoneDaylight, "CEST", dt.datetime(1996, 3, 31, 2, 0), 1, 2, 3),
-        (TimezoneStandard, "CET", dt.datetime(1996, 10, 27, 3, 0), 2, 1, 10),
+        (TimezoneDaylight, "CEST", dt.datetime.combine(dt.date(1996, 3, 31), dt.time(2, 0)), 1, 2, 3),
+        (TimezoneStandard, "CET", dt.datetime.combine(dt.date(1996, 10, 27), dt.time(3, 0)), 2, 1, 10),
     ):
         part = kind()
         part.add("tzname", name)
