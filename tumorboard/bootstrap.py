@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tumorboard.clock import Clock, SystemClock
 from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory
+from tumorboard.exports import archive
 from tumorboard.exports.rendering import ExportTemplates
 
 
@@ -40,7 +42,14 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     templates = overrides.pop("templates", None) or ExportTemplates()
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
+    archive.install(session_factory, templates=templates, imaging_storage=lambda: _imaging_storage(settings))
     return Runtime(settings=settings, engine=engine, session_factory=session_factory, clock=clock, templates=templates)
+
+
+def _imaging_storage(settings: Settings) -> Path | None:
+    from tumorboard.imaging.config import ImagingSettings
+
+    return ImagingSettings.from_env(settings).storage_path
 
 
 def configure_logging(level: str) -> None:
