@@ -14,6 +14,7 @@ from tumorboard.clock import zone_suffix
 from tumorboard.conferences.schedule import describe_rrule
 from tumorboard.config import CHECKOUT
 from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, N_, TRANSLATIONS_DIR, translate
+from tumorboard.web.unicode import NfcRequest
 
 ROLE_LABELS = {
     "admin": N_("Administration"),
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         template_folder=str(CHECKOUT / "templates"),
         static_folder=str(CHECKOUT / "static"),
     )
+    app.request_class = NfcRequest  # every form field and query parameter in NFC (issue 12)
     settings = runtime.settings
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import mmap
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +178,8 @@ def _text(ds: Dataset, keyword: str, limit: int) -> str:
         return ""
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         value = "\\".join(str(v) for v in value)
-    return str(value).strip().replace("\x00", "")[:limit]
+    # NFC: a partner's decomposed "Mu\u0308ller" must match the "Müller" typed here (issue 12).
+    return unicodedata.normalize("NFC", str(value).strip().replace("\x00", ""))[:limit]
 
 
 def _charset(ds: Dataset) -> str:
