@@ -9,8 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # PostgreSQL for the second test run: used when it answers, skipped (with a notice) when not.
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-APT_RUN := python3-venv
-APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc
+APT_RUN := python3-venv fonts-dejavu-core fonts-noto-core fonts-noto-cjk
+APT_TEST := chromium fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils dcmtk orthanc
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging no-system-orthanc
