@@ -14,6 +14,7 @@ from tumorboard.cases.jobs import freeze_agendas
 from tumorboard.cases.models import AgendaVersion
 from tumorboard.conferences.services import registration_deadline
 from tumorboard.exports import agenda as agenda_export
+from tumorboard.exports import downloads
 
 
 @pytest.fixture
@@ -45,7 +46,9 @@ def test_a_frozen_version_downloads_as_kept_without_rendering(frozen, client, mo
     def no_rendering(*args, **kwargs):
         raise AssertionError("a frozen version must not be rendered again")
 
+    # both names: downloads imported the function by name (imported above, so it holds the real one)
     monkeypatch.setattr(agenda_export, "render_agenda_pdf", no_rendering)
+    monkeypatch.setattr(downloads, "render_agenda_pdf", no_rendering)
     login(client, "planer", "correct horse battery")
     first = client.get(f"/sessions/{cs.id}/agenda.pdf")
     second = client.get(f"/sessions/{cs.id}/agenda.pdf")

@@ -35,7 +35,7 @@ def test_a_link_with_cr_lf_stored_before_validation_leaves_the_feed_whole(demo, 
     sessions = _sessions(demo, "Viszeral") + _sessions(demo, "Lunge")
     bad = sessions[0]
     bad.board.video_url = "https://video.example.org/x\r\nX-INJECTED:1"  # as saved before the fix
-    bad.board.room = "Raum\x001"
+    bad.board.room = "Raum\x071"  # BEL: PostgreSQL cannot store NUL at all
     demo.flush()
     with caplog.at_level(logging.WARNING, logger="tumorboard.exports.ical"):
         body = render_calendar(sessions, name="Alle", generated_at=NOW)
