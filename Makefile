@@ -9,9 +9,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # PostgreSQL for the second test run: used when it answers, skipped (with a notice) when not.
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-APT_RUN := python3-venv
+APT_RUN := python3-venv fonts-dejavu-core fonts-noto-core fonts-noto-cjk
 # nginx-light: the TLS-terminating reverse proxy of tests/browser/test_https_proxy.py (started by the test)
-APT_TEST := chromium fonts-dejavu-core poppler-utils dcmtk orthanc nginx-light wrk
+APT_TEST := chromium fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils dcmtk orthanc nginx-light wrk
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web no-system-orthanc

@@ -15,6 +15,7 @@ from tumorboard.clock import Clock, SystemClock
 from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory, read_only_engine
 from tumorboard.dbfaults import install_log_scrubber
+from tumorboard.exports import archive
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
@@ -60,13 +61,15 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     templates = overrides.pop("templates", None) or ExportTemplates()
     if overrides:
         raise TypeError(f"unknown overrides: {sorted(overrides)}")
+    store = Spool(imaging.storage_path)
+    archive.install(session_factory, templates=templates, imaging_store=lambda: store)
     return Runtime(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
         clock=clock,
         imaging=imaging,
-        store=Spool(imaging.storage_path),
+        store=store,
         templates=templates,
         read_session_factory=read_session_factory,
     )

@@ -285,3 +285,73 @@ def test_board_input_validation(db_session):
         with pytest.raises(InvalidInput) as info:
             conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI)
         assert info.value.field == field
+
+
+def test_values_that_reach_the_feeds_refuse_line_breaks_and_controls(db_session):
+    for overrides, field, message in [
+        ({"video_url": "https://video.example.org/x\r\nX-EVIL:1"}, "video_url", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"video_url": "https://video.example.org/a b"}, "video_url", "keine gültige Adresse"),
+        ({"video_url": "https://"}, "video_url", "keine gültige Adresse"),
+        ({"video_url": "https://user:pw@video.example.org/"}, "video_url", "keine gültige Adresse"),
+        ({"room": "Raum 1\nEbene 2"}, "room", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"room": "Raum\x001"}, "room", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"name": "Tumorboard\u2028X"}, "name", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"short_name": "T\x07"}, "short_name", "Zeilenumbrüche oder Steuerzeichen"),
+        ({"center": "Zentrum\r"}, "center", None),  # trailing CR is trimmed like a space
+    ]:
+        if message is None:
+            assert conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI).center == "Zentrum"
+            continue
+        with pytest.raises(InvalidInput) as info:
+            conf.create_board(db_session, board_input(**overrides), at=NOW, actor=CLI)
+        assert info.value.field == field
+        assert message in info.value.message % info.value.params
+    assert len(_events(db_session, "conference:board:create")) == 1
+
+
+def test_reasons_keep_their_line_breaks_but_refuse_other_controls(db_session):
+    board = make_board(db_session, NOW)
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 1), at=NOW, actor=CLI, boards=[board]
+    )[0]
+    with pytest.raises(InvalidInput, match="Steuerzeichen"):
+        conf.cancel_session(db_session, cs, reason="Jahrestagung\x1b[31m", at=NOW, actor=CLI)
+    assert cs.status is SessionStatus.PLANNED
+    conf.cancel_session(db_session, cs, reason="Jahrestagung\r\nder Fachgesellschaft", at=NOW, actor=CLI)
+    assert cs.cancel_reason == "Jahrestagung\nder Fachgesellschaft"
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "words"),
+    [
+        (dt.date(2027, 10, 31), dt.time(2, 30), "02:30 Uhr gibt es am 31.10.2027 zweimal (Umstellung auf Winterzeit)"),
+        (dt.date(2027, 3, 28), dt.time(2, 30), "02:30 Uhr gibt es am 28.03.2027 nicht (Umstellung auf Sommerzeit)"),
+        (dt.date(2027, 10, 31), dt.time(2, 0), "02:00 Uhr gibt es am 31.10.2027 zweimal"),
+    ],
+)
+def test_a_wall_time_the_clock_change_doubles_or_skips_is_refused_in_german(db_session, day, start, words):
+    board = make_board(db_session, NOW)
+    cs = conf.generate_sessions(
+        db_session, start=dt.date(2026, 11, 23), end=dt.date(2026, 12, 1), at=NOW, actor=CLI, boards=[board]
+    )[0]
+    before = (cs.starts_at, cs.ends_at, cs.sequence)
+    with pytest.raises(InvalidInput) as info:
+        conf.move_session(db_session, cs, day=day, start=start, reason="Raum belegt", at=NOW, actor=CLI)
+    assert words in info.value.message % info.value.params and info.value.field == "start"
+    assert (cs.starts_at, cs.ends_at, cs.sequence) == before
+    with pytest.raises(InvalidInput):
+        conf.add_extra_session(db_session, board, day=day, start=start, at=NOW, actor=CLI)
+    assert _events(db_session, "conference:session:move") == []
+    assert _events(db_session, "conference:session:add") == []
+
+
+def test_times_next_to_the_clock_change_are_kept(db_session):
+    board = make_board(db_session, NOW)
+    cs = conf.add_extra_session(
+        db_session, board, day=dt.date(2027, 10, 31), start=dt.time(1, 30), at=NOW, actor=CLI, duration_minutes=120
+    )
+    # 01:30 MESZ is 23:30 UTC; two hours later the clocks have gone back: 02:30 MEZ.
+    assert cs.starts_at.astimezone(dt.UTC) == dt.datetime(2027, 10, 30, 23, 30, tzinfo=dt.UTC)
+    assert cs.ends_at.astimezone(dt.UTC) == dt.datetime(2027, 10, 31, 1, 30, tzinfo=dt.UTC)
+    moved = conf.add_extra_session(db_session, board, day=dt.date(2027, 3, 28), start=dt.time(3, 0), at=NOW, actor=CLI)
+    assert moved.starts_at.astimezone(dt.UTC) == dt.datetime(2027, 3, 28, 1, 0, tzinfo=dt.UTC)

@@ -240,3 +240,14 @@ def test_english_ui(client, demo):
     client.post("/language", data={"csrf_token": token, "locale": "en", "next": "/"})
     page = client.get("/").text
     assert 'lang="en"' in page and "weekly on Tuesday, 15:15" in page
+
+
+def test_session_page_tells_the_two_half_past_twos_apart(client, demo):
+    cs = _first_planned(demo, "Viszeral")
+    cs.starts_at = dt.datetime(2027, 10, 31, 0, 30, tzinfo=dt.UTC)  # 02:30 MESZ
+    cs.ends_at = dt.datetime(2027, 10, 31, 1, 30, tzinfo=dt.UTC)  # 02:30 MEZ, an hour later
+    demo.flush()
+    login(client, "dr.berger")
+    page = client.get(f"/sessions/{cs.id}").text
+    assert "So., 31.10.2027, 02:30 MESZ – 02:30 MEZ Uhr" in page
+    assert "02:30 – 02:30" not in page

@@ -182,7 +182,9 @@ def test_previews_window_a_middle_slice_or_say_why_not(runtime, db_session, part
 
 def test_uid_validation_and_unreadable_objects():
     assert valid_uid("1.2.840.10008.5.1.4.1.1.2")
-    for bad in ("", "1", "1.2.abc", "../../etc/passwd", "1.02.3", "1." + "2" * 70, "1..2"):
+    # Issue 12: leading zeros are accepted, as DCMTK storescp and pynetdicom do (tests/imaging/test_differential.py).
+    assert valid_uid("1.02.3") and valid_uid("1.2.840.10008.05.1")
+    for bad in ("", "1", "1.2.abc", "../../etc/passwd", "1." + "2" * 70, "1..2", "1.2.", ".1.2"):
         assert not valid_uid(bad), bad
 
 

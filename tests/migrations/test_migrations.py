@@ -106,3 +106,43 @@ def test_membership_migration_makes_physicians_of_the_quorum_disciplines_members
 
     with Session(fresh_engine) as session:  # the ORM reads what the SQL wrote (an aware UTC timestamp)
         assert session.scalars(select(BoardMember)).one().added_at.tzinfo is not None
+
+
+def test_name_keys_are_recomputed_for_every_script_and_back(fresh_engine):
+    """Issue 12: stored keys made by the old fold (ł dropped, other scripts dropped, NFD not spelled out)."""
+    import unicodedata
+
+    upgrade(fresh_engine, "3c1e0a7f5b21")
+    nfd = unicodedata.normalize("NFD", "Müller")
+    rows = [  # (family, given, key as the old fold stored it)
+        ("Nowak", "Paweł", "nowak pawe"),
+        ("王", "芳", ""),
+        (nfd, "Anna", "muller anna"),
+        ("Gößling", "Jörg", "goessling joerg"),
+    ]
+    with fresh_engine.begin() as conn:
+        for n, (family, given, key) in enumerate(rows, start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO patient (family_name, given_name, name_key, birth_date, sex, patient_number,"
+                    " created_at) VALUES (:f, :g, :k, '1950-01-01', 'W', :n, '2026-01-01 00:00:00+00')"
+                ),
+                {"f": family, "g": given, "k": key, "n": f"P{n}"},
+            )
+    upgrade(fresh_engine)
+
+    def stored() -> list[tuple[str, str, str]]:
+        with fresh_engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(text("SELECT family_name, given_name, name_key FROM patient ORDER BY id"))
+            ]
+
+    assert stored() == [
+        ("Nowak", "Paweł", "nowak pawel"),
+        ("王", "芳", "王 芳"),
+        ("Müller", "Anna", "mueller anna"),
+        ("Gößling", "Jörg", "goessling joerg"),
+    ]
+    downgrade(fresh_engine, "3c1e0a7f5b21")
+    assert [key for *_, key in stored()] == ["nowak pawe", "", "mueller anna", "goessling joerg"]

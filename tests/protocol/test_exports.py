@@ -136,3 +136,28 @@ def test_demo_history_has_one_signed_session_per_board_with_one_amendment(db_ses
     assert all(v.sha256 == hashlib.sha256(v.pdf).hexdigest() and v.signed_at < clock.now() for v in versions)
     modes = {a.mode.value for v in versions for a in att.list_attendance(db_session, v.session)}
     assert modes == {"in_person", "video"}
+
+
+def _split_inside(word: str, text: str) -> list[str]:
+    """Places where ``word`` is broken across lines without a hyphen ("Ankun|ft")."""
+    return [f"{word[:k]}|{word[k:]}" for k in range(1, len(word)) if f"{word[:k]}\n{word[k:]}" in text]
+
+
+def test_table_headers_break_only_at_german_hyphenation_points(db_session, scenario):
+    """Issue 12: the protocol's and attendance list's headings broke mid-word ("Ankun|ft", "Gegan|gen",
+    "Leitlinienabweichu|ng"). Read back without -layout, so every line break of a cell is a newline."""
+    from tumorboard.exports.attendance import render_attendance_pdf
+
+    sc, db = scenario, db_session
+    _held(db, sc)
+    attendance = render_attendance_pdf(sc.cs, att.list_attendance(db, sc.cs), templates=TEMPLATES,
+                                       generated_at=minutes(sc, 60))  # fmt: skip
+    protocol = render_protocol_pdf(proto.protocol_data(db, sc.cs), templates=TEMPLATES, generated_at=minutes(sc, 60))
+    for pdf in (attendance, protocol):
+        text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+        joined = text.replace("\u2010\n", "").replace("-\n", "")
+        for word in ("Ankunft", "Gegangen", "Fachrichtung", "Institution", "Leitlinienabweichung"):
+            if word == "Leitlinienabweichung" and pdf is attendance:
+                continue
+            assert word in joined, word
+            assert _split_inside(word, text) == [], word

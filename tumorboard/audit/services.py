@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from tumorboard import text as text_input
 from tumorboard.audit.models import AuditEvent
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.errors import InvalidInput
@@ -65,7 +66,7 @@ def require_reason(reason: str | None, message: str) -> str:
     would be stored as something the user did not write, and the form already limits the field.
     """
     check_text(reason, field="reason", multiline=True)
-    text = (reason or "").strip()
+    text = text_input.normalize_line_breaks(text_input.nfc(reason or "")).strip()
     if len(text) < MIN_REASON_LENGTH:
         raise InvalidInput(message, field="reason")
     if len(text) > MAX_REASON_LENGTH:

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.auth.models import User
@@ -164,3 +164,9 @@ class AgendaVersion(Base):
     created_by: Mapped[str] = mapped_column(String(120))
     #: {"cases": [{case_id, position, ..., "change": null|"added"|"moved_in"|"moved_out"|"withdrawn"}]}
     snapshot: Mapped[dict[str, Any]]
+    #: The PDF/A of this version, rendered once (German) in the transaction that froze it and kept like a signed
+    #: protocol's PDF (tumorboard/exports/archive.py); NULL only for versions frozen before issue 12, which are
+    #: rendered and kept at their first download. Deferred: listing versions never loads the bytes.
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    #: SHA-256 (hex) of ``pdf``, checked before every download.
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tumorboard import text as text_input
 from tumorboard.audit.services import record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
-from tumorboard.clock import BERLIN
+from tumorboard.clock import BERLIN, WallTime, wall_time
 from tumorboard.conferences import schedule
 from tumorboard.conferences.models import (
     Board,
@@ -95,24 +96,27 @@ def _snapshot(board: Board) -> dict[str, Any]:
 
 
 def _validate_board(session: Session, data: BoardInput, *, board_id: int | None) -> str:
-    for attr, limit, text in (
-        ("name", 200, N_("Bitte einen Namen angeben (höchstens 200 Zeichen).")),
-        ("short_name", 40, N_("Bitte einen Kurznamen angeben (höchstens 40 Zeichen).")),
-        ("center", 200, N_("Bitte das Zentrum angeben (höchstens 200 Zeichen).")),
+    for attr, attr_label, limit, text in (
+        ("name", N_("Der Name"), 200, N_("Bitte einen Namen angeben (höchstens 200 Zeichen).")),
+        ("short_name", N_("Der Kurzname"), 40, N_("Bitte einen Kurznamen angeben (höchstens 40 Zeichen).")),
+        ("center", N_("Das Zentrum"), 200, N_("Bitte das Zentrum angeben (höchstens 200 Zeichen).")),
     ):
-        value = getattr(data, attr).strip()
+        value = text_input.nfc(getattr(data, attr)).strip()
         setattr(data, attr, value)
         if not value or len(value) > limit:
             raise InvalidInput(text, field=attr)
+        if text_input.has_control_characters(value):
+            raise InvalidInput(
+                N_("%(label)s darf keine Zeilenumbrüche oder Steuerzeichen enthalten."), field=attr, label=attr_label
+            )
     if not 5 <= data.duration_minutes <= 720:
         raise InvalidInput(N_("Die Dauer muss zwischen 5 und 720 Minuten liegen."), field="duration_minutes")
     if not 0 <= data.deadline_working_days <= 10:
         raise InvalidInput(
             N_("Der Anmeldeschluss muss 0 bis 10 Arbeitstage vor der Sitzung liegen."), field="deadline_working_days"
         )
-    data.video_url = data.video_url.strip()
-    if data.video_url and not data.video_url.lower().startswith("https://"):
-        raise InvalidInput(N_("Der Videolink muss mit https:// beginnen."), field="video_url")
+    data.room = text_input.single_line(data.room, field="room", label=N_("Der Raum"), limit=200)
+    data.video_url = text_input.https_url(data.video_url, field="video_url", label=N_("Der Videolink"))
     for other_attr in ("name", "short_name"):
         clash = session.scalar(
             select(Board.id).where(getattr(Board, other_attr) == getattr(data, other_attr), Board.id != board_id)
@@ -127,7 +131,7 @@ def _validate_board(session: Session, data: BoardInput, *, board_id: int | None)
 def _apply(session: Session, board: Board, data: BoardInput, rule: str) -> None:
     board.name, board.short_name, board.center = data.name, data.short_name, data.center
     board.rrule, board.series_start, board.start_time = rule, data.series_start, data.start_time
-    board.duration_minutes, board.room, board.video_url = data.duration_minutes, data.room.strip(), data.video_url
+    board.duration_minutes, board.room, board.video_url = data.duration_minutes, data.room, data.video_url
     board.deadline_working_days, board.deadline_time = data.deadline_working_days, data.deadline_time
     board.holiday_policy = data.holiday_policy
     if quorum_of(board) != data.quorum:
@@ -367,6 +371,23 @@ def reinstate_session(
 
 
 def _future_start(day: dt.date, start: dt.time, at: dt.datetime) -> dt.datetime:
+    kind = wall_time(day, start)
+    shown = {"time": start.strftime("%H:%M"), "date": day.strftime("%d.%m.%Y")}
+    if kind is WallTime.NONEXISTENT:
+        raise InvalidInput(
+            N_("%(time)s Uhr gibt es am %(date)s nicht (Umstellung auf Sommerzeit). Bitte eine andere Uhrzeit wählen."),
+            field="start",
+            **shown,
+        )
+    if kind is WallTime.AMBIGUOUS:
+        raise InvalidInput(
+            N_(
+                "%(time)s Uhr gibt es am %(date)s zweimal (Umstellung auf Winterzeit). "
+                "Bitte eine Uhrzeit vor 2:00 oder ab 3:00 Uhr wählen."
+            ),
+            field="start",
+            **shown,
+        )
     instant = schedule.local_instant(day, start)
     if instant <= at:
         raise InvalidInput(N_("Der neue Termin liegt in der Vergangenheit."), field="date")
@@ -432,7 +453,7 @@ def add_extra_session(
         ends_at=instant + dt.timedelta(minutes=minutes),
         status=SessionStatus.PLANNED,
         holiday_name=schedule.holiday_name(day),
-        note=(note or "").strip()[:1000] or None,
+        note=text_input.single_line(note or "", field="note", label=N_("Der Anlass"), limit=1000) or None,
         sequence=0,
         created_at=at,
         updated_at=at,

@@ -13,8 +13,9 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from tumorboard.cases.agenda import Agenda, current_agenda
+from tumorboard.cases.agenda import Agenda, agenda_version, current_agenda, latest_version
 from tumorboard.conferences.models import ConferenceSession
+from tumorboard.exports import archive
 from tumorboard.exports.agenda import render_agenda_csv, render_agenda_pdf
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.imaging.dicom.spool import Spool
@@ -50,7 +51,16 @@ def agenda_download(
     templates: ExportTemplates,
 ) -> Download:
     """The session's current agenda (newest frozen version, or the live draft) with each case's imaging state; the
-    PDF also prints the series previews from ``imaging_store``. Reads only; the caller audits the access."""
+    PDF also prints the series previews from ``imaging_store``. A frozen version's German PDF is the one kept at
+    its freeze (:mod:`tumorboard.exports.archive`); a version frozen before that was kept is rendered and kept
+    now, in the caller's transaction. The caller audits the access and commits."""
+    row = latest_version(session, cs)
+    if fmt == "pdf" and row is not None and locale == archive.ARCHIVE_LOCALE:
+        # A frozen version is a document: served as kept at its freeze (older versions are kept now).
+        body = archive.kept_pdf(row) or archive.keep_pdf(session, row, templates=templates, imaging_store=imaging_store)
+        return Download(
+            agenda=agenda_version(cs, row), body=body, filename=agenda_filename(cs, fmt), mimetype=MIMETYPES[fmt]
+        )
     agenda = current_agenda(session, cs, at=at)
     imaging = imaging_summaries(session, [e.case_id for e in agenda.entries])
     if fmt == "pdf":

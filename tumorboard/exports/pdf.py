@@ -3,7 +3,9 @@
 :func:`render_pdf` is the one way exports make PDFs (agenda, protocol, attendance list). Pair it with
 :func:`tumorboard.exports.rendering.render` and a template extending ``exports/pdf/base.html``, which sets A4, the
 font ("DejaVu Sans", pinned on ``html`` because page margin boxes do not inherit from ``body``) and the
-"Seite X von Y" footer.
+"Seite X von Y" footer. Letters DejaVu lacks (Chinese, Japanese, Korean, Arabic, Hebrew …) come from the Noto
+fonts Pango falls back to (Debian fonts-noto-core and fonts-noto-cjk, installed by ``make run``/``make test``); a
+character no installed font has makes the file plain PDF instead of PDF/A (issue 12).
 
 Document metadata comes from the HTML, as WeasyPrint reads it: ``<html lang>`` (the PDF's /Lang, required for
 PDF/A), ``<title>`` (the PDF title) and ``<meta name="author|description|keywords|generator">``.
@@ -17,7 +19,9 @@ with :class:`PdfRenderError` instead of silently printing a page without the res
 from __future__ import annotations
 
 import io
+import logging
 import mimetypes
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +39,8 @@ from weasyprint.urls import (  # type: ignore[import-untyped]
 )
 
 from tumorboard.exports.rendering import STATIC_DIR
+
+log = logging.getLogger(__name__)
 
 #: PDF/A-3b: archivable, and it allows embedded files (e.g. a CSV or XML next to the printed agenda).
 PDF_VARIANT = "pdf/a-3b"
@@ -121,7 +127,34 @@ def render_pdf(
             for a in attachments
         ]
     try:
-        pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT, **_output_intent(), **extra)
+        with _MissingGlyphs() as missing:
+            pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT, **_output_intent(), **extra)
+        if missing.count:
+            # PDF/A forbids .notdef glyphs (ISO 19005-3, 6.2.11.8): a name no installed font can print must not
+            # leave as a file that claims to be archivable. Written again as plain PDF; the log has the count only
+            # (the characters would be part of a patient's name).
+            log.warning("PDF written without the PDF/A claim: %s characters no installed font has", missing.count)
+            pdf = document.write_pdf(**extra)
     except FatalURLFetchingError as err:  # a BaseException in WeasyPrint; make it an ordinary error
         raise PdfRenderError(str(err.__cause__ or err)) from err.__cause__
     return pdf
+
+
+class _MissingGlyphs(logging.Handler):
+    """Counts WeasyPrint's ".notdef glyph rendered" warnings of this thread while installed (with ...)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self._thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread and str(record.msg).startswith(".notdef glyph rendered"):
+            self.count += 1
+
+    def __enter__(self) -> _MissingGlyphs:
+        logging.getLogger("weasyprint").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("weasyprint").removeHandler(self)

@@ -37,7 +37,7 @@ from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from tumorboard.clock import BERLIN
+from tumorboard.clock import BERLIN, zone_suffix
 from tumorboard.config import CHECKOUT
 from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, N_, translations
 
@@ -72,13 +72,13 @@ def format_time_filter(value: dt.time | dt.datetime | None, fmt: str = TIME_FORM
         return ""
     if isinstance(value, dt.datetime):
         value = _berlin(value)
-    return str(format_time(value, fmt, locale=locale))
+    return str(format_time(value, fmt, locale=locale)) + zone_suffix(value, locale)
 
 
 def format_datetime_filter(value: dt.datetime | None, fmt: str = DATETIME_FORMAT, *, locale: str) -> str:
     if value is None or value == "":
         return ""
-    return str(format_datetime(_berlin(value), fmt, tzinfo=BERLIN, locale=locale))
+    return str(format_datetime(_berlin(value), fmt, tzinfo=BERLIN, locale=locale)) + zone_suffix(value, locale)
 
 
 def format_birthdate(value: dt.date | str | None) -> str:

@@ -19,6 +19,7 @@ from tumorboard.i18n import N_
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient, Sex
 from tumorboard.patients.names import fold, name_key
+from tumorboard.text import nfc
 
 PATIENT_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
 
@@ -40,7 +41,7 @@ def create_patient(
     check_text(family_name, field="family_name")
     check_text(given_name, field="given_name")
     check_text(partner_patient_id, field="partner_patient_id")
-    family, given = " ".join(family_name.split()), " ".join(given_name.split())
+    family, given = " ".join(nfc(family_name).split()), " ".join(nfc(given_name).split())
     if not family or not given or len(family) > 120 or len(given) > 120:
         raise InvalidInput(N_("Bitte Nach- und Vornamen angeben (je höchstens 120 Zeichen)."), field="family_name")
     today = at.astimezone(BERLIN).date()

@@ -11,9 +11,11 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
 from tumorboard.bootstrap import Runtime, bootstrap
+from tumorboard.clock import zone_suffix
 from tumorboard.conferences.schedule import describe_rrule
 from tumorboard.config import CHECKOUT
 from tumorboard.i18n import DEFAULT_LOCALE, LOCALES, N_, TRANSLATIONS_DIR, translate
+from tumorboard.web.unicode import NfcRequest
 
 ROLE_LABELS = {
     "admin": N_("Administration"),
@@ -54,6 +56,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         template_folder=str(CHECKOUT / "templates"),
         static_folder=str(CHECKOUT / "static"),
     )
+    app.request_class = NfcRequest  # every form field and query parameter in NFC (issue 12)
     settings = runtime.settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -104,8 +107,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
 
     app.jinja_env.filters.update(
         date=lambda v, fmt="EEE, dd.MM.yyyy": format_date(v, fmt) if v else "",
-        time=lambda v, fmt="HH:mm": format_time(v, fmt) if v else "",
-        datetime=lambda v, fmt="EEE, dd.MM.yyyy, HH:mm": format_datetime(v, fmt) if v else "",
+        # A wall time that occurs twice (the October change) carries its zone: "02:30 MESZ", "02:30 MEZ".
+        time=lambda v, fmt="HH:mm": format_time(v, fmt) + zone_suffix(v, select_locale()) if v else "",
+        datetime=lambda v, fmt="EEE, dd.MM.yyyy, HH:mm": (
+            format_datetime(v, fmt) + zone_suffix(v, select_locale()) if v else ""
+        ),
     )
     app.jinja_env.globals["LOCALES"] = LOCALES
     app.jinja_env.globals["rrule_text"] = lambda rule: describe_rrule(rule, select_locale())

@@ -35,7 +35,10 @@ _MESSAGES = {
 
 
 def message(err: TumorboardError) -> str:
-    return translate(err.message, str(get_locale() or "de"), **err.params)
+    locale = str(get_locale() or "de")
+    # A ``label`` parameter names the field and is itself a msgid (tumorboard/text.py).
+    params = {k: translate(v, locale) if k == "label" else v for k, v in err.params.items()}
+    return translate(err.message, locale, **params)
 
 
 def status_of(err: TumorboardError) -> int:

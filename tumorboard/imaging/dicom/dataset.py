@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import mmap
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,10 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 #: DICOM UID: components of digits separated by dots, no leading zeros, at most 64 characters (PS3.5 9.1).
-UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+#: Digits and dots, at least two components. PS3.5 9.1 forbids leading zeros in a component, but older modality
+#: software sends them ("1.2.840.10008.05.1") and DCMTK storescp and pynetdicom accept them; refusing them lost a
+#: partner's whole study (issue 12). They are used as database keys only, never in a path.
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)+$")
 
 
 WANTED = [
@@ -51,6 +55,11 @@ class BadDataset(Exception):
 
 def valid_uid(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 64 and UID_RE.match(value) is not None
+
+
+def clean_uid(value: str) -> str:
+    """A UID as received, without the NUL or space padding some senders leave (PS3.5 pads UI with one NUL)."""
+    return value.strip(" \x00")
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,8 @@ def read_header(
         raise
     except Exception as err:
         raise BadDataset(f"undecodable dataset ({type(err).__name__})") from None
+    for key in ("study_uid", "series_uid", "sop_instance_uid"):
+        values[key] = clean_uid(values[key])
     for key in ("study_uid", "series_uid"):
         if not valid_uid(values[key]):
             raise BadDataset(f"missing or malformed {key}")
@@ -177,7 +188,8 @@ def _text(ds: Dataset, keyword: str, limit: int) -> str:
         return ""
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         value = "\\".join(str(v) for v in value)
-    return str(value).strip().replace("\x00", "")[:limit]
+    # NFC: a partner's decomposed "Mu\u0308ller" must match the "Müller" typed here (issue 12).
+    return unicodedata.normalize("NFC", str(value).strip().replace("\x00", ""))[:limit]
 
 
 def _charset(ds: Dataset) -> str:
