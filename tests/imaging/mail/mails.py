@@ -7,6 +7,7 @@ import zipfile
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+import gnupg
 from pydicom.uid import generate_uid
 
 from tests.imaging.dicomfiles import ct_dataset
@@ -70,3 +71,33 @@ def split_partial(raw: bytes, parts: int, *, sender: str = "pacs@nordstadt.examp
         )
         out.append(head.encode() + chunk)
     return out
+
+
+def encrypt_mail(
+    inner: EmailMessage | bytes,
+    gpg: gnupg.GPG,
+    *,
+    recipient: str,
+    signer: str | None,
+    sender: str = "pacs@nordstadt.example",
+) -> bytes:
+    """RFC 3156 PGP/MIME: the inner entity signed (by ``signer``'s key in ``gpg``) and encrypted to
+    ``recipient`` in one OpenPGP message (6.2), wrapped in multipart/encrypted."""
+    data = inner if isinstance(inner, bytes) else inner.as_bytes()
+    result = gpg.encrypt(data, recipient, sign=signer, always_trust=True, armor=True)
+    assert result.ok, result.status
+    outer = EmailMessage()
+    outer["From"] = sender
+    outer["To"] = "tumorboard@klinik.example"
+    outer["Subject"] = "..."
+    outer["Message-ID"] = make_msgid(domain="nordstadt.example")
+    outer.set_type("multipart/encrypted")
+    outer.set_param("protocol", "application/pgp-encrypted")
+    control = EmailMessage()
+    control.set_content(b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted", cte="7bit")
+    body = EmailMessage()
+    body.set_content(str(result).encode(), maintype="application", subtype="octet-stream", cte="7bit")
+    body.replace_header("Content-Type", "application/octet-stream")
+    outer.attach(control)
+    outer.attach(body)
+    return outer.as_bytes()
