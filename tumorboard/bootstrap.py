@@ -14,6 +14,7 @@ from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.mail.config import MailSettings
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Runtime:
     imaging: ImagingSettings
     #: The image store: owns the layout of ``incoming/``, ``objects/`` and ``previews/``.
     store: Spool
+    #: DICOM E-Mail intake settings (mailboxes, GnuPG home, receipts).
+    mail: MailSettings
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
@@ -33,6 +36,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     replace any of them (tests)."""
     settings = settings or Settings.from_env()
     imaging = overrides.pop("imaging", None) or ImagingSettings.from_env(settings)
+    mail = overrides.pop("mail", None) or MailSettings.from_env(settings)
     configure_logging(settings.log_level)
     engine = overrides.pop("engine", None)
     if engine is None:
@@ -50,6 +54,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
         clock=clock,
         imaging=imaging,
         store=Spool(imaging.storage_path),
+        mail=mail,
     )
 
 
