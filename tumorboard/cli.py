@@ -338,10 +338,12 @@ def run_all(host: str, port: int) -> None:
 # --- domain groups (imported last: they use the helpers above) ---------------------------------------------------
 from tumorboard.exports.cli import agenda  # noqa: E402
 from tumorboard.imaging.cli import imaging  # noqa: E402
+from tumorboard.imaging.mail.cli import mail  # noqa: E402
 from tumorboard.partners.cli import partners  # noqa: E402
 
 main.add_command(agenda)
 main.add_command(imaging)
+main.add_command(mail)
 main.add_command(partners)
 
 from tumorboard.attendance.cli import attendance  # noqa: E402
