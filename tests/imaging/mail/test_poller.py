@@ -5,11 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 
+from tests.imaging.conftest import CHECKOUT
+from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, write_study
 from tests.imaging.factories import make_case
 from tests.imaging.mail.conftest import SENDER, MailEnv
 from tests.imaging.mail.mails import dicom_bytes, dicom_mail, split_partial
@@ -148,3 +156,105 @@ def test_quarantine_keeps_every_raw_mail_with_its_reason(mail_env: MailEnv) -> N
     assert env.imap.count("Quarantine") == 7
     assert env.imap.count("INBOX") == 0
     assert env.receipts == []  # no receipt for what was not processed
+
+
+def _poller_env(env: MailEnv) -> dict[str, str]:
+    return {
+        **os.environ,
+        **env.env,
+        "TUMORBOARD_ENV": "test",
+        "TUMORBOARD_DATABASE_URL": env.sessions.kw["bind"].url.render_as_string(hide_password=False),
+        "TUMORBOARD_SECRET_KEY": "t" * 48,
+        "TUMORBOARD_INSTANCE_PATH": str(env.spool.root.parent),
+        "TUMORBOARD_IMAGING_PATH": str(env.spool.root),
+    }
+
+
+def test_sigkill_mid_batch_and_restart_loses_nothing_and_repeats_nothing(mail_env: MailEnv, tmp_path: Path) -> None:
+    env = mail_env
+    study_uid = generate_uid()
+    env.imap.append(_study_mails(env, study_uid, 80))
+    log = tmp_path / "poller.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tumorboard", "mail", "poll"],
+            cwd=CHECKOUT,
+            env=_poller_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            with env.sessions() as session:
+                done = session.scalar(
+                    select(func.count()).select_from(MailMessage).where(MailMessage.state == MailState.PROCESSED)
+                )
+            if done and done >= 15:
+                break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    with env.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MailMessage)) < 80, "killed too late to prove much"
+
+    again = subprocess.run(
+        [sys.executable, "-m", "tumorboard", "mail", "poll", "--once"],
+        cwd=CHECKOUT,
+        env=_poller_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    with env.sessions() as session:
+        assert dict(session.execute(select(MailMessage.state, func.count()).group_by(MailMessage.state)).all()) == {
+            MailState.PROCESSED: 80
+        }
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
+        assert study is not None and study.instance_count == 80
+        sops = session.scalars(select(ImagingInstance.sop_instance_uid)).all()
+        assert len(sops) == len(set(sops)) == 80
+        marked = session.scalar(
+            select(func.count()).select_from(MailMessage).where(MailMessage.mdn_sent_at.is_not(None))
+        )
+    assert env.imap.count("INBOX") == 0
+    assert env.imap.count("Processed") == 80
+    # At most one receipt per mail: a kill between marking and sending may lose one, never repeat one.
+    ids = [_original_id(data) for data in env.receipts]
+    assert len(ids) == len(set(ids))
+    assert marked == 80 and len(ids) >= 79
+
+
+def _original_id(data: bytes) -> str:
+    report = email.message_from_bytes(data, policy=email.policy.default)
+    part = next(p for p in report.walk() if p.get_content_type() == "message/disposition-notification")
+    return " ".join(part.as_string().split()).split("Original-Message-ID: ", 1)[1].split()[0]
+
+
+def test_same_instances_by_mail_and_c_store_at_once_are_stored_once(
+    mail_env: MailEnv, listener, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = mail_env
+    study_uid, files = write_study(tmp_path / "out", series=1, per_series=40, patient_id="P-100")
+    env.imap.append([env.mail(dicom_mail([path.read_bytes()])) for path in files])
+    sender = subprocess.Popen(
+        [STORESCU, "-aet", "PARTNER1", "-aec", "TUMORBOARD", "127.0.0.1", str(listener.port), *map(str, files)],
+        env=DCMTK_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert _poll(env) == 40
+    out, _ = sender.communicate(timeout=120)
+    assert sender.returncode == 0, out
+    with env.sessions() as session:
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
+        assert study is not None and study.instance_count == 40
+        rows = session.execute(select(ImagingInstance.sop_instance_uid, ImagingInstance.conflicting)).all()
+        assert len(rows) == 40 and not any(conflicting for _, conflicting in rows)
+    stored = list((listener.storage / "objects").rglob("*.dcm"))
+    assert len(stored) == 40

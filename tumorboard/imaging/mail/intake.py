@@ -25,15 +25,18 @@ from email.message import Message
 from email.utils import parseaddr
 from pathlib import Path
 
-from pydicom import dcmread
+from pydicom.filereader import _read_file_meta_info
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
+from pynetdicom.dsutils import create_file_meta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
-from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
-from tumorboard.imaging.dicom.indexer import GroupIndexer
+from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header, valid_uid
+from tumorboard.imaging.dicom.indexer import GroupIndexer, write_locking_engine
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.mail.config import MailSettings
 from tumorboard.imaging.mail.mime import (
@@ -102,19 +105,37 @@ class Object:
     data: bytes
 
 
-def object_header(data: bytes) -> Header:
-    """The index header of a PS3.10 object from a mail: its UIDs from the file meta, checked by
-    :func:`read_header` against the data set itself."""
+def canonical_object(data: bytes) -> Object:
+    """A PS3.10 object from a mail in the form the listener stores a C-STORE object (128 zero bytes, ``DICM``,
+    the file meta pynetdicom writes for the SOP class, instance and transfer syntax, then the sender's data set
+    bytes unchanged), with its index header. The same instance therefore has the same bytes and the same
+    content address whichever door it came through, and the index stores it once; the sender's own file meta
+    (its implementation UID) is no more kept than a C-STORE peer's."""
     try:
-        meta = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=[0x00080018]).file_meta
+        buffer = io.BytesIO(data)
+        buffer.seek(132)
+        meta = _read_file_meta_info(buffer)
+        start = buffer.tell()
     except Exception as err:
         raise BadDataset(f"unreadable file meta ({type(err).__name__})") from None
-    return read_header(
-        io.BytesIO(data),
-        sop_class_uid=str(meta.get("MediaStorageSOPClassUID", "")),
-        sop_instance_uid=str(meta.get("MediaStorageSOPInstanceUID", "")),
-        transfer_syntax_uid=str(meta.get("TransferSyntaxUID", "")),
+    sop_class = str(meta.get("MediaStorageSOPClassUID", ""))
+    sop_instance = str(meta.get("MediaStorageSOPInstanceUID", ""))
+    syntax = str(meta.get("TransferSyntaxUID", ""))
+    for uid in (sop_class, sop_instance, syntax):
+        if not valid_uid(uid):
+            raise BadDataset("invalid UID in the file meta")
+    out = io.BytesIO()
+    out.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(
+        out,  # type: ignore[arg-type]
+        create_file_meta(sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)),
     )
+    out.write(memoryview(data)[start:])
+    canonical = out.getvalue()
+    header = read_header(
+        io.BytesIO(canonical), sop_class_uid=sop_class, sop_instance_uid=sop_instance, transfer_syntax_uid=syntax
+    )
+    return Object(header, canonical)
 
 
 class MailIntake:
@@ -129,7 +150,13 @@ class MailIntake:
         *,
         index_timeout: float = 30.0,
     ) -> None:
-        self.session_factory = session_factory
+        # On SQLite every intake transaction takes the write lock when it begins (BEGIN IMMEDIATE, as the group
+        # indexer does): one that read first and wrote after a concurrent commit (the listener's, or our own
+        # indexer's) would fail at once with "database is locked" instead of waiting its turn.
+        bind = session_factory.kw["bind"]
+        self._engine = write_locking_engine(bind)
+        self._own_engine = self._engine is not bind
+        self.session_factory: sessionmaker[Session] = sessionmaker(**{**session_factory.kw, "bind": self._engine})
         self.clock = clock
         self.spool = spool
         self.settings = settings
@@ -141,6 +168,8 @@ class MailIntake:
 
     def close(self) -> None:
         self.indexer.stop()
+        if self._own_engine:
+            self._engine.dispose()
 
     # --- receiving ---------------------------------------------------------------------------------------------
     def known_uids(self, mailbox: str, uidvalidity: int) -> set[int]:
@@ -283,7 +312,7 @@ class MailIntake:
             objects = []
             for data in found.objects:
                 try:
-                    objects.append(Object(object_header(data), data))
+                    objects.append(canonical_object(data))
                 except BadDataset as err:
                     raise Refused(QuarantineReason.BAD_DICOM, err.reason) from None
         except Refused as refused:
