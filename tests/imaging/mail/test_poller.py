@@ -15,20 +15,26 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from tests.conftest import NOW
 from tests.imaging.conftest import CHECKOUT
 from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, write_study
 from tests.imaging.factories import make_case
 from tests.imaging.mail.conftest import SENDER, MailEnv
 from tests.imaging.mail.mails import dicom_bytes, dicom_mail, split_partial
-from tumorboard.auth.actors import SCHEDULER
+from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI, SCHEDULER
+from tumorboard.errors import Conflict, InvalidInput
 from tumorboard.imaging.mail.mime import QuarantineReason
 from tumorboard.imaging.mail.models import MailMessage, MailState
 from tumorboard.imaging.mail.poller import connect, poll_once
+from tumorboard.imaging.mail.quarantine import discard_mail, release_mail
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy, StudyState
 from tumorboard.imaging.services import complete_quiet_studies
 from tumorboard.imaging.summaries import imaging_summaries
 from tumorboard.partners.models import Partner
+from tumorboard.partners.services import add_mail_sender, create_partner
 
 pytestmark = pytest.mark.db
 
@@ -258,3 +264,57 @@ def test_same_instances_by_mail_and_c_store_at_once_are_stored_once(
         assert len(rows) == 40 and not any(conflicting for _, conflicting in rows)
     stored = list((listener.storage / "objects").rglob("*.dcm"))
     assert len(stored) == 40
+
+
+def test_coordinator_releases_for_a_chosen_partner_or_discards_audited(mail_env: MailEnv) -> None:
+    env = mail_env
+    stranger = env.parties["stranger"]
+    good = dicom_bytes(patient_id="P-7")
+    env.imap.append(
+        [
+            env.mail(dicom_mail([good], sender="x@fremd.example"), by="stranger", sender="x@fremd.example"),
+            env.mail(dicom_mail([dicom_bytes()]), by="stranger"),
+        ]
+    )
+    assert _poll(env) == 2
+    with env.sessions() as session:
+        unknown, wrong = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert (unknown.reason, wrong.reason) == (QuarantineReason.UNKNOWN_SENDER, QuarantineReason.WRONG_KEY)
+        fern = session.scalar(select(Partner).where(Partner.name == "Praxis Fern"))
+        test = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        assert fern is not None and test is not None
+        # Praxis Fern's key is the one that signed the first mail (registered under another address).
+        add_mail_sender(
+            session, fern, address="pacs@fern.example", pgp_fingerprint=stranger.fingerprint, at=NOW, actor=CLI
+        )
+        with pytest.raises(InvalidInput):
+            release_mail(
+                session, unknown, session.get(Partner, fern.id + 100) or _no_senders(session), at=NOW, actor=CLI
+            )
+        release_mail(session, unknown, fern, at=NOW, actor=CLI)
+        release_mail(session, wrong, test, at=NOW, actor=CLI)  # signed by a key Klinikum Test never pinned
+        session.commit()
+    assert _poll(env) == 0
+    with env.sessions() as session:
+        unknown, wrong = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert (unknown.state, unknown.partner_id, unknown.object_count) == (MailState.PROCESSED, fern.id, 1)
+        assert (wrong.state, wrong.reason) == (MailState.QUARANTINED, QuarantineReason.WRONG_KEY)
+        instance = session.scalar(select(ImagingInstance))
+        assert instance is not None and instance.peer_address == "mail"
+        discard_mail(session, wrong, at=NOW, actor=CLI)
+        with pytest.raises(Conflict):
+            discard_mail(session, wrong, at=NOW, actor=CLI)
+        session.commit()
+        tags = session.scalars(
+            select(AuditEvent.tag).where(AuditEvent.subject_type == "mail_message").order_by(AuditEvent.id)
+        ).all()
+        assert tags.count("imaging:mail:release") == 2
+        assert tags.count("imaging:mail:discard") == 1
+    assert len(env.receipts) == 1  # the released mail, once processed
+    assert env.imap.count("Quarantine") == 2  # released or not, the mail stays where it was moved
+
+
+def _no_senders(session: Session) -> Partner:
+    partner = create_partner(session, name="Ohne Mail", at=NOW, actor=CLI)
+    session.flush()
+    return partner

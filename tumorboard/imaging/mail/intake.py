@@ -49,8 +49,9 @@ from tumorboard.imaging.mail.mime import (
     reassemble,
 )
 from tumorboard.imaging.mail.models import MailMessage, MailState
-from tumorboard.imaging.mail.pgp import Keyring
+from tumorboard.imaging.mail.pgp import Keyring, Opened
 from tumorboard.imaging.mail.quiet import MAIL_PEER
+from tumorboard.partners.models import Partner
 from tumorboard.partners.services import find_mail_sender
 
 log = logging.getLogger(__name__)
@@ -224,11 +225,14 @@ class MailIntake:
             return row.id
 
     def pending(self) -> list[int]:
-        """Rows received but not yet processed (a crash, or a database that was unavailable)."""
+        """Rows received but not yet processed (a crash, or a database that was unavailable), and quarantined
+        mails a coordinator released."""
         with self.session_factory() as session:
             return list(
                 session.scalars(
-                    select(MailMessage.id).where(MailMessage.state == MailState.RECEIVED).order_by(MailMessage.id)
+                    select(MailMessage.id)
+                    .where(MailMessage.state.in_([MailState.RECEIVED, MailState.RELEASED]))
+                    .order_by(MailMessage.id)
                 )
             )
 
@@ -240,6 +244,8 @@ class MailIntake:
             assert row is not None
             if row.state not in (MailState.RECEIVED, MailState.RELEASED):
                 return row.state
+            if row.state is MailState.RELEASED:
+                partner_id = row.partner_id
             raw = self.raw.read(row.sha256)
             try:
                 message = parse(raw)
@@ -302,12 +308,17 @@ class MailIntake:
     def _ingest(self, session: Session, rows: list[MailMessage], message: Message, partner_id: int | None) -> MailState:
         sender = _address(message) or rows[0].sender
         try:
-            registered = find_mail_sender(session, sender)
-            if registered is None:
-                raise Refused(QuarantineReason.UNKNOWN_SENDER, sender)
-            if partner_id is not None and registered.partner_id != partner_id:
-                raise Refused(QuarantineReason.UNKNOWN_SENDER, sender)
-            opened = self.keyring.open(message, pinned=registered.pgp_fingerprint)
+            if partner_id is None:
+                registered = find_mail_sender(session, sender)
+                if registered is None:
+                    raise Refused(QuarantineReason.UNKNOWN_SENDER, sender)
+                partner_id, pins = registered.partner_id, [registered.pgp_fingerprint]
+            else:  # released by a coordinator for this partner: any of its pinned keys
+                partner = session.get(Partner, partner_id)
+                pins = [s.pgp_fingerprint for s in partner.mail_senders] if partner is not None else []
+                if not pins:
+                    raise Refused(QuarantineReason.UNKNOWN_SENDER, sender)
+            opened = self._open(message, pins)
             found = extract(parse(opened.content), self.settings.zip_limits)
             objects = []
             for data in found.objects:
@@ -317,19 +328,30 @@ class MailIntake:
                     raise Refused(QuarantineReason.BAD_DICOM, err.reason) from None
         except Refused as refused:
             return self._finish(session, rows, refused=refused)
-        partner = registered.partner_id
+        partner_id_ = partner_id
         for row in rows:
-            row.partner_id = partner
+            row.partner_id = partner_id_
         # End this transaction before the indexer writes: on SQLite a read transaction begun before the
         # indexer's commit could not write afterwards (its snapshot is stale), and on PostgreSQL the rows would
         # stay locked meanwhile.
         session.commit()
-        self._store(objects, partner)
+        self._store(objects, partner_id_)
         if found.documents:
             # Attaching documents to the matched case needs the case documents of another branch; until then
             # they are counted (and stay in the raw mail).
             rows[0].detail = f"{len(found.documents)} weitere Anhänge"
         return self._finish(session, rows, objects=len(objects))
+
+    def _open(self, message: Message, pins: list[str]) -> Opened:
+        refused = Refused(QuarantineReason.WRONG_KEY)
+        for pin in pins:
+            try:
+                return self.keyring.open(message, pinned=pin)
+            except Refused as err:
+                if err.reason is not QuarantineReason.WRONG_KEY:
+                    raise
+                refused = err
+        raise refused
 
     def _store(self, objects: list[Object], partner_id: int) -> None:
         """Each object durable in the image store, then indexed by the group indexer (as C-STORE's are)."""
