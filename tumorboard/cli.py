@@ -284,9 +284,9 @@ def jobs_run() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def run_all(host: str, port: int) -> None:
-    """Start web server (gunicorn), scheduler and DICOM listener together, for one machine (``make run``).
-    Ctrl-C stops all."""
-    runtime()  # fail early on bad configuration
+    """Start web server (gunicorn), scheduler, DICOM listener and, with a mailbox configured, the mail poller
+    together, for one machine (``make run``). Ctrl-C stops all."""
+    rt = runtime()  # fail early on bad configuration
     procs = [
         subprocess.Popen(
             [
@@ -307,6 +307,8 @@ def run_all(host: str, port: int) -> None:
         subprocess.Popen([sys.executable, "-m", "tumorboard", "jobs", "run"]),
         subprocess.Popen([sys.executable, "-m", "tumorboard", "imaging", "listen"]),
     ]
+    if rt.mail.mailboxes:  # DICOM E-Mail intake, when a mailbox is configured
+        procs.append(subprocess.Popen([sys.executable, "-m", "tumorboard", "mail", "poll"]))
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
