@@ -157,7 +157,9 @@ class MailIntake:
         bind = session_factory.kw["bind"]
         self._engine = write_locking_engine(bind)
         self._own_engine = self._engine is not bind
-        self.session_factory: sessionmaker[Session] = sessionmaker(**{**session_factory.kw, "bind": self._engine})
+        self.session_factory: sessionmaker[Session] = sessionmaker(
+            **{**session_factory.kw, "bind": self._engine, "expire_on_commit": False}
+        )
         self.clock = clock
         self.spool = spool
         self.settings = settings
@@ -318,6 +320,10 @@ class MailIntake:
                 pins = [s.pgp_fingerprint for s in partner.mail_senders] if partner is not None else []
                 if not pins:
                     raise Refused(QuarantineReason.UNKNOWN_SENDER, sender)
+            # Decrypting and reading the parts take the longest: no transaction (on SQLite: no write lock) open
+            # meanwhile, so that other workers and the listener go on (expire_on_commit is off: the rows stay
+            # loaded).
+            session.commit()
             opened = self._open(message, pins)
             found = extract(parse(opened.content), self.settings.zip_limits)
             objects = []

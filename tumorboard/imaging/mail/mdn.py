@@ -5,6 +5,7 @@ transaction clears the mark so that the next poll tries again. Nothing patient-r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -69,12 +70,13 @@ def send_receipts(session_factory: sessionmaker[Session], clock: Clock, settings
     if settings.smtp is None:
         return 0
     sent = 0
-    with session_factory() as session:
+    with session_factory() as session, contextlib.ExitStack() as stack:
         due = session.scalars(
             select(MailMessage)
             .where(MailMessage.state == MailState.PROCESSED, MailMessage.mdn_sent_at.is_(None))
             .order_by(MailMessage.id)
         ).all()
+        client: smtplib.SMTP | None = None
         for row in due:
             original = parse(raw.read(row.sha256))
             to = recipient_of(original)
@@ -83,7 +85,9 @@ def send_receipts(session_factory: sessionmaker[Session], clock: Clock, settings
             if not to:
                 continue
             try:
-                _send(settings.smtp, build_mdn(original, our_address=settings.from_address, to=to), settings)
+                if client is None:
+                    client = stack.enter_context(_connect(settings.smtp, settings))
+                client.send_message(build_mdn(original, our_address=settings.from_address, to=to))
             except (OSError, smtplib.SMTPException) as err:
                 log.warning("receipt for mail %s not sent (%s); retried next poll", row.id, type(err).__name__)
                 row.mdn_sent_at = None
@@ -93,16 +97,16 @@ def send_receipts(session_factory: sessionmaker[Session], clock: Clock, settings
     return sent
 
 
-def _send(smtp: Smtp, message: EmailMessage, settings: MailSettings) -> None:
+def _connect(smtp: Smtp, settings: MailSettings) -> smtplib.SMTP:
+    """One SMTP session for all receipts that are due (one connection per receipt cost more than the rest)."""
     context = ssl.create_default_context(cafile=str(settings.cafile) if settings.cafile else None)
     client: smtplib.SMTP
     if smtp.security == "tls":
         client = smtplib.SMTP_SSL(smtp.host, smtp.port, context=context, timeout=30)
     else:
         client = smtplib.SMTP(smtp.host, smtp.port, timeout=30)
-    with client:
-        if smtp.security == "starttls":
-            client.starttls(context=context)
-        if smtp.user:
-            client.login(smtp.user, smtp.password)
-        client.send_message(message)
+    if smtp.security == "starttls":
+        client.starttls(context=context)
+    if smtp.user:
+        client.login(smtp.user, smtp.password)
+    return client

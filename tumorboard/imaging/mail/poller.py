@@ -13,6 +13,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from imapclient import IMAPClient
 from sqlalchemy import select
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Mails fetched per FETCH command (bounds memory: a batch of 50 MB mails is still a few hundred MB at most).
 FETCH_BATCH = 20
+#: Mails processed at once (decrypting, hashing, storing).
+WORKERS = 4
 
 
 def connect(box: Mailbox, settings: MailSettings) -> IMAPClient:
@@ -44,6 +47,19 @@ def connect(box: Mailbox, settings: MailSettings) -> IMAPClient:
 
 def poll_once(client: IMAPClient, box: Mailbox, intake: MailIntake, settings: MailSettings) -> int:
     """One pass over the mailbox; returns how many new mails were taken."""
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="mail-intake") as workers:
+        return _poll_once(client, box, intake, settings, workers)
+
+
+def _looks_partial(raw: bytes) -> bool:
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end if end >= 0 else 8192].lower()
+    return b"message/partial" in head
+
+
+def _poll_once(
+    client: IMAPClient, box: Mailbox, intake: MailIntake, settings: MailSettings, workers: ThreadPoolExecutor
+) -> int:
     info = client.select_folder(box.folder)
     uidvalidity = int(info[b"UIDVALIDITY"])
     for mail_id in intake.pending():  # left "received" by a crash or an unavailable database
@@ -53,11 +69,19 @@ def poll_once(client: IMAPClient, box: Mailbox, intake: MailIntake, settings: Ma
     for start in range(0, len(new), FETCH_BATCH):
         batch = new[start : start + FETCH_BATCH]
         fetched = client.fetch(batch, ["BODY.PEEK[]"])
+        whole: list[int] = []
+        fragments: list[int] = []
         for uid in batch:
             data = fetched.get(uid, {}).get(b"BODY[]")
             if not isinstance(data, bytes):
                 continue  # gone meanwhile (another client moved it)
             mail_id = intake.receive(box.name, uidvalidity, uid, data)
+            (fragments if _looks_partial(data) else whole).append(mail_id)
+        # Whole mails in parallel (GnuPG runs as a subprocess, fsyncs release the GIL, and the group indexer
+        # commits what the workers hand it together); fragments one after the other, so that the last one of a
+        # set always sees the others.
+        list(workers.map(intake.process, whole))
+        for mail_id in fragments:
             intake.process(mail_id)
         _move_done(client, box, intake.session_factory, settings, uidvalidity)
         send_receipts(intake.session_factory, intake.clock, settings, intake.raw)
