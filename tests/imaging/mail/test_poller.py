@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -28,7 +29,7 @@ from tumorboard.auth.actors import CLI, SCHEDULER
 from tumorboard.errors import Conflict, InvalidInput
 from tumorboard.imaging.mail.mime import QuarantineReason
 from tumorboard.imaging.mail.models import MailMessage, MailState
-from tumorboard.imaging.mail.poller import connect, poll_once
+from tumorboard.imaging.mail.poller import connect, poll_once, run_poller
 from tumorboard.imaging.mail.quarantine import discard_mail, release_mail
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy, StudyState
 from tumorboard.imaging.services import complete_quiet_studies
@@ -318,3 +319,22 @@ def _no_senders(session: Session) -> Partner:
     partner = create_partner(session, name="Ohne Mail", at=NOW, actor=CLI)
     session.flush()
     return partner
+
+
+def test_an_unreachable_mailbox_is_logged_and_the_others_are_still_polled(
+    mail_env: MailEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = mail_env
+    good = env.settings.mailboxes[0]
+    wrong = dataclasses.replace(good, name="alice@127.0.0.1/wrong", password="falsch")
+    settings = dataclasses.replace(env.settings, mailboxes=(wrong, good))
+    env.imap.append([env.mail(dicom_mail([dicom_bytes()]))])
+    intake = env.intake()
+    try:
+        run_poller(env.sessions, env.clock, intake, settings, once=True)
+    finally:
+        intake.close()
+    assert "mailbox alice@127.0.0.1/wrong: poll failed" in caplog.text
+    with env.sessions() as session:
+        assert session.scalar(select(MailMessage.state)) is MailState.PROCESSED
+    assert env.imap.count("Processed") == 1

@@ -36,12 +36,16 @@ WORKERS = 4
 def connect(box: Mailbox, settings: MailSettings) -> IMAPClient:
     context = ssl.create_default_context(cafile=str(settings.cafile) if settings.cafile else None)
     client = IMAPClient(box.host, port=box.port, ssl=box.security == "tls", ssl_context=context, timeout=60)
-    if box.security == "starttls":
-        client.starttls(context)
-    client.login(box.user, box.password)
-    for folder in (settings.processed_folder, settings.quarantine_folder):
-        if not client.folder_exists(folder):
-            client.create_folder(folder)
+    try:
+        if box.security == "starttls":
+            client.starttls(context)
+        client.login(box.user, box.password)
+        for folder in (settings.processed_folder, settings.quarantine_folder):
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+    except BaseException:
+        client.shutdown()  # a refused login must not leave the socket open
+        raise
     return client
 
 
@@ -137,31 +141,51 @@ def run_poller(
     once: bool = False,
     stop: threading.Event | None = None,
 ) -> None:
-    """Poll every configured mailbox until ``stop`` is set (or once)."""
+    """Poll every configured mailbox until ``stop`` is set (or once). A mailbox that cannot be reached, or a
+    pass that fails, is logged and retried after the interval with a new connection; the other mailboxes and
+    the process go on (this loop is the process boundary)."""
     stop = stop or threading.Event()
-    clients = {box.name: connect(box, settings) for box in settings.mailboxes}
+    clients: dict[str, IMAPClient] = {}
     try:
         while True:
             for box in settings.mailboxes:
-                taken = poll_once(clients[box.name], box, intake, settings)
+                try:
+                    if box.name not in clients:
+                        clients[box.name] = connect(box, settings)
+                    taken = poll_once(clients[box.name], box, intake, settings)
+                except Exception:
+                    log.exception("mailbox %s: poll failed; retried in %d s", box.name, settings.interval_s)
+                    _drop(clients.pop(box.name, None))
+                    continue
                 if taken:
                     log.info("mailbox %s: %d new mails", box.name, taken)
             if once or stop.is_set():
                 return
-            if len(settings.mailboxes) == 1 and clients[settings.mailboxes[0].name].has_capability("IDLE"):
-                client = clients[settings.mailboxes[0].name]
-                client.idle()
+            only = clients.get(settings.mailboxes[0].name) if len(settings.mailboxes) == 1 else None
+            if only is not None and only.has_capability("IDLE"):
                 try:
-                    client.idle_check(timeout=settings.interval_s)
-                finally:
-                    client.idle_done()
+                    only.idle()
+                    try:
+                        only.idle_check(timeout=settings.interval_s)
+                    finally:
+                        only.idle_done()
+                except Exception:
+                    log.exception("mailbox %s: IDLE failed; reconnecting", settings.mailboxes[0].name)
+                    _drop(clients.pop(settings.mailboxes[0].name, None))
+                    stop.wait(settings.interval_s)
             else:
                 stop.wait(settings.interval_s)
             if stop.is_set():
                 return
     finally:
         for client in clients.values():
-            try:
-                client.logout()
-            except Exception:  # the connection may be gone; nothing to do about it at shutdown
-                log.debug("logout failed", exc_info=True)
+            _drop(client)
+
+
+def _drop(client: IMAPClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.logout()
+    except Exception:  # the connection may be gone already; nothing to do about it
+        log.debug("logout failed", exc_info=True)
