@@ -65,7 +65,16 @@ def add(
         if mails and pgp_fingerprint:
             from tumorboard.imaging.mail.senders import register_mail_senders
 
-            register_mail_senders(rt, session, partner, mails, pgp_fingerprint, pgp_key, at=now, actor=CLI)
+            register_mail_senders(
+                rt,
+                session,
+                partner,
+                mails,
+                pgp_fingerprint,
+                pgp_key.read_bytes() if pgp_key else None,
+                at=now,
+                actor=CLI,
+            )
         session.flush()
         click.echo(f"Partner {partner.name} (id {partner.id}): {len(partner.endpoints)} Absender.")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
@@ -19,3 +19,9 @@ class EndpointForm(FlaskForm):  # type: ignore[misc]
 
 class DeleteForm(FlaskForm):  # type: ignore[misc]
     pass
+
+
+class MailSenderForm(FlaskForm):  # type: ignore[misc]
+    address = StringField(_l("E-Mail-Adresse des Absenders"), validators=[DataRequired(), Length(max=254)])
+    pgp_fingerprint = StringField(_l("OpenPGP-Fingerabdruck"), validators=[DataRequired(), Length(max=60)])
+    pgp_key = TextAreaField(_l("Öffentlicher Schlüssel (ASCII)"), validators=[Optional(), Length(max=100_000)])

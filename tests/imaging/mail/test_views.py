@@ -12,6 +12,8 @@ from tumorboard.bootstrap import Runtime
 from tumorboard.imaging.mail.intake import RawStore
 from tumorboard.imaging.mail.mime import QuarantineReason
 from tumorboard.imaging.mail.models import MailMessage, MailState
+from tumorboard.imaging.mail.pgp import Keyring
+from tumorboard.partners.models import Partner
 
 RAW = b"From: x@fremd.example\r\nSubject: irrelevant\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n"
 
@@ -66,3 +68,28 @@ def test_admin_downloads_the_raw_mail(client, demo, quarantined) -> None:  # typ
 def test_quarantine_is_for_coordinators(client, demo, user, code) -> None:  # type: ignore[no-untyped-def]
     login(client, user)
     assert client.get("/imaging/mail/quarantine").status_code == code
+
+
+def test_admin_registers_a_mail_sender_with_its_key(client, demo, runtime, pgp_parties) -> None:  # type: ignore[no-untyped-def]
+    nordstadt = pgp_parties["nordstadt"]
+    partner = demo.scalar(select(Partner).order_by(Partner.id))
+    login(client, "admin")
+    status, page = post_form(
+        client,
+        "/admin/partners",
+        f"/admin/partners/{partner.id}/mail-senders",
+        {"address": "pacs@nordstadt.example", "pgp_fingerprint": nordstadt.fingerprint, "pgp_key": ""},
+    )
+    assert status == 422 and "Schlüsselbund" in page  # no key given and none imported before
+    status, page = post_form(
+        client,
+        "/admin/partners",
+        f"/admin/partners/{partner.id}/mail-senders",
+        {
+            "address": "pacs@nordstadt.example",
+            "pgp_fingerprint": nordstadt.fingerprint,
+            "pgp_key": nordstadt.gpg.export_keys(nordstadt.fingerprint),
+        },
+    )
+    assert status == 200 and "pacs@nordstadt.example" in page and nordstadt.fingerprint in page
+    assert Keyring(runtime.mail.gnupg_home).has_public_key(nordstadt.fingerprint)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -26,17 +25,17 @@ def register_mail_senders(
     partner: Partner,
     addresses: Iterable[str],
     pgp_fingerprint: str,
-    key_file: Path | None,
+    key: bytes | None,
     *,
     at: dt.datetime,
     actor: Actor,
 ) -> list[PartnerMailSender]:
     """Pin ``pgp_fingerprint`` for each address of ``partner``. The key itself must be in our GnuPG home: from
-    ``key_file`` (imported here, and it must hold exactly that fingerprint) or imported before."""
+    ``key`` (an exported public key, imported here; it must hold exactly that fingerprint) or imported before."""
     fingerprint = normalize_pgp_fingerprint(pgp_fingerprint)
     keyring = Keyring(rt.mail.gnupg_home)
-    if key_file is not None:
-        imported = keyring.import_key(key_file.read_bytes())
+    if key:
+        imported = keyring.import_key(key)
         if fingerprint not in imported:
             raise InvalidInput(
                 N_("Die Schlüsseldatei enthält den angegebenen Fingerabdruck nicht."), field="pgp_fingerprint"
