@@ -19,6 +19,7 @@ from tumorboard.exports import archive
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
+from tumorboard.imaging.mail.config import MailSettings
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Runtime:
     imaging: ImagingSettings
     #: The image store: owns the layout of ``incoming/``, ``objects/`` and ``previews/``.
     store: Spool
+    #: DICOM E-Mail intake settings (mailboxes, GnuPG home, receipts).
+    mail: MailSettings
     #: The export Jinja environments (PDF agendas, protocols, attendance lists), one per locale.
     templates: ExportTemplates
     #: Sessions that only read (on SQLite: no write lock; a write in them fails). Tests that pass their own
@@ -46,6 +49,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     store. ``overrides`` replace any of them (tests)."""
     settings = settings or Settings.from_env()
     imaging = overrides.pop("imaging", None) or ImagingSettings.from_env(settings)
+    mail = overrides.pop("mail", None) or MailSettings.from_env(settings)
     configure_logging(settings.log_level)
     engine = overrides.pop("engine", None)
     if engine is None:
@@ -69,6 +73,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
         session_factory=session_factory,
         clock=clock,
         imaging=imaging,
+        mail=mail,
         store=store,
         templates=templates,
         read_session_factory=read_session_factory,

@@ -28,6 +28,7 @@ from tumorboard.errors import InvalidInput
 from tumorboard.exports.cli import agenda
 from tumorboard.i18n import N_, translate
 from tumorboard.imaging.cli import imaging
+from tumorboard.imaging.mail.cli import mail
 from tumorboard.partners.cli import partners
 from tumorboard.protocol.cli import protocol
 from tumorboard.supervisor import restore_default_signals
@@ -66,7 +67,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, members, partners, protocol):
+for _group in (agenda, attendance, imaging, mail, members, partners, protocol):
     main.add_command(_group)
 
 
@@ -274,11 +275,12 @@ def jobs_run() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 def run_all(host: str, port: int) -> None:
-    """Start web server (gunicorn), scheduler and DICOM listener together, for one machine (``make run``): one that
-    dies is started again, the others keep serving. Ctrl-C stops all."""
+    """Start web server (gunicorn), scheduler, DICOM listener and, with a mailbox configured, the mail poller
+    together, for one machine (``make run``): one that dies is started again, the others keep serving. Ctrl-C stops
+    all."""
     from tumorboard.supervisor import GRACE, Child, supervise
 
-    runtime()  # fail early on bad configuration
+    rt = runtime()  # fail early on bad configuration
     gunicorn = [
         sys.executable, "-m", "gunicorn",
         "--config", "python:tumorboard.web.gunicorn_conf",  # access log without feed tokens
@@ -293,5 +295,6 @@ def run_all(host: str, port: int) -> None:
                 Child("scheduler", [sys.executable, "-m", "tumorboard", "jobs", "run"]),
                 Child("listener", [sys.executable, "-m", "tumorboard", "imaging", "listen"]),
             ]
+            + ([Child("mail", [sys.executable, "-m", "tumorboard", "mail", "poll"])] if rt.mail.mailboxes else [])
         )
     )

@@ -9,6 +9,7 @@ from tumorboard.conferences import models as conference_models
 from tumorboard.db import Base
 from tumorboard.disciplines import models as discipline_models
 from tumorboard.imaging import models as imaging_models
+from tumorboard.imaging.mail import models as mail_models
 from tumorboard.partners import models as partner_models
 from tumorboard.patients import models as patient_models
 from tumorboard.protocol import models as protocol_models
@@ -23,6 +24,7 @@ __all__ = [
     "conference_models",
     "discipline_models",
     "imaging_models",
+    "mail_models",
     "partner_models",
     "patient_models",
     "protocol_models",

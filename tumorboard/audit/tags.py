@@ -97,6 +97,13 @@ class Tag(enum.StrEnum):
     PROTOCOL_DRAFT_DOWNLOAD = "protocol:draft:download"
     PROTOCOL_VIEW = "protocol:protocol:view"
 
+    IMAGING_MAIL_DISCARD = "imaging:mail:discard"
+    IMAGING_MAIL_PROCESS = "imaging:mail:process"
+    IMAGING_MAIL_QUARANTINE = "imaging:mail:quarantine"
+    IMAGING_MAIL_RECEIVE = "imaging:mail:receive"
+    IMAGING_MAIL_RELEASE = "imaging:mail:release"
+    PARTNER_MAIL_SENDER_CREATE = "partner:mail_sender:create"
+
 
 class SubjectType(enum.StrEnum):
     """What ``subject_id`` of an event refers to."""
@@ -108,6 +115,7 @@ class SubjectType(enum.StrEnum):
     IMAGING_STORE = "imaging_store"  #: the image store as a whole (start-up reconciliation)
     INBOX = "inbox"  #: the triage inbox as a whole
     IMAGING_STUDY = "imaging_study"  #: imaging_study.id
+    MAIL_MESSAGE = "mail_message"  #: mail_message.id (DICOM E-Mail)
     PARTNER = "partner"  #: partner.id
     PATIENT = "patient"  #: patient.id
     RECOMMENDATION = "recommendation"  #: recommendation.id
@@ -188,6 +196,12 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.IMAGING_TRIAGE_VIEW: N_("Bildeingang gelesen"),
     Tag.PROTOCOL_DRAFT_DOWNLOAD: N_("Protokollentwurf heruntergeladen"),
     Tag.PROTOCOL_VIEW: N_("Protokoll einer Sitzung gelesen"),
+    Tag.IMAGING_MAIL_DISCARD: N_("DICOM-E-Mail verworfen"),
+    Tag.IMAGING_MAIL_PROCESS: N_("DICOM-E-Mail verarbeitet"),
+    Tag.IMAGING_MAIL_QUARANTINE: N_("DICOM-E-Mail in Quarantäne"),
+    Tag.IMAGING_MAIL_RECEIVE: N_("DICOM-E-Mail empfangen"),
+    Tag.IMAGING_MAIL_RELEASE: N_("DICOM-E-Mail aus der Quarantäne freigegeben"),
+    Tag.PARTNER_MAIL_SENDER_CREATE: N_("Mail-Absender eines Partners angelegt"),
 }
 
 #: What the audit log shows for a subject type.
@@ -207,6 +221,7 @@ SUBJECT_LABELS: dict[SubjectType, str] = {
     SubjectType.USERNAME: N_("Anmeldename"),
     SubjectType.INBOX: N_("Bildeingang"),
     SubjectType.SERIES: N_("Bildserie"),
+    SubjectType.MAIL_MESSAGE: N_("DICOM-E-Mail"),
 }
 
 

@@ -18,6 +18,7 @@ from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.errors import NotFound
 from tumorboard.i18n import N_
+from tumorboard.imaging.mail.quiet import quiet_period_seconds
 from tumorboard.imaging.matching import match_study
 from tumorboard.imaging.models import ImagingSeries, ImagingStudy, StudyState
 
@@ -29,7 +30,7 @@ def complete_quiet_studies(session: Session, *, at: dt.datetime, actor: Actor) -
     receiving = session.scalars(select(ImagingStudy).where(ImagingStudy.state == StudyState.RECEIVING)).all()
     done = []
     for study in receiving:
-        if study.last_received_at + dt.timedelta(seconds=study.partner.quiet_period_seconds) > at:
+        if study.last_received_at + dt.timedelta(seconds=quiet_period_seconds(session, study)) > at:
             continue
         study.state = StudyState.COMPLETE
         study.completed_at = at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,11 +23,26 @@ def partners() -> None:
 @click.option("--address", "addresses", multiple=True, help="IP address or CIDR network it sends from")
 @click.option("--quiet-period", type=click.IntRange(5, 86400), help="seconds; default 120")
 @click.option("--contact", default="")
+@click.option("--mail", "mails", multiple=True, help="From address of the partner's DICOM E-Mail gateway")
+@click.option("--pgp-fingerprint", help="pinned OpenPGP fingerprint the partner's mails are signed with")
+@click.option(
+    "--pgp-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="file with the partner's public key, imported into our GnuPG home",
+)
 @handles_errors
 def add(
-    name: str, ae_titles: tuple[str, ...], addresses: tuple[str, ...], quiet_period: int | None, contact: str
+    name: str,
+    ae_titles: tuple[str, ...],
+    addresses: tuple[str, ...],
+    quiet_period: int | None,
+    contact: str,
+    mails: tuple[str, ...],
+    pgp_fingerprint: str | None,
+    pgp_key: Path | None,
 ) -> None:
-    """Register a partner, or add AE titles/addresses to an existing one (every AE title × every address)."""
+    """Register a partner, or add AE titles/addresses (every AE title × every address) or mail senders (each
+    with the pinned key fingerprint) to an existing one."""
     from sqlalchemy import select
 
     from tumorboard.partners.models import Partner
@@ -34,6 +50,8 @@ def add(
 
     if ae_titles and not addresses:
         raise click.UsageError("--ae-title braucht mindestens eine --address")
+    if mails and not pgp_fingerprint:
+        raise click.UsageError("--mail braucht --pgp-fingerprint")
     with unit_of_work() as (rt, session):
         now = rt.clock.now()
         partner = session.scalar(select(Partner).where(Partner.name == " ".join(name.split())))
@@ -44,6 +62,19 @@ def add(
         for title in ae_titles:
             for address in addresses:
                 add_endpoint(session, partner, ae_title=title, address=address, at=now, actor=CLI)
+        if mails and pgp_fingerprint:
+            from tumorboard.imaging.mail.senders import register_mail_senders
+
+            register_mail_senders(
+                rt,
+                session,
+                partner,
+                mails,
+                pgp_fingerprint,
+                pgp_key.read_bytes() if pgp_key else None,
+                at=now,
+                actor=CLI,
+            )
         session.flush()
         click.echo(f"Partner {partner.name} (id {partner.id}): {len(partner.endpoints)} Absender.")
 

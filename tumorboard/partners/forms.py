@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from tumorboard.forms import BaseForm
@@ -20,3 +20,9 @@ class EndpointForm(BaseForm):
 
 class DeleteForm(BaseForm):
     pass
+
+
+class MailSenderForm(BaseForm):
+    address = StringField(_l("E-Mail-Adresse des Absenders"), validators=[DataRequired(), Length(max=254)])
+    pgp_fingerprint = StringField(_l("OpenPGP-Fingerabdruck"), validators=[DataRequired(), Length(max=60)])
+    pgp_key = TextAreaField(_l("Öffentlicher Schlüssel (ASCII)"), validators=[Optional(), Length(max=100_000)])

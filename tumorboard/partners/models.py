@@ -21,11 +21,17 @@ class Partner(Base):
     contact: Mapped[str] = mapped_column(Text, default="")
     #: Seconds without a new instance after which a study counts as complete (provisionally); default 120.
     quiet_period_seconds: Mapped[int] = mapped_column(default=120)
+    #: Quiet period for studies that arrive by DICOM E-Mail (hundreds of mails over minutes, queued by mail
+    #: servers): seconds, default 900 (15 minutes); set by admins.
+    mail_quiet_period_seconds: Mapped[int] = mapped_column(default=900, server_default="900")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
 
     endpoints: Mapped[list[PartnerEndpoint]] = relationship(
         back_populates="partner", order_by="PartnerEndpoint.id", cascade="all, delete-orphan"
+    )
+    mail_senders: Mapped[list[PartnerMailSender]] = relationship(
+        back_populates="partner", order_by="PartnerMailSender.id", cascade="all, delete-orphan"
     )
 
     def __repr__(self) -> str:
@@ -49,3 +55,20 @@ class PartnerEndpoint(Base):
     created_at: Mapped[dt.datetime]
 
     partner: Mapped[Partner] = relationship(back_populates="endpoints")
+
+
+class PartnerMailSender(Base):
+    """One DICOM E-Mail sender of a partner: its mail address and the OpenPGP key pinned for it. A mail is
+    accepted only from a registered address of an active partner, signed by exactly that key."""
+
+    __tablename__ = "partner_mail_sender"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    #: From address of the partner's mail gateway, lower-case (RFC 5321: at most 254 characters); unique.
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+    #: Pinned OpenPGP v4 fingerprint of the signing (primary) key: 40 upper-case hex digits; set by admins.
+    pgp_fingerprint: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime]
+
+    partner: Mapped[Partner] = relationship(back_populates="mail_senders")

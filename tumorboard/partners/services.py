@@ -15,7 +15,7 @@ from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.errors import Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
-from tumorboard.partners.models import Partner, PartnerEndpoint
+from tumorboard.partners.models import Partner, PartnerEndpoint, PartnerMailSender
 
 #: DICOM AE title (PS3.5 VR AE): 1–16 characters of the default repertoire, no backslash or control characters.
 AE_TITLE_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
@@ -154,4 +154,56 @@ def known_ae_title(session: Session, calling_ae_title: str) -> bool:
     return (
         session.scalar(select(PartnerEndpoint.id).where(PartnerEndpoint.ae_title == calling_ae_title.strip()).limit(1))
         is not None
+    )
+
+
+# --- DICOM E-Mail senders ---------------------------------------------------------------------------------------
+_MAIL_RE = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
+_FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
+
+
+def normalize_mail_address(value: str) -> str:
+    address = value.strip().lower()
+    if not _MAIL_RE.match(address) or len(address) > 254:
+        raise InvalidInput(N_("Bitte eine gültige E-Mail-Adresse angeben."), field="mail")
+    return address
+
+
+def normalize_pgp_fingerprint(value: str) -> str:
+    fingerprint = re.sub(r"\s+", "", value).upper()
+    if not _FINGERPRINT_RE.match(fingerprint):
+        raise InvalidInput(
+            N_("Ein OpenPGP-Fingerabdruck hat 40 Hexadezimalziffern (Leerzeichen erlaubt)."), field="pgp_fingerprint"
+        )
+    return fingerprint
+
+
+def add_mail_sender(
+    session: Session, partner: Partner, *, address: str, pgp_fingerprint: str, at: dt.datetime, actor: Actor
+) -> PartnerMailSender:
+    """Accept DICOM E-Mail from ``address`` for ``partner``, signed by the key ``pgp_fingerprint`` (pinned)."""
+    clean, fingerprint = normalize_mail_address(address), normalize_pgp_fingerprint(pgp_fingerprint)
+    if session.scalar(select(PartnerMailSender.id).where(PartnerMailSender.address == clean)) is not None:
+        raise Conflict(N_("Diese E-Mail-Adresse ist schon einem Partner zugeordnet."), field="mail")
+    sender = PartnerMailSender(partner=partner, address=clean, pgp_fingerprint=fingerprint, created_at=at)
+    session.add(sender)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.PARTNER_MAIL_SENDER_CREATE,
+        subject_type=SubjectType.PARTNER,
+        subject_id=partner.id,
+        at=at,
+        after={"address": clean, "pgp_fingerprint": fingerprint},
+    )
+    return sender
+
+
+def find_mail_sender(session: Session, address: str) -> PartnerMailSender | None:
+    """The registered sender of an active partner with this From address, or None (quarantine)."""
+    return session.scalar(
+        select(PartnerMailSender)
+        .join(Partner)
+        .where(PartnerMailSender.address == address.strip().lower(), Partner.active.is_(True))
     )

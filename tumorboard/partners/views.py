@@ -10,10 +10,10 @@ from tumorboard.auth.permissions import can_manage_partners
 from tumorboard.errors import NotFound, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.partners import services
-from tumorboard.partners.forms import DeleteForm, EndpointForm, PartnerForm
+from tumorboard.partners.forms import DeleteForm, EndpointForm, MailSenderForm, PartnerForm
 from tumorboard.partners.models import PartnerEndpoint
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, now, requires
 
 bp = Blueprint("partners", __name__, url_prefix="/admin/partners")
@@ -28,6 +28,7 @@ def _page(form: PartnerForm | None = None, error: str | None = None, code: int =
             partners=services.list_partners(db()),
             form=form or PartnerForm(),
             endpoint_form=EndpointForm(),
+            mail_form=MailSenderForm(),
             delete_form=DeleteForm(),
             error=error,
         ),
@@ -99,4 +100,34 @@ def delete_endpoint(endpoint_id: int) -> Page:
     services.remove_endpoint(db(), endpoint, at=now(), actor=current_actor())
     db().commit()
     flash(_("Absender entfernt."), "success")
+    return redirect(url_for("partners.index"))
+
+
+@bp.route("/<int:partner_id>/mail-senders", methods=["POST"])
+@requires(can_manage_partners)
+def add_mail_sender(partner_id: int) -> Page:
+    """A DICOM E-Mail sender with its pinned key (the key text, when given, is imported into our GnuPG home)."""
+    from tumorboard.imaging.mail.senders import register_mail_senders
+
+    partner = services.get_partner(db(), partner_id)
+    form = MailSenderForm()
+    if not form.validate_on_submit():
+        return _page(error=_("Bitte Adresse und Fingerabdruck angeben."), code=422)
+    key = (form.pgp_key.data or "").strip().encode()
+    try:
+        register_mail_senders(
+            runtime(),
+            db(),
+            partner,
+            [form.address.data or ""],
+            form.pgp_fingerprint.data or "",
+            key or None,
+            at=now(),
+            actor=current_actor(),
+        )
+    except TumorboardError as err:
+        db().rollback()
+        return _page(error=message(err), code=status_of(err))
+    db().commit()
+    flash(_("Mail-Absender eingetragen."), "success")
     return redirect(url_for("partners.index"))

@@ -104,6 +104,9 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(access_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(protocol_bp)
+    from tumorboard.imaging.mail.views import bp as mail_bp
+
+    app.register_blueprint(mail_bp)
 
     app.jinja_env.filters.update(
         date=lambda v, fmt="EEE, dd.MM.yyyy": format_date(v, fmt) if v else "",

@@ -1,0 +1,340 @@
+"""Acceptance (issue 14) against real peers: Dovecot over STARTTLS, GnuPG keys made in the test, aiosmtpd."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pydicom.uid import generate_uid
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.conftest import NOW
+from tests.imaging.conftest import CHECKOUT
+from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, write_study
+from tests.imaging.factories import make_case
+from tests.imaging.mail.conftest import SENDER, MailEnv
+from tests.imaging.mail.mails import dicom_bytes, dicom_mail, split_partial
+from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI, SCHEDULER
+from tumorboard.errors import Conflict, InvalidInput
+from tumorboard.imaging.mail.mime import QuarantineReason
+from tumorboard.imaging.mail.models import MailMessage, MailState
+from tumorboard.imaging.mail.poller import connect, poll_once, run_poller
+from tumorboard.imaging.mail.quarantine import discard_mail, release_mail
+from tumorboard.imaging.models import ImagingInstance, ImagingStudy, StudyState
+from tumorboard.imaging.services import complete_quiet_studies
+from tumorboard.imaging.summaries import imaging_summaries
+from tumorboard.partners.models import Partner
+from tumorboard.partners.services import add_mail_sender, create_partner
+
+pytestmark = pytest.mark.db
+
+
+def _study_mails(env: MailEnv, study_uid: str, count: int, *, split: int | None = None) -> list[bytes]:
+    series_uid = generate_uid()
+    mails: list[bytes] = []
+    for n in range(count):
+        obj = dicom_bytes(study_uid=study_uid, series_uid=series_uid, number=n + 1, patient_id="P-100")
+        raw = env.mail(dicom_mail([obj]))
+        mails.extend(split_partial(raw, 3) if n == split else [raw])
+    return mails
+
+
+def _poll(env: MailEnv) -> int:
+    intake = env.intake()
+    box = env.settings.mailboxes[0]
+    client = connect(box, env.settings)
+    try:
+        return poll_once(client, box, intake, env.settings)
+    finally:
+        client.logout()
+        intake.close()
+
+
+def test_200_signed_encrypted_mails_one_split_make_a_complete_study_on_its_case(mail_env: MailEnv) -> None:
+    env = mail_env
+    now = env.clock.now()
+    with env.sessions() as session:
+        partner = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        case_id = make_case(session, now, partner=partner, partner_patient_id="P-100").id
+        session.commit()
+    study_uid = generate_uid()
+    mails = _study_mails(env, study_uid, 200, split=7)
+    assert len(mails) == 202
+    env.imap.append(mails)
+
+    assert _poll(env) == 202
+
+    with env.sessions() as session:
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
+        assert study is not None
+        assert (study.state, study.instance_count, study.case_id) == (StudyState.RECEIVING, 200, case_id)
+        states = session.execute(select(MailMessage.state, func.count()).group_by(MailMessage.state)).all()
+        assert dict(states) == {MailState.PROCESSED: 202}
+        # Mail's quiet period is the partner's mail quiet period (15 minutes), not its C-STORE one (5 s).
+        last = study.last_received_at
+        assert complete_quiet_studies(session, at=last + dt.timedelta(minutes=14), actor=SCHEDULER) == []
+        assert complete_quiet_studies(session, at=last + dt.timedelta(minutes=15), actor=SCHEDULER)
+        session.commit()
+        summary = imaging_summaries(session, [case_id])[case_id]
+        assert (summary.state, summary.instance_count) == ("complete", 200)
+    assert env.imap.count("INBOX") == 0
+    assert env.imap.count("Processed") == 202
+    assert env.imap.count("Quarantine") == 0
+
+    # One receipt per mail (each fragment is a mail), each an RFC 8098 report naming the original.
+    assert len(env.receipts) == 202
+    originals = set()
+    for data in env.receipts:
+        report = email.message_from_bytes(data, policy=email.policy.default)
+        assert report.get_content_type() == "multipart/report"
+        assert report.get_param("report-type") == "disposition-notification"
+        assert report["To"] == SENDER
+        notification = [p for p in report.walk() if p.get_content_type() == "message/disposition-notification"]
+        assert len(notification) == 1
+        text = " ".join(notification[0].as_string().split())  # fields may be folded in transit
+        assert "Disposition: automatic-action/MDN-sent-automatically; processed" in text
+        originals.add(text.split("Original-Message-ID: ", 1)[1].split()[0])
+    assert len(originals) == 202
+
+    # A second poll changes nothing: no new rows, instances or receipts.
+    env.imap.append([])
+    assert _poll(env) == 0
+    with env.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MailMessage)) == 202
+        assert session.scalar(select(func.count()).select_from(ImagingInstance)) == 200
+    assert len(env.receipts) == 202
+
+
+def test_quarantine_keeps_every_raw_mail_with_its_reason(mail_env: MailEnv) -> None:
+    from tests.imaging.mail.mails import zip_bytes, zip_mail
+
+    env = mail_env
+    good = dicom_bytes(patient_id="P-100")
+    pdf_only = dicom_mail([])
+    pdf_only.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="Befund.pdf")
+    truncated = split_partial(env.mail(dicom_mail([dicom_bytes()])), 3)[:2]
+    cases = {
+        "wrong_key": env.mail(dicom_mail([good]), by="stranger"),
+        "zip_bomb": env.mail(zip_mail(zip_bytes({"DICOM/IM1": good, "DICOM/BOMB": b"\0" * (20 * 1024 * 1024)}))),
+        "zip_path": env.mail(zip_mail(zip_bytes({"DICOM/IM1": good, "../../x.dcm": good}))),
+        "not_dicom": env.mail(pdf_only),
+        "unknown_sender": env.mail(
+            dicom_mail([good], sender="x@fremd.example"), by="stranger", sender="x@fremd.example"
+        ),
+    }
+    env.imap.append([*cases.values(), *truncated])
+    assert _poll(env) == 7
+    with env.sessions() as session:
+        rows = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        reasons = [(r.state, r.reason) for r in rows]
+        assert reasons[:5] == [
+            (MailState.QUARANTINED, QuarantineReason.WRONG_KEY),
+            (MailState.QUARANTINED, QuarantineReason.ARCHIVE_RATIO),
+            (MailState.QUARANTINED, QuarantineReason.ARCHIVE_PATH),
+            (MailState.QUARANTINED, QuarantineReason.NOT_DICOM),
+            (MailState.QUARANTINED, QuarantineReason.UNKNOWN_SENDER),
+        ]
+        assert reasons[5:] == [(MailState.WAITING, None)] * 2  # the partial set is still within its timeout
+        assert rows[4].sender == "x@fremd.example"
+        assert session.scalar(select(func.count()).select_from(ImagingInstance)) == 0
+    assert env.imap.count("Quarantine") == 5
+    assert env.imap.count("INBOX") == 2
+
+    env.clock.advance(dt.timedelta(seconds=env.settings.partial_timeout_s))
+    assert _poll(env) == 0
+    with env.sessions() as session:
+        rows = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert [(r.state, r.reason) for r in rows[5:]] == [
+            (MailState.QUARANTINED, QuarantineReason.INCOMPLETE_PARTIAL)
+        ] * 2
+        for row in rows:  # every raw mail kept, byte for byte
+            assert (env.settings.raw_path / row.sha256[:2] / f"{row.sha256}.eml").stat().st_size == row.size
+    assert env.imap.count("Quarantine") == 7
+    assert env.imap.count("INBOX") == 0
+    assert env.receipts == []  # no receipt for what was not processed
+
+
+def _poller_env(env: MailEnv) -> dict[str, str]:
+    return {
+        **os.environ,
+        **env.env,
+        "TUMORBOARD_ENV": "test",
+        "TUMORBOARD_DATABASE_URL": env.sessions.kw["bind"].url.render_as_string(hide_password=False),
+        "TUMORBOARD_SECRET_KEY": "t" * 48,
+        "TUMORBOARD_INSTANCE_PATH": str(env.spool.root.parent),
+        "TUMORBOARD_IMAGING_PATH": str(env.spool.root),
+    }
+
+
+def test_sigkill_mid_batch_and_restart_loses_nothing_and_repeats_nothing(mail_env: MailEnv, tmp_path: Path) -> None:
+    env = mail_env
+    study_uid = generate_uid()
+    env.imap.append(_study_mails(env, study_uid, 80))
+    log = tmp_path / "poller.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tumorboard", "mail", "poll"],
+            cwd=CHECKOUT,
+            env=_poller_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            with env.sessions() as session:
+                done = session.scalar(
+                    select(func.count()).select_from(MailMessage).where(MailMessage.state == MailState.PROCESSED)
+                )
+            if done and done >= 15:
+                break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    with env.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MailMessage)) < 80, "killed too late to prove much"
+
+    again = subprocess.run(
+        [sys.executable, "-m", "tumorboard", "mail", "poll", "--once"],
+        cwd=CHECKOUT,
+        env=_poller_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    with env.sessions() as session:
+        assert dict(session.execute(select(MailMessage.state, func.count()).group_by(MailMessage.state)).all()) == {
+            MailState.PROCESSED: 80
+        }
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
+        assert study is not None and study.instance_count == 80
+        sops = session.scalars(select(ImagingInstance.sop_instance_uid)).all()
+        assert len(sops) == len(set(sops)) == 80
+        marked = session.scalar(
+            select(func.count()).select_from(MailMessage).where(MailMessage.mdn_sent_at.is_not(None))
+        )
+    assert env.imap.count("INBOX") == 0
+    assert env.imap.count("Processed") == 80
+    # At most one receipt per mail: a kill between marking and sending may lose one, never repeat one.
+    ids = [_original_id(data) for data in env.receipts]
+    assert len(ids) == len(set(ids))
+    assert marked == 80 and len(ids) >= 79
+
+
+def _original_id(data: bytes) -> str:
+    report = email.message_from_bytes(data, policy=email.policy.default)
+    part = next(p for p in report.walk() if p.get_content_type() == "message/disposition-notification")
+    return " ".join(part.as_string().split()).split("Original-Message-ID: ", 1)[1].split()[0]
+
+
+def test_same_instances_by_mail_and_c_store_at_once_are_stored_once(
+    mail_env: MailEnv, listener, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = mail_env
+    study_uid, files = write_study(tmp_path / "out", series=1, per_series=40, patient_id="P-100")
+    env.imap.append([env.mail(dicom_mail([path.read_bytes()])) for path in files])
+    sender = subprocess.Popen(
+        [STORESCU, "-aet", "PARTNER1", "-aec", "TUMORBOARD", "127.0.0.1", str(listener.port), *map(str, files)],
+        env=DCMTK_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert _poll(env) == 40
+    out, _ = sender.communicate(timeout=120)
+    assert sender.returncode == 0, out
+    with env.sessions() as session:
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.study_uid == study_uid))
+        assert study is not None and study.instance_count == 40
+        rows = session.execute(select(ImagingInstance.sop_instance_uid, ImagingInstance.conflicting)).all()
+        assert len(rows) == 40 and not any(conflicting for _, conflicting in rows)
+    stored = list((listener.storage / "objects").rglob("*.dcm"))
+    assert len(stored) == 40
+
+
+def test_coordinator_releases_for_a_chosen_partner_or_discards_audited(mail_env: MailEnv) -> None:
+    env = mail_env
+    stranger = env.parties["stranger"]
+    good = dicom_bytes(patient_id="P-7")
+    env.imap.append(
+        [
+            env.mail(dicom_mail([good], sender="x@fremd.example"), by="stranger", sender="x@fremd.example"),
+            env.mail(dicom_mail([dicom_bytes()]), by="stranger"),
+        ]
+    )
+    assert _poll(env) == 2
+    with env.sessions() as session:
+        unknown, wrong = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert (unknown.reason, wrong.reason) == (QuarantineReason.UNKNOWN_SENDER, QuarantineReason.WRONG_KEY)
+        fern = session.scalar(select(Partner).where(Partner.name == "Praxis Fern"))
+        test = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        assert fern is not None and test is not None
+        # Praxis Fern's key is the one that signed the first mail (registered under another address).
+        add_mail_sender(
+            session, fern, address="pacs@fern.example", pgp_fingerprint=stranger.fingerprint, at=NOW, actor=CLI
+        )
+        with pytest.raises(InvalidInput):
+            release_mail(
+                session, unknown, session.get(Partner, fern.id + 100) or _no_senders(session), at=NOW, actor=CLI
+            )
+        release_mail(session, unknown, fern, at=NOW, actor=CLI)
+        release_mail(session, wrong, test, at=NOW, actor=CLI)  # signed by a key Klinikum Test never pinned
+        session.commit()
+    assert _poll(env) == 0
+    with env.sessions() as session:
+        unknown, wrong = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert (unknown.state, unknown.partner_id, unknown.object_count) == (MailState.PROCESSED, fern.id, 1)
+        assert (wrong.state, wrong.reason) == (MailState.QUARANTINED, QuarantineReason.WRONG_KEY)
+        instance = session.scalar(select(ImagingInstance))
+        assert instance is not None and instance.peer_address == "mail"
+        discard_mail(session, wrong, at=NOW, actor=CLI)
+        with pytest.raises(Conflict):
+            discard_mail(session, wrong, at=NOW, actor=CLI)
+        session.commit()
+        tags = session.scalars(
+            select(AuditEvent.tag).where(AuditEvent.subject_type == "mail_message").order_by(AuditEvent.id)
+        ).all()
+        assert tags.count("imaging:mail:release") == 2
+        assert tags.count("imaging:mail:discard") == 1
+    assert len(env.receipts) == 1  # the released mail, once processed
+    assert env.imap.count("Quarantine") == 2  # released or not, the mail stays where it was moved
+
+
+def _no_senders(session: Session) -> Partner:
+    partner = create_partner(session, name="Ohne Mail", at=NOW, actor=CLI)
+    session.flush()
+    return partner
+
+
+def test_an_unreachable_mailbox_is_logged_and_the_others_are_still_polled(
+    mail_env: MailEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = mail_env
+    good = env.settings.mailboxes[0]
+    wrong = dataclasses.replace(good, name="alice@127.0.0.1/wrong", password="falsch")
+    settings = dataclasses.replace(env.settings, mailboxes=(wrong, good))
+    env.imap.append([env.mail(dicom_mail([dicom_bytes()]))])
+    intake = env.intake()
+    try:
+        run_poller(env.sessions, env.clock, intake, settings, once=True)
+    finally:
+        intake.close()
+    assert "mailbox alice@127.0.0.1/wrong: poll failed" in caplog.text
+    with env.sessions() as session:
+        assert session.scalar(select(MailMessage.state)) is MailState.PROCESSED
+    assert env.imap.count("Processed") == 1
