@@ -5,7 +5,7 @@ asks for); nobody becomes moderator, so after the upgrade nobody signs until an 
 (``tumorboard members set BOARD USERNAME --role moderator``): the rule fails closed.
 
 Revision ID: c7a22ca6edfa
-Revises: f9d81d70e309
+Revises: 5c1e0a7d3b21
 Create Date: 2026-11-29 20:58:10.385591
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c7a22ca6edfa"
-down_revision: str | None = "f9d81d70e309"
+down_revision: str | None = "5c1e0a7d3b21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

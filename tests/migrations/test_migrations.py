@@ -88,7 +88,7 @@ def test_membership_migration_makes_physicians_of_the_quorum_disciplines_members
 
     from tests.factories import make_board, make_user
 
-    upgrade(fresh_engine, "f9d81d70e309")
+    upgrade(fresh_engine, "5c1e0a7d3b21")  # the revision before the membership migration
     at = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
     with Session(fresh_engine) as session:
         board = make_board(session, at)  # quorum: the factory's default disciplines
