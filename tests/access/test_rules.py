@@ -21,13 +21,14 @@ def _fake_pdf(data: proto.ProtocolData) -> bytes:
 
 
 def _in(db, sc, user, *, by, at=None, **kw):
-    return att.check_in(db, sc.cs, user=user, mode="in_person", recorded_by=by, at=at or minutes(sc, 0),
-                        actor=actor_for(by), **kw)  # fmt: skip
+    return att.check_in(db, sc.cs, user=user, mode="in_person", recorded_by=by, signed=proto.is_signed(db, sc.cs),
+                        at=at or minutes(sc, 0), actor=actor_for(by), **kw)  # fmt: skip
 
 
 def _external(db, sc, *, by):
     return att.check_in(db, sc.cs, user=None, name="Dr. Gast", institution="Praxis", discipline="Pathologie",
-                        mode="video", recorded_by=by, at=minutes(sc, 0), actor=actor_for(by))  # fmt: skip
+                        mode="video", recorded_by=by, signed=proto.is_signed(db, sc.cs), at=minutes(sc, 0),
+                        actor=actor_for(by))  # fmt: skip
 
 
 def _sign(db, sc, user, at):
@@ -55,9 +56,9 @@ def test_check_in_rules_and_the_acting_user_in_the_audit_log(db_session, scenari
     # departures: one's own, or the coordinator's and the moderation's
     onc = db.scalar(select(att.Attendance).where(att.Attendance.user_id == sc.oncologist.id))
     with pytest.raises(PermissionDenied, match="Das Gehen anderer"):
-        att.leave(db, onc, at=minutes(sc, 10), actor=actor_for(sc.pathologist))
-    att.leave(db, own, at=minutes(sc, 10), actor=actor_for(sc.pathologist))
-    att.leave(db, onc, at=minutes(sc, 11), actor=actor_for(sc.gastro))
+        att.leave(db, onc, signed=proto.is_signed(db, sc.cs), at=minutes(sc, 10), actor=actor_for(sc.pathologist))
+    att.leave(db, own, signed=proto.is_signed(db, sc.cs), at=minutes(sc, 10), actor=actor_for(sc.pathologist))
+    att.leave(db, onc, signed=proto.is_signed(db, sc.cs), at=minutes(sc, 11), actor=actor_for(sc.gastro))
 
 
 def test_recording_signing_and_amending_only_by_the_checked_in_moderation(db_session, scenario):

@@ -82,7 +82,9 @@ def forgery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forgery]:
             # the Gyn session is held and signed by its moderator, dr.berger; dr.krueger and dr.yilmaz are not there
             at = gyn.starts_at + dt.timedelta(minutes=5)
             for name in ("dr.berger", "dr.schmitz"):
-                check_in(session, gyn, user=users[name], mode="in_person", recorded_by=coord, at=at, actor=CLI)
+                check_in(
+                    session, gyn, user=users[name], mode="in_person", recorded_by=coord, signed=False, at=at, actor=CLI
+                )
             proto.record_recommendation(
                 session, gyn_case, proto.RecommendationInput(therapy_types=["OP"], text="Operation."),
                 quorum_reason="Pathologie und Onkologie schriftlich", user=coord, at=at, actor=actor_for(coord),

@@ -70,7 +70,7 @@ def test_preview_is_served_to_case_readers_only_and_missing_ones_are_404(runtime
     assert client.get(f"/imaging/series/{series_id}/preview.png").status_code == 403
     from tumorboard.access.services import set_member
     from tumorboard.auth.models import User
-    from tumorboard.imaging.services import assign_study
+    from tumorboard.imaging.matching import assign_study
 
     assign_study(demo, study, case, at=NOW, actor=CLI)
     berger = demo.scalar(select(User).where(User.username == "dr.berger"))

@@ -38,7 +38,7 @@ from tumorboard.clock import FixedClock
 from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.demo.data import DEMO_PASSWORD
 from tumorboard.imaging import jobs
-from tumorboard.imaging.services import assign_study
+from tumorboard.imaging.matching import assign_study
 from tumorboard.partners.services import add_endpoint, create_partner
 
 USERS = ("anonymous", "dr.mitglied", "dr.fremd", "koordination", "qm", "admin")
@@ -95,7 +95,9 @@ def objects(runtime: Runtime, demo: Session, clock: FixedClock) -> Objects:
     clock.current = own_cs.starts_at + dt.timedelta(minutes=10)
     for key, cs in (("own", own_cs), ("foreign", foreign_cs)):
         user = demo.get(User, ids[key]["user"])
-        row = check_in(demo, cs, user=user, mode="in_person", recorded_by=coord, at=clock.now(), actor=CLI)
+        row = check_in(
+            demo, cs, user=user, mode="in_person", recorded_by=coord, signed=False, at=clock.now(), actor=CLI
+        )
         ids[key]["attendance_id"] = row.id
     demo.commit()
     return Objects(ids)
