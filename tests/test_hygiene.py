@@ -29,6 +29,13 @@ BAD = {
     "RLO": "Müller\u202egnp.exe",
     "LRE": "\u202aMüller",
     "FSI": "Mül\u2068ler\u2069",
+    # invisible: "Müller" and "Mül<ZWSP>ler" look the same but are two patients to the duplicate check
+    "ZWSP": "Mül\u200bler",
+    "RLM": "Müller\u200f",
+    "LSEP": "Müller\u2028Meier",
+    "PSEP": "Müller\u2029",
+    "WJ": "Mül\u2060ler",
+    "BOM": "Mül\ufeffler",
 }
 
 
@@ -44,11 +51,19 @@ def test_ordinary_text_passes():
     assert is_clean("Dr. Özlem Çelik-Łukasiewicz, Ärztin (Ø 3 cm) – „gut“ ✓ 日本 עברית")
     assert is_clean("Zeile 1\r\nZeile 2\tmit Tab", multiline=True)
     assert not is_clean("Zeile 1\nZeile 2")  # single-line names have no line breaks
+    assert is_clean("می\u200cخواهم") and is_clean("क्\u200dष")  # zero width (non-)joiner: Persian, Devanagari
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("family_name", BAD["NUL"]), ("given_name", BAD["ESC"]), ("question", BAD["RLO"]), ("icd10_text", BAD["C1 CSI"])],
+    [
+        ("family_name", BAD["NUL"]),
+        ("given_name", BAD["ESC"]),
+        ("question", BAD["RLO"]),
+        ("icd10_text", BAD["C1 CSI"]),
+        ("family_name", BAD["ZWSP"]),
+        ("question", BAD["LSEP"]),
+    ],
 )
 def test_registration_refuses_control_characters(client, demo, field, value):
     """A NUL in a patient name was a 500 on PostgreSQL (and the name landed in the log): now a German 422."""

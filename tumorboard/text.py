@@ -21,7 +21,11 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 #: Bidirectional embedding, override and isolate controls ("Trojan Source", CVE-2021-42574): a name or a
 #: recommendation would read differently on screen than it is stored. (Other format characters, such as the zero
 #: width joiner that some scripts need, stay allowed.)
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+#: Invisible characters that make two names look the same ("Müller" and "Mül<ZWSP>ler" would be two patients to
+#: the duplicate check). The zero width (non-)joiner U+200C/U+200D stay allowed: Persian and Indic names need them.
+_INVISIBLE = frozenset("\u200b\u2060\ufeff")
+_NEVER = _BIDI_CONTROLS | _INVISIBLE
 _LINE_BREAKS = re.compile(r"\r\n|\r|\u2028|\u2029|\x85")
 
 
@@ -33,8 +37,7 @@ def nfc(value: str) -> str:
 def has_control_characters(value: str, *, multiline: bool = False) -> bool:
     allowed = {"\n", "\t"} if multiline else set()
     return any(
-        ch not in allowed and (unicodedata.category(ch) in _FORBIDDEN_CATEGORIES or ch in _BIDI_CONTROLS)
-        for ch in value
+        ch not in allowed and (unicodedata.category(ch) in _FORBIDDEN_CATEGORIES or ch in _NEVER) for ch in value
     )
 
 

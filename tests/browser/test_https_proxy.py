@@ -27,6 +27,8 @@ from sqlalchemy import select
 
 from tests.cases.factories import register
 from tests.factories import make_board
+from tumorboard.access.models import BoardRole
+from tumorboard.access.services import set_member
 from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import User
 from tumorboard.bootstrap import bootstrap
@@ -129,7 +131,10 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
             start = (now + dt.timedelta(minutes=10)).astimezone(BERLIN).replace(second=0, microsecond=0)
             cs = add_extra_session(session, board, day=start.date(), start=start.time(), at=now, actor=CLI)
             coordinator = session.scalar(select(User).where(User.username == "koordination"))
-            assert coordinator is not None
+            berger = session.scalar(select(User).where(User.username == "dr.berger"))
+            assert coordinator is not None and berger is not None
+            # issue 10: she signs as the board's moderator, checked in herself
+            set_member(session, board, berger, BoardRole.MODERATOR, at=now, actor=CLI)
             register(session, board, at=now, by=coordinator, target=cs, question="Resektion oder Bestrahlung?")
             session.commit()
             session_id = cs.id
@@ -205,12 +210,8 @@ def test_login_register_and_sign_over_https(browser: Browser, proxied: Proxied, 
         expect(page.get_by_role("status")).to_contain_text("Fall angemeldet für Lunge")
 
         page.goto(f"/sessions/{proxied.session_id}/live")
-        checkin = page.locator("form", has=page.get_by_role("button", name="Einchecken", exact=True))
-        who = checkin.get_by_label("Ärztin/Arzt")
-        who.select_option(label=next(o for o in who.locator("option").all_inner_texts() if o.startswith("Dr. Anna")))
-        checkin.get_by_label("vor Ort", exact=True).check()
-        checkin.get_by_role("button", name="Einchecken", exact=True).click()
-        expect(page.get_by_role("status")).to_contain_text("Eingecheckt.")
+        page.get_by_role("button", name="Ich bin da").click()  # self check-in (issue 10)
+        expect(page.get_by_role("status")).to_contain_text("Sie sind eingecheckt.")
 
         page.get_by_role("link", name="Empfehlung erfassen (Fall 1)").click()
         page.locator("#rec-type-OP").check()

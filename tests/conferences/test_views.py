@@ -54,6 +54,17 @@ def test_session_page_shows_date_room_video_and_deadline(client, demo):
     assert "Absagen" not in page  # physicians do not plan
 
 
+def test_session_page_offers_registration_only_to_those_who_may_register(client, demo):
+    """QM is read-only: the session page offered it "Fall anmelden", which answered 403 (found in review)."""
+    cs = _first_planned(demo, "Viszeral")
+    login(client, "dr.berger")
+    assert "/cases/new" in client.get(f"/sessions/{cs.id}").text
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/").text)})
+    login(client, "qm")
+    page = client.get(f"/sessions/{cs.id}").text
+    assert "/cases/new" not in page and "Fall anmelden" not in page
+
+
 def test_cancel_in_the_ui_reaches_the_feed_with_same_uid_and_higher_sequence(client, demo):
     login(client, "koordination")
     cs = _first_planned(demo, "Viszeral")

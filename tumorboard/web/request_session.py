@@ -55,11 +55,26 @@ def db() -> Session:
     return session
 
 
+#: Where a request session's writer engine is kept while it reads after its commit (see :func:`write_again`).
+_WRITER_BIND = "tumorboard_writer_bind"
+
+
 def _read_only_from_now_on(session: Session) -> None:
     session.info[READ_ONLY] = True
     reader = runtime().read_session_factory
     if reader is not None:  # tests bind their sessions to one connection: the flush guard alone applies there
+        session.info.setdefault(_WRITER_BIND, session.bind)
         session.bind = reader.kw["bind"]
+
+
+def write_again() -> None:
+    """A second write transaction after the request's commit, for the one flow that must keep a record whatever
+    follows: a re-authentication (signing, amending) is committed before the action it guards, and the action, or
+    the page that refuses it (with its access event), writes next. It takes the write lock again, from its start."""
+    session = db()
+    session.info[READ_ONLY] = False
+    if _WRITER_BIND in session.info:
+        session.bind = session.info.pop(_WRITER_BIND)
 
 
 def _refuse_writes_when_read_only(session: Session, flush_context: object, instances: object) -> None:

@@ -17,7 +17,7 @@ from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import User
 from tumorboard.auth.services import actor_for, reauthenticate
 from tumorboard.auth.throttle import ThrottlePolicy
-from tumorboard.web.request_session import db, runtime
+from tumorboard.web.request_session import db, runtime, write_again
 
 F = TypeVar("F", bound=Callable[..., Any])
 PUBLIC_ATTR = "_tumorboard_public"
@@ -78,13 +78,15 @@ def throttle_policy() -> ThrottlePolicy:
 
 def confirm_password(password: str) -> None:
     """Re-authentication before a signature: throttled and audited like the login. Commits its own record in either
-    case, so a wrong password counts even though the action it guarded is rolled back; call it before any change."""
+    case, so a wrong password counts even though the action it guarded is rolled back; call it before any change.
+    The action (or the page refusing it) is the request's second write transaction."""
     try:
         reauthenticate(
             db(), current_user(), password=password, address=client_address(), at=now(), policy=throttle_policy()
         )
     finally:
         db().commit()
+        write_again()
 
 
 def _epoch(at: dt.datetime) -> int:
