@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from tumorboard.auth.actors import Actor
+from tumorboard.config import DEFAULT_BUSY_TIMEOUT_MS
 from tumorboard.db import make_engine
 from tumorboard.imaging.dicom.dataset import Header
 from tumorboard.imaging.index import FastIndex, ingest_instance
@@ -54,7 +55,8 @@ class GroupIndexer:
     """One thread, one transaction per group of instances that arrived together."""
 
     def __init__(self, engine: Engine, *, actor: Actor, timeout: float = 30.0) -> None:
-        self.engine = write_locking_engine(engine)
+        # each attempt waits at most a second for SQLite's write lock; _index retries until the instances' timeout
+        self.engine = write_locking_engine(engine, busy_timeout_ms=1000)
         self._own_engine = self.engine is not engine
         self.fast = FastIndex.for_engine(self.engine)
         self.actor = actor
@@ -164,9 +166,10 @@ class GroupIndexer:
         self.indexed += len(batch)
 
 
-def write_locking_engine(engine: Engine) -> Engine:
+def write_locking_engine(engine: Engine, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
     """The indexer's own connection on SQLite (one pooled connection, the pragmas and ``BEGIN IMMEDIATE`` of
     :func:`tumorboard.db.make_engine`); other databases: the engine itself."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return engine
-    return make_engine(engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+    url = engine.url.render_as_string(hide_password=False)
+    return make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=1, max_overflow=0)
