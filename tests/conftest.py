@@ -51,13 +51,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
-def make_settings(tmp: Path, url: str) -> Settings:
+def make_settings(tmp: Path, url: str, **environ: str) -> Settings:
+    """Settings from an environment of their own (``environ`` adds to it: imaging, mail …)."""
     return Settings.from_env(
         {
             "TUMORBOARD_ENV": "test",
             "TUMORBOARD_INSTANCE_PATH": str(tmp),
             "TUMORBOARD_DATABASE_URL": url,
             "TUMORBOARD_SECRET_KEY": "t" * 48,
+            **environ,
         }
     )
 

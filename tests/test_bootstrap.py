@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +12,15 @@ import pytest
 
 from tests.conftest import make_settings
 from tumorboard.bootstrap import bootstrap
+from tumorboard.config import Settings
 from tumorboard.errors import ConfigurationError
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
-def test_runtime_holds_the_imaging_settings_and_the_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("TUMORBOARD_DICOM_AE_TITLE", "ONKO_SCP")
-    monkeypatch.setenv("TUMORBOARD_IMAGING_PATH", str(tmp_path / "bilder"))
-    rt = bootstrap(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}"))
+def test_runtime_holds_the_imaging_settings_and_the_store(tmp_path):
+    environ = {"TUMORBOARD_DICOM_AE_TITLE": "ONKO_SCP", "TUMORBOARD_IMAGING_PATH": str(tmp_path / "bilder")}
+    rt = bootstrap(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", **environ))
     try:
         assert rt.imaging.ae_title == "ONKO_SCP"
         assert rt.store.root == (tmp_path / "bilder").resolve() == rt.imaging.storage_path
@@ -34,10 +35,9 @@ def test_runtime_holds_the_imaging_settings_and_the_store(tmp_path, monkeypatch)
     ("name", "value"),
     [("TUMORBOARD_DICOM_AE_TITLE", "KEIN GUELTIGER TITEL!"), ("TUMORBOARD_DICOM_PORT", "nein")],
 )
-def test_bad_imaging_settings_fail_at_start(tmp_path, monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
+def test_bad_imaging_settings_fail_at_start(tmp_path, name, value):
     with pytest.raises(ConfigurationError) as raised:
-        bootstrap(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}"))
+        bootstrap(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", **{name: value}))
     assert name in raised.value.message % raised.value.params
 
 
@@ -69,3 +69,22 @@ def test_imaging_settings_are_read_only_by_the_composition_root():
         if "ImagingSettings.from_env(" in path.read_text(encoding="utf-8")
     )
     assert readers == ["tumorboard/bootstrap.py"]
+
+
+def test_only_the_configuration_module_reads_the_environment():
+    """Issue 9: a bad value fails at start, in one place — the domains' settings come from ``Settings.environ``."""
+    readers = sorted(
+        str(path.relative_to(CHECKOUT))
+        for path in (CHECKOUT / "tumorboard").rglob("*.py")
+        if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text(encoding="utf-8"))
+    )
+    assert readers == ["tumorboard/config.py"]
+
+
+def test_domain_settings_read_the_environment_the_settings_came_from():
+    from tumorboard.imaging.config import ImagingSettings
+
+    settings = Settings.from_env(
+        {"TUMORBOARD_ENV": "test", "TUMORBOARD_SECRET_KEY": "t" * 48, "TUMORBOARD_DICOM_AE_TITLE": "ELSEWHERE"}
+    )
+    assert ImagingSettings.from_env(settings).ae_title == "ELSEWHERE"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tumorboard.errors import ConfigurationError
@@ -51,6 +51,10 @@ class Settings:
     def is_production(self) -> bool:
         return self.env == "production"
 
+    #: The environment these settings were read from (a snapshot): the domains' own settings (imaging, mail) are
+    #: read from it by bootstrap, so no module but this one touches ``os.environ``.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -72,6 +76,7 @@ class Settings:
                 )
             secret = secret or "insecure-development-key-" + "x" * 16
         return cls(
+            environ=dict(env),
             env=mode,
             instance_path=instance,
             database_url=url,

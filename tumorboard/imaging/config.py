@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,7 @@ class ImagingSettings:
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> ImagingSettings:
-        env = os.environ if environ is None else environ
+        env = settings.environ if environ is None else environ
         ae_title = env.get("TUMORBOARD_DICOM_AE_TITLE", "TUMORBOARD").strip()
         if not AE_TITLE_RE.match(ae_title):
             raise ConfigurationError(N_("TUMORBOARD_DICOM_AE_TITLE ist kein gültiger AE-Titel."))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +61,7 @@ class MailSettings:
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> MailSettings:
-        env = os.environ if environ is None else environ
+        env = settings.environ if environ is None else environ
         base = Path(env.get("TUMORBOARD_MAIL_PATH") or settings.instance_path / "mail").resolve()
         mailboxes = tuple(_mailbox(url) for url in env.get("TUMORBOARD_MAIL_IMAP_URLS", "").split())
         smtp_url = env.get("TUMORBOARD_MAIL_SMTP_URL", "").strip()
