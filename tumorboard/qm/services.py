@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.attendance.models import Attendance
-from tumorboard.conferences.models import ConferenceSession
-from tumorboard.conferences.outcome import Outcome, derive_outcome
-from tumorboard.protocol.models import ProtocolVersion
+from tumorboard.cases.models import Case, CaseStatus, ConferenceType
+from tumorboard.clock import BERLIN
+from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.conferences.outcome import (
+    Gap,
+    HeldRate,
+    Outcome,
+    SessionOutcome,
+    derive_outcome,
+    gaps,
+    held_rate,
+    local_date,
+)
+from tumorboard.conferences.services import day_range, find_board
+from tumorboard.errors import NotFound
+from tumorboard.i18n import N_
+from tumorboard.protocol.models import (
+    DeviationCause,
+    FollowUpStatus,
+    ProtocolVersion,
+    Recommendation,
+    RecommendationFollowUp,
+)
+from tumorboard.qm.period import Period
 
 
 def session_outcomes(
@@ -36,3 +59,287 @@ def session_outcomes(
     return {
         cs.id: derive_outcome(cs, now=now, attended=cs.id in attended, signed_at=signed.get(cs.id)) for cs in sessions
     }
+
+
+# --- the dashboard's figures ---------------------------------------------------------------------------------------
+class ChartKind(enum.StrEnum):
+    #: Bars per category, one series per column after the first.
+    BARS = "bars"
+    #: Stacked bars per category.
+    STACKED = "stacked"
+    #: Percent per category as a line, with the 100 % line (a run chart).
+    RUN = "run"
+    #: A matrix of 0/1 (rows × columns) as a heatmap.
+    HEATMAP = "heatmap"
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One figure of the dashboard: its table (header + rows, the CSV and the chart come from it)."""
+
+    key: str
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str | int | float | None, ...], ...]
+    chart: ChartKind
+    #: Shown under the title: how the figure is counted.
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    period: Period
+    boards: tuple[Board, ...]
+    held: HeldRate
+    gaps: tuple[tuple[Board, Gap], ...]
+    figures: tuple[Figure, ...]
+
+    def figure(self, key: str) -> Figure:
+        for figure in self.figures:
+            if figure.key == key:
+                return figure
+        raise NotFound(N_("Diese Kennzahl gibt es nicht."))
+
+
+FIGURE_KEYS = ("sitzungen", "quorum", "anwesenheit", "faelle", "spaet", "umsetzung", "signatur")
+
+
+def resolve_boards(session: Session, board: str | None) -> tuple[Board, ...]:
+    """``None``, "" or "all" → every board; otherwise one board by id, short or full name (German error if
+    unknown)."""
+    if not board or board == "all":
+        return tuple(session.scalars(select(Board).order_by(Board.name)))
+    if board.isdigit():
+        found = session.get(Board, int(board))
+        if found is None:
+            raise NotFound(N_("Diese Konferenz gibt es nicht."))
+        return (found,)
+    return (find_board(session, board),)
+
+
+def _sessions(session: Session, boards: Sequence[Board], period: Period) -> list[ConferenceSession]:
+    start, end = day_range(period.first, period.last + dt.timedelta(days=1))
+    return list(
+        session.scalars(
+            select(ConferenceSession)
+            .where(
+                ConferenceSession.starts_at >= start,
+                ConferenceSession.starts_at < end,
+                ConferenceSession.board_id.in_([b.id for b in boards]),
+            )
+            .order_by(ConferenceSession.starts_at, ConferenceSession.board_id)
+        )
+    )
+
+
+def _month(cs: ConferenceSession) -> str:
+    return f"{cs.local_start:%Y-%m}"
+
+
+def _session_label(cs: ConferenceSession, many_boards: bool) -> str:
+    label = f"{cs.local_start:%Y-%m-%d}"
+    return f"{label} {cs.board.short_name}" if many_boards else label
+
+
+def build_dashboard(session: Session, *, boards: Sequence[Board], period: Period, now: dt.datetime) -> Dashboard:
+    """Every figure of the QM dashboard for ``boards`` over ``period`` (read-only; a handful of grouped queries
+    whatever the number of sessions)."""
+    rows = _sessions(session, boards, period)
+    outcomes = session_outcomes(session, rows, now=now)
+    pairs = [(cs, outcomes[cs.id]) for cs in rows]
+    many = len(boards) > 1
+    today = local_date(now)
+    found_gaps = tuple(
+        (b, g) for b in boards for g in gaps(b, pairs, first=period.first, last=period.last, today=today)
+    )
+    held_ids = [cs.id for cs, o in pairs if o.kind.held]
+    figures = (
+        _held_per_month(period, pairs, now),
+        _quorum_run(session, rows, held_ids, many),
+        _attendance_heatmap(session, rows, held_ids, many),
+        _cases_by_type(session, period, held_ids),
+        _late_registrations(session, period, [cs.id for cs in rows]),
+        _follow_up(session, held_ids),
+        _days_to_signature(pairs, many),
+    )
+    return Dashboard(period, tuple(boards), held_rate(pairs, now=now), found_gaps, figures)
+
+
+def _held_per_month(period: Period, pairs: list[tuple[ConferenceSession, Outcome]], now: dt.datetime) -> Figure:
+    counts: dict[str, list[int]] = {f"{m:%Y-%m}": [0, 0, 0, 0] for m in period.months}
+    for cs, outcome in pairs:
+        if not outcome.kind.planned or (cs.ends_at > now and not outcome.kind.held):
+            continue
+        row = counts[_month(cs)]
+        row[0] += 1
+        row[1] += outcome.kind.held
+        row[2] += outcome.kind is SessionOutcome.CANCELLED
+        row[3] += outcome.kind is SessionOutcome.UNDOCUMENTED
+    return Figure(
+        "sitzungen",
+        N_("Sitzungen geplant und durchgeführt je Monat"),
+        ("Monat", "geplant", "durchgeführt", "abgesagt", "nicht dokumentiert"),
+        tuple((month, *values) for month, values in counts.items()),
+        ChartKind.BARS,
+        N_("Geplant: alle vergangenen Sitzungen außer Feiertagsausnahmen; durchgeführt: Anwesenheit erfasst."),
+    )
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), 500):
+        yield list(ids[start : start + 500])
+
+
+def _quorum_run(session: Session, rows: list[ConferenceSession], held_ids: list[int], many: bool) -> Figure:
+    """Per held session: the share of its current recommendations recorded with quorum met (A1 per case)."""
+    latest = (
+        select(Recommendation.case_id, func.max(Recommendation.revision).label("rev"))
+        .group_by(Recommendation.case_id)
+        .subquery()
+    )
+    per: dict[int, tuple[int, int]] = {}
+    for chunk in _chunks(held_ids):
+        for sid, total, met in session.execute(
+            select(
+                Recommendation.session_id,
+                func.count(),
+                func.sum(case((Recommendation.quorum_met.is_(True), 1), else_=0)),
+            )
+            .join(latest, (latest.c.case_id == Recommendation.case_id) & (latest.c.rev == Recommendation.revision))
+            .where(Recommendation.session_id.in_(chunk))
+            .group_by(Recommendation.session_id)
+        ):
+            per[sid] = (int(total), int(met or 0))
+    table = []
+    for cs in rows:
+        if cs.id in per:
+            total, met = per[cs.id]
+            table.append((_session_label(cs, many), total, met, round(100 * met / total, 1)))
+    return Figure(
+        "quorum",
+        N_("Quorum erfüllt je Sitzung"),
+        ("Sitzung", "Fälle", "mit Quorum", "Prozent"),
+        tuple(table),
+        ChartKind.RUN,
+        N_("Anteil der Empfehlungen (aktuelle Fassung) mit erfülltem Quorum; Ziel: 100 Prozent."),
+    )
+
+
+def _attendance_heatmap(session: Session, rows: list[ConferenceSession], held_ids: list[int], many: bool) -> Figure:
+    present: dict[int, set[str]] = {}
+    for chunk in _chunks(held_ids):
+        for sid, discipline, stands_for in session.execute(
+            select(Attendance.session_id, Attendance.discipline, Attendance.stands_in_for_discipline).where(
+                Attendance.session_id.in_(chunk)
+            )
+        ):
+            present.setdefault(sid, set()).add(stands_for or discipline)
+    disciplines = sorted({d for found in present.values() for d in found})
+    table = tuple(
+        (_session_label(cs, many), *(1 if d in present[cs.id] else 0 for d in disciplines))
+        for cs in rows
+        if cs.id in present
+    )
+    return Figure(
+        "anwesenheit",
+        N_("Anwesenheit Fachrichtung × Sitzung"),
+        ("Sitzung", *disciplines),
+        table,
+        ChartKind.HEATMAP,
+        N_("1 = mindestens eine Person der Fachrichtung anwesend (Vertretungen zählen für die vertretene)."),
+    )
+
+
+def _cases_by_type(session: Session, period: Period, held_ids: list[int]) -> Figure:
+    types = [t.value for t in ConferenceType]
+    counts: dict[str, dict[str, int]] = {f"{m:%Y-%m}": dict.fromkeys(types, 0) for m in period.months}
+    for chunk in _chunks(held_ids):
+        for starts_at, kind, n in session.execute(
+            select(ConferenceSession.starts_at, Case.conference_type, func.count())
+            .join(Case, Case.session_id == ConferenceSession.id)
+            .where(ConferenceSession.id.in_(chunk), Case.status == CaseStatus.DISCUSSED)
+            .group_by(ConferenceSession.id, ConferenceSession.starts_at, Case.conference_type)
+        ):
+            counts[f"{starts_at.astimezone(BERLIN):%Y-%m}"][ConferenceType(kind).value] += int(n)
+    return Figure(
+        "faelle",
+        N_("Besprochene Fälle je Monat nach oBDS-Typ"),
+        ("Monat", *types),
+        tuple((month, *(row[t] for t in types)) for month, row in counts.items()),
+        ChartKind.STACKED,
+        N_("Fälle mit Status „besprochen“ in durchgeführten Sitzungen."),
+    )
+
+
+def _late_registrations(session: Session, period: Period, session_ids: list[int]) -> Figure:
+    counts: dict[str, list[int]] = {f"{m:%Y-%m}": [0, 0] for m in period.months}
+    for chunk in _chunks(session_ids):
+        for starts_at, late, n in session.execute(
+            select(ConferenceSession.starts_at, Case.is_late, func.count())
+            .join(Case, Case.session_id == ConferenceSession.id)
+            .where(ConferenceSession.id.in_(chunk), Case.status != CaseStatus.WITHDRAWN)
+            .group_by(ConferenceSession.id, ConferenceSession.starts_at, Case.is_late)
+        ):
+            row = counts[f"{starts_at.astimezone(BERLIN):%Y-%m}"]
+            row[0] += int(n)
+            row[1] += int(n) if late else 0
+    return Figure(
+        "spaet",
+        N_("Nachmeldungen nach Anmeldeschluss je Monat"),
+        ("Monat", "Anmeldungen", "nachgemeldet"),
+        tuple((month, *values) for month, values in counts.items()),
+        ChartKind.BARS,
+        N_("Nicht zurückgezogene Anmeldungen zu Sitzungen des Zeitraums."),
+    )
+
+
+FOLLOW_UP_LABELS = {
+    (FollowUpStatus.IMPLEMENTED, None): "umgesetzt",
+    (FollowUpStatus.DEVIATED, DeviationCause.MEDICAL): "abgewichen: medizinische Gründe",
+    (FollowUpStatus.DEVIATED, DeviationCause.PATIENT_WISH): "abgewichen: Patientenwunsch",
+    (FollowUpStatus.DEVIATED, DeviationCause.UNKNOWN): "abgewichen: unbekannt",
+}
+
+
+def _follow_up(session: Session, held_ids: list[int]) -> Figure:
+    """The latest follow-up entry of each case discussed in a held session (R1 by reason)."""
+    counts = dict.fromkeys(FOLLOW_UP_LABELS.values(), 0)
+    latest = (
+        select(RecommendationFollowUp.case_id, func.max(RecommendationFollowUp.id).label("last_id"))
+        .group_by(RecommendationFollowUp.case_id)
+        .subquery()
+    )
+    for chunk in _chunks(held_ids):
+        for status, cause, n in session.execute(
+            select(RecommendationFollowUp.status, RecommendationFollowUp.cause, func.count())
+            .join(latest, latest.c.last_id == RecommendationFollowUp.id)
+            .join(Case, Case.id == RecommendationFollowUp.case_id)
+            .where(Case.session_id.in_(chunk), Case.status == CaseStatus.DISCUSSED)
+            .group_by(RecommendationFollowUp.status, RecommendationFollowUp.cause)
+        ):
+            key = (status, cause if status is FollowUpStatus.DEVIATED else None)
+            counts[FOLLOW_UP_LABELS[key]] += int(n)
+    return Figure(
+        "umsetzung",
+        N_("Umsetzung der Empfehlungen"),
+        ("Ergebnis", "Fälle"),
+        tuple(counts.items()),
+        ChartKind.BARS,
+        N_("Letzter dokumentierter Stand je besprochenem Fall; Fälle ohne Rückmeldung fehlen."),
+    )
+
+
+def _days_to_signature(pairs: list[tuple[ConferenceSession, Outcome]], many: bool) -> Figure:
+    table = tuple(
+        (_session_label(cs, many), (local_date(o.at) - cs.local_start.date()).days)
+        for cs, o in pairs
+        if o.kind is SessionOutcome.SIGNED and o.at is not None
+    )
+    return Figure(
+        "signatur",
+        N_("Tage von der Sitzung bis zur Unterschrift des Protokolls"),
+        ("Sitzung", "Tage"),
+        table,
+        ChartKind.BARS,
+        N_("Kalendertage zwischen Sitzung und erster Unterschrift (Version 1)."),
+    )

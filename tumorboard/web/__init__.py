@@ -76,9 +76,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         app.register_blueprint(bp)
     from tumorboard.attendance.views import bp as attendance_bp
     from tumorboard.protocol.views import bp as protocol_bp
+    from tumorboard.qm.views import bp as qm_bp
 
     app.register_blueprint(attendance_bp)
     app.register_blueprint(protocol_bp)
+    app.register_blueprint(qm_bp)
 
     app.jinja_env.filters.update(
         date=lambda v, fmt="EEE, dd.MM.yyyy": format_date(v, fmt) if v else "",
