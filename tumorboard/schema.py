@@ -11,6 +11,7 @@ from tumorboard.imaging import models as imaging_models
 from tumorboard.partners import models as partner_models
 from tumorboard.patients import models as patient_models
 from tumorboard.protocol import models as protocol_models
+from tumorboard.qm import models as qm_models
 
 __all__ = [
     "Base",
@@ -24,6 +25,7 @@ __all__ = [
     "partner_models",
     "patient_models",
     "protocol_models",
+    "qm_models",
 ]
 
 metadata = Base.metadata

@@ -78,6 +78,10 @@ class Tag(enum.StrEnum):
     PROTOCOL_VERSION_DOWNLOAD = "protocol:version:download"
     PROTOCOL_VERSION_SIGN = "protocol:version:sign"
 
+    QM_BUNDLE_BUILD = "qm:bundle:build"
+    QM_INDICATOR_DEFINE = "qm:indicator:define"
+    QM_PRIMARY_CASES_IMPORT = "qm:primary_cases:import"
+
     SECURITY_DICOM_REJECT = "security:dicom:reject"
 
 
@@ -89,8 +93,11 @@ class SubjectType(enum.StrEnum):
     CASE = "case"  #: case_registration.id
     DICOM_ASSOCIATION = "dicom_association"  #: a refused association: "<calling AE>@<address>"
     IMAGING_STUDY = "imaging_study"  #: imaging_study.id
+    INDICATOR = "indicator"  #: qm_indicator_definition.id (the new version)
     PARTNER = "partner"  #: partner.id
     PATIENT = "patient"  #: patient.id
+    PRIMARY_CASE_IMPORT = "primary_case_import"  #: qm_primary_case_import.id
+    QM_BUNDLE = "qm_bundle"  #: qm_bundle_job.id
     RECOMMENDATION = "recommendation"  #: recommendation.id
     SEARCH = "search"  #: a patient search ("-": the query itself is not kept)
     SESSION = "session"  #: conference_session.id
@@ -151,6 +158,9 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_RECOMMENDATION_VIEW: N_("Empfehlung angesehen"),
     Tag.PROTOCOL_VERSION_DOWNLOAD: N_("Protokoll heruntergeladen"),
     Tag.PROTOCOL_VERSION_SIGN: N_("Protokoll unterschrieben"),
+    Tag.QM_BUNDLE_BUILD: N_("QM-Nachweispaket erstellt"),
+    Tag.QM_INDICATOR_DEFINE: N_("Kennzahl-Definition geändert (neue Version)"),
+    Tag.QM_PRIMARY_CASES_IMPORT: N_("Primärfälle importiert"),
     Tag.SECURITY_DICOM_REJECT: N_("DICOM-Verbindung abgelehnt"),
 }
 
@@ -161,8 +171,11 @@ SUBJECT_LABELS: dict[SubjectType, str] = {
     SubjectType.CASE: N_("Fall"),
     SubjectType.DICOM_ASSOCIATION: N_("DICOM-Verbindung"),
     SubjectType.IMAGING_STUDY: N_("Bildgebung"),
+    SubjectType.INDICATOR: N_("Kennzahl-Definition"),
     SubjectType.PARTNER: N_("Partner"),
     SubjectType.PATIENT: N_("Patient"),
+    SubjectType.PRIMARY_CASE_IMPORT: N_("Primärfall-Import"),
+    SubjectType.QM_BUNDLE: N_("QM-Nachweispaket"),
     SubjectType.RECOMMENDATION: N_("Empfehlung"),
     SubjectType.SEARCH: N_("Suche"),
     SubjectType.SESSION: N_("Sitzung"),

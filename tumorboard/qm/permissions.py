@@ -10,3 +10,8 @@ QM_ROLES = frozenset({Role.ADMIN, Role.QM})
 def can_view_qm(user: User) -> bool:
     """The QM dashboard, its CSV downloads and the auditor view. Physicians and coordinators get 403."""
     return user.role in QM_ROLES
+
+
+def can_define_indicators(user: User) -> bool:
+    """Add a version of an indicator definition: admins only (QM reads them)."""
+    return user.role is Role.ADMIN

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tumorboard.attendance.models import Attendance
 from tumorboard.cases.models import Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
-from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
 from tumorboard.conferences.outcome import (
     Gap,
     HeldRate,
@@ -24,6 +24,7 @@ from tumorboard.conferences.outcome import (
     held_rate,
     local_date,
 )
+from tumorboard.conferences.schedule import is_working_day
 from tumorboard.conferences.services import day_range, find_board
 from tumorboard.errors import NotFound
 from tumorboard.i18n import N_
@@ -34,6 +35,8 @@ from tumorboard.protocol.models import (
     Recommendation,
     RecommendationFollowUp,
 )
+from tumorboard.qm.indicators import current_definitions
+from tumorboard.qm.models import IndicatorCode, IndicatorDefinition, TargetDirection
 from tumorboard.qm.period import Period
 
 
@@ -93,6 +96,8 @@ class Dashboard:
     held: HeldRate
     gaps: tuple[tuple[Board, Gap], ...]
     figures: tuple[Figure, ...]
+    indicators: tuple[IndicatorValue, ...] = ()
+    quorum_misses: tuple[QuorumMiss, ...] = ()
 
     def figure(self, key: str) -> Figure:
         for figure in self.figures:
@@ -162,7 +167,10 @@ def build_dashboard(session: Session, *, boards: Sequence[Board], period: Period
         _follow_up(session, held_ids),
         _days_to_signature(pairs, many),
     )
-    return Dashboard(period, tuple(boards), held_rate(pairs, now=now), found_gaps, figures)
+    values, misses = indicator_values(session, boards=boards, pairs=pairs, now=now)
+    return Dashboard(
+        period, tuple(boards), held_rate(pairs, now=now), found_gaps, figures, tuple(values), tuple(misses)
+    )
 
 
 def _held_per_month(period: Period, pairs: list[tuple[ConferenceSession, Outcome]], now: dt.datetime) -> Figure:
@@ -226,14 +234,7 @@ def _quorum_run(session: Session, rows: list[ConferenceSession], held_ids: list[
 
 
 def _attendance_heatmap(session: Session, rows: list[ConferenceSession], held_ids: list[int], many: bool) -> Figure:
-    present: dict[int, set[str]] = {}
-    for chunk in _chunks(held_ids):
-        for sid, discipline, stands_for in session.execute(
-            select(Attendance.session_id, Attendance.discipline, Attendance.stands_in_for_discipline).where(
-                Attendance.session_id.in_(chunk)
-            )
-        ):
-            present.setdefault(sid, set()).add(stands_for or discipline)
+    present = attended_disciplines(session, held_ids)
     disciplines = sorted({d for found in present.values() for d in found})
     table = tuple(
         (_session_label(cs, many), *(1 if d in present[cs.id] else 0 for d in disciplines))
@@ -343,3 +344,176 @@ def _days_to_signature(pairs: list[tuple[ConferenceSession, Outcome]], many: boo
         ChartKind.BARS,
         N_("Kalendertage zwischen Sitzung und erster Unterschrift (Version 1)."),
     )
+
+
+# --- indicator values ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class IndicatorValue:
+    board: Board
+    code: IndicatorCode
+    #: For A2: the discipline; else "".
+    detail: str
+    definition: IndicatorDefinition | None
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.numerator / self.denominator, 1) if self.denominator else None
+
+    @property
+    def met(self) -> bool | None:
+        """Against the definition's target; ``None`` without a target or without a denominator."""
+        d = self.definition
+        if d is None or d.target_percent is None or self.percent is None:
+            return None
+        if d.target_direction is TargetDirection.AT_MOST:
+            return self.percent <= d.target_percent
+        return self.percent >= d.target_percent
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumMiss:
+    """A held session without its quorum (A1 nonconformity): the missing disciplines and the recorded reason."""
+
+    session: ConferenceSession
+    missing: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+def attended_disciplines(session: Session, session_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Per session, the disciplines covered by anyone who attended (a stand-in covers the discipline stood in
+    for). Presence over the whole session: an early leaver still attended."""
+    present: dict[int, set[str]] = {}
+    for chunk in _chunks(session_ids):
+        for sid, discipline, stands_for in session.execute(
+            select(Attendance.session_id, Attendance.discipline, Attendance.stands_in_for_discipline).where(
+                Attendance.session_id.in_(chunk)
+            )
+        ):
+            present.setdefault(sid, set()).add(stands_for or discipline)
+    return present
+
+
+def quorum_misses(board: Board, covered: set[str]) -> tuple[str, ...]:
+    """The board's quorum groups (configuration on the board) against the disciplines present."""
+    have = {d.casefold() for d in covered}
+    missing: list[str] = []
+    for group in board.quorum_groups:
+        names = [d.name for d in group.disciplines]
+        absent = [n for n in names if n.casefold() not in have]
+        if group.kind is QuorumKind.ALL_OF:
+            missing.extend(absent)
+        elif len(absent) == len(names) and names:
+            missing.append(" / ".join(names))
+    return tuple(missing)
+
+
+def working_days_between(first: dt.date, last: dt.date) -> int:
+    """Working days (Mon–Fri, no NRW holiday) after ``first`` up to and including ``last``."""
+    days, day = 0, first
+    while day < last:
+        day += dt.timedelta(days=1)
+        days += is_working_day(day)
+    return days
+
+
+def indicator_values(
+    session: Session,
+    *,
+    boards: Sequence[Board],
+    pairs: Sequence[tuple[ConferenceSession, Outcome]],
+    now: dt.datetime,
+) -> tuple[list[IndicatorValue], list[QuorumMiss]]:
+    """A1, A2, H1, Q1 and R1 per board with the definition version in force (P1–P3 need the imported primary
+    cases: :func:`tumorboard.qm.quotas.quota_values`)."""
+    values: list[IndicatorValue] = []
+    misses: list[QuorumMiss] = []
+    held_ids = [cs.id for cs, o in pairs if o.kind.held]
+    present = attended_disciplines(session, held_ids)
+    reasons = _quorum_reasons(session, held_ids)
+    signed_cases = _discussed_cases(session, held_ids)
+    follow = _follow_up_by_session(session, held_ids)
+    for board in boards:
+        defs = current_definitions(session, board)
+        mine = [(cs, o) for cs, o in pairs if cs.board_id == board.id]
+        held = [cs for cs, o in mine if o.kind.held]
+        rate = held_rate(mine, now=now)
+        values.append(IndicatorValue(board, IndicatorCode.H1, "", defs.get(IndicatorCode.H1), rate.held, rate.planned))
+        ok = 0
+        for cs in held:
+            missing = quorum_misses(board, present.get(cs.id, set()))
+            if missing:
+                misses.append(QuorumMiss(cs, missing, tuple(reasons.get(cs.id, ()))))
+            else:
+                ok += 1
+        values.append(IndicatorValue(board, IndicatorCode.A1, "", defs.get(IndicatorCode.A1), ok, len(held)))
+        disciplines = sorted({d.name for g in board.quorum_groups for d in g.disciplines})
+        for name in disciplines:
+            n = sum(1 for cs in held if name.casefold() in {d.casefold() for d in present.get(cs.id, set())})
+            values.append(IndicatorValue(board, IndicatorCode.A2, name, defs.get(IndicatorCode.A2), n, len(held)))
+        q1 = defs.get(IndicatorCode.Q1)
+        limit = q1.working_days if q1 is not None and q1.working_days is not None else None
+        timely = discussed = 0
+        outcome_of = dict(mine)
+        for cs in held:
+            n_cases = signed_cases.get(cs.id, 0)
+            discussed += n_cases
+            signed_at = outcome_of[cs].at
+            if (
+                limit is not None
+                and signed_at is not None
+                and working_days_between(cs.local_start.date(), local_date(signed_at)) <= limit
+            ):
+                timely += n_cases
+        values.append(IndicatorValue(board, IndicatorCode.Q1, "", q1, timely, discussed))
+        deviated = sum(follow.get(cs.id, (0, 0))[1] for cs in held)
+        known = sum(follow.get(cs.id, (0, 0))[0] for cs in held)
+        values.append(IndicatorValue(board, IndicatorCode.R1, "", defs.get(IndicatorCode.R1), deviated, known))
+    return values, misses
+
+
+def _quorum_reasons(session: Session, held_ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for chunk in _chunks(held_ids):
+        for sid, reason in session.execute(
+            select(Recommendation.session_id, Recommendation.quorum_reason)
+            .where(Recommendation.session_id.in_(chunk), Recommendation.quorum_reason.is_not(None))
+            .distinct()
+            .order_by(Recommendation.session_id, Recommendation.quorum_reason)
+        ):
+            out.setdefault(sid, []).append(reason or "")
+    return out
+
+
+def _discussed_cases(session: Session, held_ids: Sequence[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for chunk in _chunks(held_ids):
+        for sid, n in session.execute(
+            select(Case.session_id, func.count())
+            .where(Case.session_id.in_(chunk), Case.status == CaseStatus.DISCUSSED)
+            .group_by(Case.session_id)
+        ):
+            out[sid] = int(n)
+    return out
+
+
+def _follow_up_by_session(session: Session, held_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Per session: (cases with a known follow-up, of them deviated), latest entry per case."""
+    latest = (
+        select(RecommendationFollowUp.case_id, func.max(RecommendationFollowUp.id).label("last_id"))
+        .group_by(RecommendationFollowUp.case_id)
+        .subquery()
+    )
+    out: dict[int, tuple[int, int]] = {}
+    for chunk in _chunks(held_ids):
+        for sid, status, n in session.execute(
+            select(Case.session_id, RecommendationFollowUp.status, func.count())
+            .join(latest, latest.c.last_id == RecommendationFollowUp.id)
+            .join(Case, Case.id == RecommendationFollowUp.case_id)
+            .where(Case.session_id.in_(chunk), Case.status == CaseStatus.DISCUSSED)
+            .group_by(Case.session_id, RecommendationFollowUp.status)
+        ):
+            known, deviated = out.get(sid, (0, 0))
+            out[sid] = (known + int(n), deviated + (int(n) if status is FollowUpStatus.DEVIATED else 0))
+    return out

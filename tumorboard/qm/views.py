@@ -4,22 +4,30 @@ CSV download. Read-only: nothing here changes the record."""
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from tumorboard.clock import BERLIN
+from tumorboard.conferences import services as conf_services
+from tumorboard.conferences.models import Board
+from tumorboard.conferences.services import list_boards
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.csv import render_csv
 from tumorboard.i18n import translate
 from tumorboard.qm.charts import render_svg
+from tumorboard.qm.forms import IndicatorForm
+from tumorboard.qm.indicators import IndicatorInput, current_definitions, define_indicator
+from tumorboard.qm.models import IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
-from tumorboard.qm.permissions import can_view_qm
+from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.services import Dashboard, build_dashboard, resolve_boards
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db
-from tumorboard.web.security import now, requires
+from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("qm", __name__, url_prefix="/qm")
 
@@ -47,8 +55,6 @@ def _dashboard() -> Dashboard:
 @bp.route("/")
 @requires(can_view_qm)
 def dashboard() -> Page:
-    from tumorboard.conferences.services import list_boards
-
     boards = list_boards(db())
     try:
         data = _dashboard()
@@ -81,3 +87,80 @@ def figure_csv(key: str) -> Page:
     scope = data.boards[0].short_name if len(data.boards) == 1 else "alle"
     name = f"qm-{key}-{scope}-{data.period.first:%Y%m%d}-{data.period.last:%Y%m%d}.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --- indicator definitions ---------------------------------------------------------------------------------------
+@bp.route("/indicators")
+@requires(can_view_qm)
+def indicators() -> Page:
+    from tumorboard.qm.indicators import history
+
+    return render_template(
+        "qm/indicators.html",
+        rows=history(db()),
+        boards={b.id: b for b in list_boards(db())},
+        can_edit=can_define_indicators(current_user()),
+    )
+
+
+def _indicator_form(code: str, board: Board | None) -> IndicatorForm:
+    form = IndicatorForm()
+    form.board.choices = [("", _("alle Konferenzen (Vorgabe)"))] + [(str(b.id), b.name) for b in list_boards(db())]
+    if request.method == "GET":
+        current = current_definitions(db(), board).get(IndicatorCode(code))
+        if current is not None:
+            form.board.data = str(board.id) if board else ""
+            form.name.data = current.name
+            form.numerator.data = current.numerator
+            form.denominator.data = current.denominator
+            form.target_percent.data = (
+                Decimal(str(current.target_percent)) if current.target_percent is not None else None
+            )
+            form.target_direction.data = current.target_direction.value
+            form.working_days.data = current.working_days
+            form.source.data = current.source
+    return form
+
+
+@bp.route("/indicators/<code>", methods=["GET", "POST"])
+@requires(can_define_indicators)
+def edit_indicator(code: str) -> Page:
+    if code not in {c.value for c in IndicatorCode}:
+        return render_template("errors/error.html", code=404, message=_("Diese Kennzahl gibt es nicht.")), 404
+    board_arg = request.values.get("board") or ""
+    board = conf_services.get_board(db(), int(board_arg)) if board_arg.isdigit() else None
+    form = _indicator_form(code, board)
+    error = None
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                define_indicator(
+                    db(),
+                    code=code,
+                    board=board,
+                    data=IndicatorInput(
+                        name=form.name.data or "",
+                        numerator=form.numerator.data or "",
+                        denominator=form.denominator.data or "",
+                        target_percent=float(form.target_percent.data)
+                        if form.target_percent.data is not None
+                        else None,
+                        target_direction=form.target_direction.data or "",
+                        working_days=form.working_days.data,
+                        source=form.source.data or "",
+                        reason=form.reason.data,
+                    ),
+                    at=now(),
+                    actor=current_actor(),
+                )
+            except TumorboardError as err:
+                db().rollback()
+                error, status = message(err), status_of(err)
+            else:
+                db().commit()
+                flash(_("Neue Version der Kennzahl %(code)s gespeichert.", code=code), "success")
+                return redirect(url_for("qm.indicators"), 303)
+        else:
+            error, status = _("Bitte die markierten Felder prüfen."), 422
+    return render_template("qm/indicator_edit.html", code=code, form=form, error=error), status

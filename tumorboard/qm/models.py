@@ -1,0 +1,78 @@
+"""Indicator definitions as versioned configuration (issue 11): no target, quorum rule or day count is code.
+
+Append-only: an edit adds version n+1 of the indicator for its scope (the shipped defaults have no board; a board
+may get its own versions). The current definition of an indicator for a board is that board's highest version,
+else the default's highest version. Figures and the evidence bundle name the version that produced them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tumorboard.db import Base, enum_column
+
+
+class IndicatorCode(enum.StrEnum):
+    """The family of tumor-conference indicators (qm.md); the ids the DKG sheets use."""
+
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    R1 = "R1"
+    A1 = "A1"
+    A2 = "A2"
+    H1 = "H1"
+    Q1 = "Q1"
+
+
+class TargetDirection(enum.StrEnum):
+    #: The value should reach the target or more (quotas, quorum).
+    AT_LEAST = "at_least"
+    #: The value should stay at or below the target (deviations: "möglichst selten").
+    AT_MOST = "at_most"
+
+
+class IndicatorDefinition(Base):
+    __tablename__ = "qm_indicator_definition"
+    __table_args__ = (
+        UniqueConstraint("code", "board_id", "version"),
+        Index("ix_qm_indicator_definition_code", "code", "board_id"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(
+            "target_percent IS NULL OR (target_percent >= 0 AND target_percent <= 100)", name="target_range"
+        ),
+        CheckConstraint("working_days IS NULL OR working_days BETWEEN 0 AND 60", name="working_days_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[IndicatorCode] = mapped_column(enum_column(IndicatorCode, "indicator_code", length=4))
+    #: NULL: the default for every board (the shipped model set and its edits); else this board's own version.
+    board_id: Mapped[int | None] = mapped_column(ForeignKey("board.id", ondelete="RESTRICT"))
+    #: 1 for the first definition in its scope, +1 per edit; rows are never updated.
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    numerator: Mapped[str] = mapped_column(Text)
+    denominator: Mapped[str] = mapped_column(Text)
+    #: Target in percent (0–100); NULL: no numeric target (the figure is shown without a verdict).
+    target_percent: Mapped[float | None] = mapped_column(Float)
+    target_direction: Mapped[TargetDirection] = mapped_column(
+        enum_column(TargetDirection, "target_direction"), default=TargetDirection.AT_LEAST
+    )
+    #: Q1 only: a case protocol counts as timely if signed at most this many working days (Mon–Fri, no NRW
+    #: holiday) after the session.
+    working_days: Mapped[int | None]
+    #: Where the definition comes from (sheet and its date, or "Vorgabe des Hauses").
+    source: Mapped[str] = mapped_column(Text)
+    #: Why this version replaces the previous one (NULL for the shipped version 1).
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    #: NULL for the shipped model set.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+
+    @property
+    def label(self) -> str:
+        return f"{self.code.value} v{self.version}" + ("" if self.board_id is None else f" (Konferenz {self.board_id})")
