@@ -76,3 +76,51 @@ class IndicatorDefinition(Base):
     @property
     def label(self) -> str:
         return f"{self.code.value} v{self.version}" + ("" if self.board_id is None else f" (Konferenz {self.board_id})")
+
+
+class PrimaryCaseImport(Base):
+    """One import of the tumor documentation system's primary-case list for a board and year (the denominator of
+    P1–P3). Imports are kept; the latest import of a (board, year) is the one in force."""
+
+    __tablename__ = "qm_primary_case_import"
+    __table_args__ = (
+        Index("ix_qm_primary_case_import_board_year", "board_id", "year"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("board.id", ondelete="RESTRICT"))
+    #: The "Kennzahlenjahr" the list is for.
+    year: Mapped[int]
+    #: The uploaded file's name as given (shown to QM) and SHA-256 of its bytes (what was imported, exactly).
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int]
+    imported_at: Mapped[dt.datetime]
+    imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+
+
+class PrimaryCase(Base):
+    """One row of an import: a case of the year. Only the KIS patient number is kept of the identity (name and
+    birth date are checked against our patient at import and not stored: data minimisation)."""
+
+    __tablename__ = "qm_primary_case"
+    __table_args__ = (Index("ix_qm_primary_case_import", "import_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("qm_primary_case_import.id", ondelete="CASCADE"))
+    #: Line in the file (header = line 1), so the drill-down names what QM finds in the source system.
+    line: Mapped[int]
+    #: KIS patient number (matched to patient.patient_number at evaluation).
+    patient_number: Mapped[str] = mapped_column(String(40), index=True)
+    icd10_code: Mapped[str] = mapped_column(String(10))
+    diagnosis_date: Mapped[dt.date]
+    is_primary: Mapped[bool]
+    is_operated: Mapped[bool]
+    operation_date: Mapped[dt.date | None]
+    therapy_start: Mapped[dt.date | None]
+    #: UICC stage as exported (free text such as "IIIB"); not interpreted here.
+    uicc_stage: Mapped[str] = mapped_column(String(20), default="")
+    #: First local recurrence or distant metastasis (P3).
+    recurrence_date: Mapped[dt.date | None]
+    is_emergency: Mapped[bool]

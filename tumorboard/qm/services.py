@@ -37,7 +37,8 @@ from tumorboard.protocol.models import (
 )
 from tumorboard.qm.indicators import current_definitions
 from tumorboard.qm.models import IndicatorCode, IndicatorDefinition, TargetDirection
-from tumorboard.qm.period import Period
+from tumorboard.qm.period import Period, PeriodKind
+from tumorboard.qm.quotas import QuotaResult, quota_result
 
 
 def session_outcomes(
@@ -98,6 +99,8 @@ class Dashboard:
     figures: tuple[Figure, ...]
     indicators: tuple[IndicatorValue, ...] = ()
     quorum_misses: tuple[QuorumMiss, ...] = ()
+    #: P1–P3 per board with an imported primary-case list for the period's year (calendar years only).
+    quotas: tuple[tuple[Board, QuotaResult], ...] = ()
 
     def figure(self, key: str) -> Figure:
         for figure in self.figures:
@@ -168,8 +171,28 @@ def build_dashboard(session: Session, *, boards: Sequence[Board], period: Period
         _days_to_signature(pairs, many),
     )
     values, misses = indicator_values(session, boards=boards, pairs=pairs, now=now)
+    quotas: list[tuple[Board, QuotaResult]] = []
+    if period.kind is PeriodKind.YEAR:
+        for board in boards:
+            result = quota_result(session, board, period.first.year)
+            if result is None:
+                continue
+            quotas.append((board, result))
+            defs = current_definitions(session, board)
+            values.extend(
+                IndicatorValue(board, q.code, "", defs.get(q.code), q.numerator, q.denominator) for q in result.quotas
+            )
+    order = {code: n for n, code in enumerate(IndicatorCode)}
+    values.sort(key=lambda v: (v.board.name, order[v.code], v.detail))
     return Dashboard(
-        period, tuple(boards), held_rate(pairs, now=now), found_gaps, figures, tuple(values), tuple(misses)
+        period,
+        tuple(boards),
+        held_rate(pairs, now=now),
+        found_gaps,
+        figures,
+        tuple(values),
+        tuple(misses),
+        tuple(quotas),
     )
 
 

@@ -15,15 +15,16 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf_services
 from tumorboard.conferences.models import Board
 from tumorboard.conferences.services import list_boards
-from tumorboard.errors import TumorboardError
+from tumorboard.errors import InvalidInput, TumorboardError
 from tumorboard.exports.csv import render_csv
-from tumorboard.i18n import translate
+from tumorboard.i18n import N_, translate
 from tumorboard.qm.charts import render_svg
 from tumorboard.qm.forms import IndicatorForm
 from tumorboard.qm.indicators import IndicatorInput, current_definitions, define_indicator
 from tumorboard.qm.models import IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
+from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
 from tumorboard.qm.services import Dashboard, build_dashboard, resolve_boards
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db
@@ -164,3 +165,80 @@ def edit_indicator(code: str) -> Page:
         else:
             error, status = _("Bitte die markierten Felder prüfen."), 422
     return render_template("qm/indicator_edit.html", code=code, form=form, error=error), status
+
+
+# --- primary cases and quotas ------------------------------------------------------------------------------------
+@bp.route("/primary-cases", methods=["GET", "POST"])
+@requires(can_view_qm)
+def primary_cases() -> Page:
+    """QM imports the primary-case list of a board and year; a bad file is refused whole with line and reason."""
+    boards = list_boards(db())
+    problems: list[tuple[int, str]] = []
+    error = None
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        board_arg = request.form.get("board", "")
+        try:
+            if not board_arg.isdigit():
+                raise InvalidInput(N_("Bitte eine Konferenz wählen."), field="board")
+            board = conf_services.get_board(db(), int(board_arg))
+            year_text = request.form.get("year", "")
+            if not year_text.isdigit():
+                raise InvalidInput(N_("Bitte ein Jahr zwischen 2000 und 2100 angeben."), field="year")
+            if upload is None or not upload.filename:
+                raise InvalidInput(N_("Bitte eine CSV-Datei wählen."), field="file")
+            record = import_primary_cases(
+                db(),
+                board=board,
+                year=int(year_text),
+                filename=upload.filename,
+                content=upload.read(MAX_BYTES + 1),
+                at=now(),
+                actor=current_actor(),
+            )
+        except ImportRejected as err:
+            db().rollback()
+            error, status = message(err), status_of(err)
+            locale = str(get_locale() or "de")
+            problems = [(p.line, translate(p.message, locale, **p.params)) for p in err.problems]
+        except TumorboardError as err:
+            db().rollback()
+            error, status = message(err), status_of(err)
+        else:
+            db().commit()
+            flash(_("%(n)s Fälle importiert.", n=record.row_count), "success")
+            return redirect(url_for("qm.primary_cases"), 303)
+    return render_template(
+        "qm/primary_cases.html",
+        boards=boards,
+        by_id={b.id: b for b in boards},
+        imports=list_imports(db()),
+        columns=COLUMNS,
+        problems=problems,
+        error=error,
+        today=now().astimezone(BERLIN).date(),
+    ), status
+
+
+@bp.route("/quotas")
+@requires(can_view_qm)
+def quotas() -> Page:
+    """P1–P3 of one board and year with the denominator cases never presented (what auditors ask for)."""
+    try:
+        board = resolve_boards(db(), request.args.get("board"))
+        if len(board) != 1:
+            raise InvalidInput(N_("Bitte eine Konferenz wählen."), field="board")
+        year = _period().first.year
+        result = quota_result(db(), board[0], year)
+    except TumorboardError as err:
+        return render_template("errors/error.html", code=status_of(err), message=message(err)), status_of(err)
+    if request.args.get("format") == "csv":
+        body = render_csv(
+            [(m.code.value, m.line, m.patient_number, m.icd10_code, m.reference_date.isoformat())
+             for m in (result.never_presented if result else ())],
+            header=("Kennzahl", "Zeile", "Patienten-ID", "ICD-10", "Bezugsdatum"),
+        )  # fmt: skip
+        name = f"qm-nie-vorgestellt-{board[0].short_name}-{year}.csv"
+        return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return render_template("qm/quotas.html", board=board[0], year=year, result=result)
