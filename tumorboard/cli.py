@@ -27,6 +27,7 @@ from tumorboard.i18n import N_
 from tumorboard.imaging.cli import imaging
 from tumorboard.partners.cli import partners
 from tumorboard.protocol.cli import protocol
+from tumorboard.qm.cli import qm
 from tumorboard.supervisor import restore_default_signals
 
 
@@ -39,7 +40,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, partners, protocol):
+for _group in (agenda, attendance, imaging, partners, protocol, qm):
     main.add_command(_group)
 
 

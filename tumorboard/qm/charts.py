@@ -38,7 +38,7 @@ def render_svg(figure: Figure, *, title: str) -> str:
         ax.set_title(title, loc="left", fontsize=10)
         labels = [str(row[0]) for row in figure.rows]
         series = figure.header[1:]
-        positions = list(range(len(labels)))
+        positions: list[float] = [float(n) for n in range(len(labels))]
         if not figure.rows:
             ax.text(0.5, 0.5, "Keine Daten im Zeitraum", ha="center", va="center", transform=ax.transAxes)
             ax.set_xticks([])
@@ -53,8 +53,11 @@ def render_svg(figure: Figure, *, title: str) -> str:
         elif figure.chart is ChartKind.HEATMAP:
             matrix = [[_values(v) for v in row[1:]] for row in figure.rows]
             transposed = [list(col) for col in zip(*matrix, strict=True)] if matrix else []
-            ax.imshow(transposed, aspect="auto", cmap="Greens", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_yticks(range(len(series)), labels=list(series))
+            # pcolormesh, not imshow: imshow embeds a bitmap in the SVG; the figure must stay vector in the PDF.
+            ax.pcolormesh(transposed, cmap="Greens", vmin=0, vmax=1, edgecolors="white", linewidth=0.2)
+            ax.set_yticks([n + 0.5 for n in range(len(series))], labels=list(series))
+            ax.invert_yaxis()
+            positions = [p + 0.5 for p in positions]
         else:
             width = 0.8 / (1 if figure.chart is ChartKind.STACKED else max(len(series), 1))
             bottoms = [0.0] * len(labels)

@@ -124,3 +124,44 @@ class PrimaryCase(Base):
     #: First local recurrence or distant metastasis (P3).
     recurrence_date: Mapped[dt.date | None]
     is_emergency: Mapped[bool]
+
+
+class BundleStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class BundleJob(Base):
+    """A requested evidence bundle, built by the scheduler process (``qm.build_bundles``), never by a web worker.
+    The row is the state: a restarted web process shows the same progress; a scheduler that died mid-build leaves
+    a stale heartbeat and the job is taken up again."""
+
+    __tablename__ = "qm_bundle_job"
+    __table_args__ = (
+        Index("ix_qm_bundle_job_status", "status"),
+        CheckConstraint("last_day >= first_day", name="period_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: NULL: all boards.
+    board_id: Mapped[int | None] = mapped_column(ForeignKey("board.id", ondelete="RESTRICT"))
+    first_day: Mapped[dt.date]
+    last_day: Mapped[dt.date]
+    status: Mapped[BundleStatus] = mapped_column(
+        enum_column(BundleStatus, "bundle_status"), default=BundleStatus.QUEUED
+    )
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    #: Current step or the failure (German, shown to the requester).
+    message: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    requested_by_name: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    #: The ZIP's file name below the instance folder's ``qm-bundles/``, its SHA-256 and size once done.
+    file_name: Mapped[str | None] = mapped_column(String(120))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None]

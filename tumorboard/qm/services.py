@@ -125,7 +125,8 @@ def resolve_boards(session: Session, board: str | None) -> tuple[Board, ...]:
     return (find_board(session, board),)
 
 
-def _sessions(session: Session, boards: Sequence[Board], period: Period) -> list[ConferenceSession]:
+def sessions_in_period(session: Session, boards: Sequence[Board], period: Period) -> list[ConferenceSession]:
+    """The sessions of ``boards`` starting inside ``period`` (Berlin days), by start and board."""
     start, end = day_range(period.first, period.last + dt.timedelta(days=1))
     return list(
         session.scalars(
@@ -152,7 +153,7 @@ def _session_label(cs: ConferenceSession, many_boards: bool) -> str:
 def build_dashboard(session: Session, *, boards: Sequence[Board], period: Period, now: dt.datetime) -> Dashboard:
     """Every figure of the QM dashboard for ``boards`` over ``period`` (read-only; a handful of grouped queries
     whatever the number of sessions)."""
-    rows = _sessions(session, boards, period)
+    rows = sessions_in_period(session, boards, period)
     outcomes = session_outcomes(session, rows, now=now)
     pairs = [(cs, outcomes[cs.id]) for cs in rows]
     many = len(boards) > 1

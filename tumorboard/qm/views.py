@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from decimal import Decimal
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -18,16 +18,17 @@ from tumorboard.conferences.services import list_boards
 from tumorboard.errors import InvalidInput, TumorboardError
 from tumorboard.exports.csv import render_csv
 from tumorboard.i18n import N_, translate
+from tumorboard.qm.bundles import get_job, recent_jobs, request_bundle
 from tumorboard.qm.charts import render_svg
 from tumorboard.qm.forms import IndicatorForm
 from tumorboard.qm.indicators import IndicatorInput, current_definitions, define_indicator
-from tumorboard.qm.models import IndicatorCode
+from tumorboard.qm.models import BundleStatus, IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
 from tumorboard.qm.services import Dashboard, build_dashboard, resolve_boards
 from tumorboard.web.errors import message, status_of
-from tumorboard.web.request_session import db
+from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
 
 bp = Blueprint("qm", __name__, url_prefix="/qm")
@@ -242,3 +243,56 @@ def quotas() -> Page:
         name = f"qm-nie-vorgestellt-{board[0].short_name}-{year}.csv"
         return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return render_template("qm/quotas.html", board=board[0], year=year, result=result)
+
+
+# --- evidence bundles --------------------------------------------------------------------------------------------
+@bp.route("/bundles", methods=["POST"])
+@requires(can_view_qm)
+def request_bundle_view() -> Page:
+    """Queue a bundle for the dashboard's board and period; the scheduler builds it (never this web worker)."""
+    try:
+        boards = resolve_boards(db(), request.form.get("board"))
+        period = parse_period(
+            request.form.get("period"),
+            today=now().astimezone(BERLIN).date(),
+            year=request.form.get("year"),
+            quarter=request.form.get("quarter"),
+            month=request.form.get("month"),
+            start=request.form.get("from"),
+            end=request.form.get("to"),
+        )
+        user = current_user()
+        job = request_bundle(
+            db(),
+            board=boards[0] if len(boards) == 1 and request.form.get("board") not in (None, "", "all") else None,
+            period=period,
+            requested_by_id=user.id,
+            requested_by_name=user.display_name,
+            at=now(),
+        )
+    except TumorboardError as err:
+        db().rollback()
+        return render_template("errors/error.html", code=status_of(err), message=message(err)), status_of(err)
+    db().commit()
+    return redirect(url_for("qm.bundle_status", job_id=job.id), 303)
+
+
+@bp.route("/bundles/<int:job_id>")
+@requires(can_view_qm)
+def bundle_status(job_id: int) -> Page:
+    job = get_job(db(), job_id)
+    return render_template("qm/bundle.html", job=job, jobs=recent_jobs(db()))
+
+
+@bp.route("/bundles/<int:job_id>.zip")
+@requires(can_view_qm)
+def bundle_download(job_id: int) -> Page:
+    job = get_job(db(), job_id)
+    if job.status is not BundleStatus.DONE or not job.file_name:
+        return render_template(
+            "errors/error.html", code=409, message=_("Das Nachweispaket ist noch nicht fertig.")
+        ), 409
+    path = runtime().settings.instance_path / "qm-bundles" / job.file_name
+    if not path.is_file():
+        return render_template("errors/error.html", code=404, message=_("Die Datei des Nachweispakets fehlt.")), 404
+    return send_file(path, mimetype="application/zip", as_attachment=True, download_name=job.file_name)
