@@ -541,3 +541,35 @@ def _follow_up_by_session(session: Session, held_ids: Sequence[int]) -> dict[int
             known, deviated = out.get(sid, (0, 0))
             out[sid] = (known + int(n), deviated + (int(n) if status is FollowUpStatus.DEVIATED else 0))
     return out
+
+
+# --- auditor view --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AuditedSession:
+    session: ConferenceSession
+    outcome: Outcome
+    attendance: tuple[Attendance, ...]
+    versions: tuple[ProtocolVersion, ...]
+
+
+def auditor_sessions(
+    session: Session, *, boards: Sequence[Board], period: Period, now: dt.datetime
+) -> list[AuditedSession]:
+    """Every session of the period with its outcome, attendance list and protocol versions (read-only)."""
+    rows = sessions_in_period(session, boards, period)
+    outcomes = session_outcomes(session, rows, now=now)
+    attendance: dict[int, list[Attendance]] = {}
+    versions: dict[int, list[ProtocolVersion]] = {}
+    for chunk in _chunks([cs.id for cs in rows]):
+        for a in session.scalars(
+            select(Attendance).where(Attendance.session_id.in_(chunk)).order_by(Attendance.arrived_at, Attendance.id)
+        ):
+            attendance.setdefault(a.session_id, []).append(a)
+        for v in session.scalars(
+            select(ProtocolVersion).where(ProtocolVersion.session_id.in_(chunk)).order_by(ProtocolVersion.version)
+        ):
+            versions.setdefault(v.session_id, []).append(v)
+    return [
+        AuditedSession(cs, outcomes[cs.id], tuple(attendance.get(cs.id, ())), tuple(versions.get(cs.id, ())))
+        for cs in rows
+    ]

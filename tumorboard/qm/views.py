@@ -26,7 +26,7 @@ from tumorboard.qm.models import BundleStatus, IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
-from tumorboard.qm.services import Dashboard, build_dashboard, resolve_boards
+from tumorboard.qm.services import Dashboard, auditor_sessions, build_dashboard, resolve_boards
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -296,3 +296,23 @@ def bundle_download(job_id: int) -> Page:
     if not path.is_file():
         return render_template("errors/error.html", code=404, message=_("Die Datei des Nachweispakets fehlt.")), 404
     return send_file(path, mimetype="application/zip", as_attachment=True, download_name=job.file_name)
+
+
+# --- auditor view ------------------------------------------------------------------------------------------------
+@bp.route("/audit")
+@requires(can_view_qm)
+def auditor() -> Page:
+    """What an auditor clicks through during the visit: the period's sessions with outcome, attendance list and
+    protocol versions. Read-only."""
+    boards = list_boards(db())
+    try:
+        chosen = resolve_boards(db(), request.args.get("board"))
+        period = _period()
+    except TumorboardError as err:
+        return render_template(
+            "qm/auditor.html", rows=None, boards=boards, error=message(err), args=request.args, period=None
+        ), status_of(err)
+    rows = auditor_sessions(db(), boards=chosen, period=period, now=now())
+    return render_template(
+        "qm/auditor.html", rows=rows, boards=boards, error=None, args=request.args, period=period, chosen=chosen
+    )
