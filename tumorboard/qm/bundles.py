@@ -109,7 +109,7 @@ def record_bundle(
     *,
     sha256: str,
     size: int,
-    board: Board | None,
+    board_id: int | None,
     period: Period,
     job_id: int | None,
     at: dt.datetime,
@@ -126,7 +126,7 @@ def record_bundle(
         after={
             "sha256": sha256,
             "size": size,
-            "board_id": board.id if board else None,
+            "board_id": board_id,
             "from": period.first.isoformat(),
             "to": period.last.isoformat(),
         },

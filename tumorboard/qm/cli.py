@@ -57,7 +57,7 @@ def bundle_cmd(board_name: str, first: object, last: object, out: Path) -> None:
         write_atomically(out, body)
         digest = hashlib.sha256(body).hexdigest()
         record_bundle(
-            session, sha256=digest, size=len(body), board=boards[0] if board_name.casefold() != "all" else None,
+            session, sha256=digest, size=len(body), board_id=boards[0].id if board_name.casefold() != "all" else None,
             period=period, job_id=None, at=now, actor=CLI,
         )  # fmt: skip
     if tty:

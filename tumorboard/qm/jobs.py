@@ -85,20 +85,23 @@ def _progress(runtime: Runtime, job_id: int) -> Callable[[str, int, int], None]:
 
 
 def _build_one(runtime: Runtime, job_id: int) -> None:
+    # Two transactions: a long read that builds the bytes (progress is committed meanwhile by other sessions), then
+    # a short write. On SQLite a read transaction cannot become a write after others committed (its snapshot is
+    # stale: SQLITE_BUSY_SNAPSHOT), so the result is recorded in a fresh session.
     with runtime.session_factory() as session:
         job = session.get(BundleJob, job_id)
         assert job is not None
         period = job_period(job)
+        generated_by, board_id = job.requested_by_name, job.board_id
         try:
-            boards = resolve_boards(session, str(job.board_id) if job.board_id else None)
-            now = runtime.clock.now()
+            boards = resolve_boards(session, str(board_id) if board_id else None)
             body = make_bundle(
                 session,
                 boards=boards,
                 period=period,
-                now=now,
+                now=runtime.clock.now(),
                 templates=runtime.templates,
-                generated_by=job.requested_by_name,
+                generated_by=generated_by,
                 progress=_progress(runtime, job_id),
             )
         except TumorboardError as err:
@@ -111,9 +114,11 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
             log.exception("bundle job %s failed", job_id)
             _finish(runtime, job_id, BundleStatus.FAILED, "Interner Fehler beim Erstellen; siehe Protokoll.")
             return
-        digest = hashlib.sha256(body).hexdigest()
-        name = f"nachweispaket-{job_id}-{digest[:12]}.zip"
-        write_atomically(bundle_dir(runtime) / name, body)
+        session.rollback()
+    digest = hashlib.sha256(body).hexdigest()
+    name = f"nachweispaket-{job_id}-{digest[:12]}.zip"
+    write_atomically(bundle_dir(runtime) / name, body)
+    with runtime.session_factory() as session:
         job = session.get(BundleJob, job_id)
         assert job is not None
         job.status = BundleStatus.DONE
@@ -127,7 +132,7 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
             session,
             sha256=digest,
             size=len(body),
-            board=boards[0] if job.board_id else None,
+            board_id=board_id,
             period=period,
             job_id=job_id,
             at=runtime.clock.now(),
