@@ -10,7 +10,7 @@ import io
 from collections import Counter, defaultdict
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.conftest import NOW, login
 from tests.factories import make_board, make_user
@@ -43,7 +43,29 @@ def _sql(db_session, query: str) -> list[tuple]:
 
 def test_figures_match_plain_sql(db_session, activity):
     boards, built = activity
-    data = build_dashboard(db_session, boards=boards, period=YEAR, now=NOW)
+    _assert_figures_match_sql(db_session, boards, built, YEAR)
+
+
+def test_one_year_of_nine_boards_matches_plain_sql(db_session, demo):
+    """The acceptance data: the demo's nine boards over their year so far (series from 2026-01-05 to the fixed
+    clock), ~400 sessions and ~9,000 cases, every figure against plain SQL."""
+    from tumorboard.auth.models import User
+    from tumorboard.conferences.models import Board
+    from tumorboard.qm.period import Period
+
+    boards = list(db_session.scalars(select(Board).order_by(Board.name)))
+    clerk = db_session.scalars(select(User).where(User.username == "koordination")).one()
+    built = build_activity(
+        db_session, boards, first=dt.date(2026, 1, 1), last=dt.date(2026, 11, 22), clerk=clerk, at=NOW, max_cases=50
+    )
+    assert len(boards) == 9 and len(built.sessions) > 380 and built.cases > 9000
+    _assert_figures_match_sql(
+        db_session, boards, built, Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31), PeriodKind.YEAR)
+    )
+
+
+def _assert_figures_match_sql(db_session, boards, built, period) -> None:
+    data = build_dashboard(db_session, boards=boards, period=period, now=NOW)
     sessions = {cs.id: cs for cs in built.sessions}
     month = {sid: f"{cs.local_start:%Y-%m}" for sid, cs in sessions.items()}
     ids = _ids(sessions)
@@ -69,7 +91,7 @@ def test_figures_match_plain_sql(db_session, activity):
     assert held and cancelled and planned - held - cancelled  # the fixture has every outcome
 
     table = {row[0]: row[1:] for row in data.figure("sitzungen").rows}
-    assert len(table) == 12
+    assert len(table) == len(period.months)
     for m, (n_planned, n_held, n_cancelled, n_undoc) in table.items():
         assert n_planned == sum(1 for s in planned if month[s] == m)
         assert n_held == sum(1 for s in held if month[s] == m)
@@ -88,13 +110,23 @@ def test_figures_match_plain_sql(db_session, activity):
     for row in faelle.rows:
         assert dict(zip(faelle.header[1:], row[1:], strict=True)) == {t: by_type[row[0]][t] for t in faelle.header[1:]}
 
+    # Registrations count for every session of the period, also the coming ones (the demo registers cases ahead).
+    from tumorboard.conferences import services as conf
+
+    everything = [
+        cs
+        for cs in conf.sessions_between(db_session, *conf.day_range(period.first, period.last + dt.timedelta(days=1)))
+        if cs.board_id in {b.id for b in boards}
+    ]
+    all_ids = _ids(cs.id for cs in everything)
+    all_months = {cs.id: f"{cs.local_start:%Y-%m}" for cs in everything}
     late: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for sid, is_late in _sql(
         db_session,
-        f"SELECT session_id, is_late FROM case_registration WHERE status <> 'withdrawn' AND session_id IN ({ids})",
+        f"SELECT session_id, is_late FROM case_registration WHERE status <> 'withdrawn' AND session_id IN ({all_ids})",
     ):
-        late[month[sid]][0] += 1
-        late[month[sid]][1] += bool(is_late)
+        late[all_months[sid]][0] += 1
+        late[all_months[sid]][1] += bool(is_late)
     assert {r[0]: list(r[1:]) for r in data.figure("spaet").rows} == {m: late[m] for m in table}
 
     quorum: dict[int, list[int]] = defaultdict(lambda: [0, 0])
