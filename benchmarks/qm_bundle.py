@@ -25,21 +25,21 @@ from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.qm.activity import build_activity  # noqa: E402
-from tumorboard.auth.actors import CLI  # noqa: E402
-from tumorboard.auth.models import User  # noqa: E402
-from tumorboard.bootstrap import bootstrap  # noqa: E402
-from tumorboard.cases.models import Case  # noqa: E402
-from tumorboard.clock import FixedClock  # noqa: E402
-from tumorboard.conferences.models import Board, ConferenceSession  # noqa: E402
-from tumorboard.config import Settings  # noqa: E402
-from tumorboard.db import make_engine  # noqa: E402
-from tumorboard.demo.data import load_demo  # noqa: E402
-from tumorboard.migrate import upgrade  # noqa: E402
-from tumorboard.qm.charts import render_svg  # noqa: E402
-from tumorboard.qm.jobs import make_bundle  # noqa: E402
-from tumorboard.qm.period import Period, PeriodKind  # noqa: E402
-from tumorboard.qm.services import build_dashboard  # noqa: E402
+from tests.qm.activity import build_activity
+from tumorboard.auth.actors import CLI
+from tumorboard.auth.models import User
+from tumorboard.bootstrap import bootstrap
+from tumorboard.cases.models import Case
+from tumorboard.clock import FixedClock
+from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.config import Settings
+from tumorboard.db import make_engine
+from tumorboard.demo.data import load_demo
+from tumorboard.migrate import upgrade
+from tumorboard.qm.charts import render_svg
+from tumorboard.qm.jobs import make_bundle
+from tumorboard.qm.period import Period, PeriodKind
+from tumorboard.qm.services import build_dashboard
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -67,9 +67,8 @@ def run(url: str, tmp: Path, max_cases: int) -> None:
             select(func.count()).select_from(ConferenceSession).where(ConferenceSession.starts_at < NOW)
         )
         n_cases = session.scalar(select(func.count()).select_from(Case))
-    print(
-        f"data: {len(boards)} boards, {n_sessions} past sessions, {n_cases} cases ({time.perf_counter() - started:.1f} s)"
-    )
+    took = time.perf_counter() - started
+    print(f"data: {len(boards)} boards, {n_sessions} past sessions, {n_cases} cases ({took:.1f} s)")
     period = Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31), PeriodKind.YEAR)
     with rt.session_factory() as session:
         boards = list(session.scalars(select(Board).order_by(Board.name)))
