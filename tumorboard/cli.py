@@ -23,6 +23,7 @@ from tumorboard.bootstrap import Runtime
 from tumorboard.cli_support import handles_errors, iso_date, runtime, unit_of_work
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.conferences.outcome import Outcome
 from tumorboard.dbfaults import EXIT_BUSY, install_log_scrubber, involves_database, is_busy
 from tumorboard.errors import InvalidInput
 from tumorboard.exports.cli import agenda
@@ -31,6 +32,7 @@ from tumorboard.imaging.cli import imaging
 from tumorboard.imaging.mail.cli import mail
 from tumorboard.partners.cli import partners
 from tumorboard.protocol.cli import protocol
+from tumorboard.qm.cli import qm
 from tumorboard.supervisor import restore_default_signals
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, mail, members, partners, protocol):
+for _group in (agenda, attendance, imaging, mail, members, partners, protocol, qm):
     main.add_command(_group)
 
 
@@ -186,16 +188,25 @@ def sessions() -> None:
 def sessions_list(board_name: str | None, first: dt.date, last: dt.date, as_json: bool) -> None:
     """List sessions (Berlin dates, inclusive)."""
     with unit_of_work() as (rt, session):
+        from tumorboard.qm.services import session_outcomes
+
         _, rows = _window(session, rt, board_name, first, last + dt.timedelta(days=1))
-        data = [session_json(cs) for cs in rows]
+        outcomes = session_outcomes(session, rows, now=rt.clock.now())
+        data = [session_json(cs, outcomes[cs.id]) for cs in rows]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     for item in data:
-        click.echo(f"{item['id']:>6}  {item['start'][:16].replace('T', ' ')}  {item['board']:<10} {item['status']}")
+        click.echo(
+            f"{item['id']:>6}  {item['start'][:16].replace('T', ' ')}  {item['board']:<10} {item['status']:<10}"
+            f" {item['outcome']}"
+        )
 
 
-def session_json(cs: ConferenceSession) -> dict[str, Any]:
+def session_json(cs: ConferenceSession, outcome: Outcome) -> dict[str, Any]:
+    """``status`` is the planning state (planned / cancelled / holiday) as before; ``outcome`` says what became of
+    the session (issue 11): geplant, verschoben, abgesagt, feiertag, durchgeführt, protokolliert (with
+    ``signed_at``), nicht dokumentiert."""
     return {
         "id": cs.id,
         "board": cs.board.short_name,
@@ -211,6 +222,8 @@ def session_json(cs: ConferenceSession) -> dict[str, Any]:
         "cancel_reason": cs.cancel_reason,
         "uid": cs.uid,
         "sequence": cs.sequence,
+        "outcome": outcome.kind.value,
+        "signed_at": outcome.at.astimezone(cs.local_start.tzinfo).isoformat() if outcome.at else None,
         "room": cs.room,
         "video_url": cs.video_url,
     }

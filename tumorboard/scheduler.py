@@ -22,6 +22,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences.jobs import generate_upcoming_sessions
 from tumorboard.dbfaults import describe, is_busy
 from tumorboard.imaging.jobs import complete_studies, purge_discussed, render_previews
+from tumorboard.qm.jobs import build_bundles
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ JOBS: tuple[Job, ...] = (
     Job("imaging.complete_studies", complete_studies, CronTrigger(second="*/10", timezone=BERLIN), False),
     Job("imaging.render_previews", render_previews, CronTrigger(second="5,35", timezone=BERLIN), False),
     Job("imaging.purge_discussed", purge_discussed, CronTrigger(hour=3, minute=17, timezone=BERLIN), True),
+    # Evidence bundles requested on the QM dashboard; queued rows are built one by one (issue 11).
+    Job("qm.build_bundles", build_bundles, CronTrigger(second="*/5", timezone=BERLIN), True),
 )
 
 

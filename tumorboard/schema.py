@@ -13,6 +13,7 @@ from tumorboard.imaging.mail import models as mail_models
 from tumorboard.partners import models as partner_models
 from tumorboard.patients import models as patient_models
 from tumorboard.protocol import models as protocol_models
+from tumorboard.qm import models as qm_models
 
 __all__ = [
     "Base",
@@ -28,6 +29,7 @@ __all__ = [
     "partner_models",
     "patient_models",
     "protocol_models",
+    "qm_models",
 ]
 
 metadata = Base.metadata

@@ -83,6 +83,10 @@ class Tag(enum.StrEnum):
     PROTOCOL_VERSION_DOWNLOAD = "protocol:version:download"
     PROTOCOL_VERSION_SIGN = "protocol:version:sign"
 
+    QM_BUNDLE_BUILD = "qm:bundle:build"
+    QM_INDICATOR_DEFINE = "qm:indicator:define"
+    QM_PRIMARY_CASES_IMPORT = "qm:primary_cases:import"
+
     SECURITY_DICOM_REJECT = "security:dicom:reject"
 
     ACCESS_EMERGENCY_GRANT = "access:emergency:grant"
@@ -115,9 +119,12 @@ class SubjectType(enum.StrEnum):
     IMAGING_STORE = "imaging_store"  #: the image store as a whole (start-up reconciliation)
     INBOX = "inbox"  #: the triage inbox as a whole
     IMAGING_STUDY = "imaging_study"  #: imaging_study.id
+    INDICATOR = "indicator"  #: qm_indicator_definition.id (the new version)
     MAIL_MESSAGE = "mail_message"  #: mail_message.id (DICOM E-Mail)
     PARTNER = "partner"  #: partner.id
     PATIENT = "patient"  #: patient.id
+    PRIMARY_CASE_IMPORT = "primary_case_import"  #: qm_primary_case_import.id
+    QM_BUNDLE = "qm_bundle"  #: qm_bundle_job.id
     RECOMMENDATION = "recommendation"  #: recommendation.id
     SEARCH = "search"  #: a patient search ("-": the query itself is not kept)
     SERIES = "series"  #: imaging_series.id
@@ -184,6 +191,9 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_RECOMMENDATION_VIEW: N_("Empfehlung angesehen"),
     Tag.PROTOCOL_VERSION_DOWNLOAD: N_("Protokoll heruntergeladen"),
     Tag.PROTOCOL_VERSION_SIGN: N_("Protokoll unterschrieben"),
+    Tag.QM_BUNDLE_BUILD: N_("QM-Nachweispaket erstellt"),
+    Tag.QM_INDICATOR_DEFINE: N_("Kennzahl-Definition geändert (neue Version)"),
+    Tag.QM_PRIMARY_CASES_IMPORT: N_("Primärfälle importiert"),
     Tag.SECURITY_DICOM_REJECT: N_("DICOM-Verbindung abgelehnt"),
     Tag.ACCESS_EMERGENCY_GRANT: N_("Notfallzugriff gewährt"),
     Tag.ACCESS_MEMBER_ADD: N_("Mitglied einer Konferenz hinzugefügt"),
@@ -212,8 +222,11 @@ SUBJECT_LABELS: dict[SubjectType, str] = {
     SubjectType.DICOM_ASSOCIATION: N_("DICOM-Verbindung"),
     SubjectType.IMAGING_STORE: N_("Bildspeicher"),
     SubjectType.IMAGING_STUDY: N_("Bildgebung"),
+    SubjectType.INDICATOR: N_("Kennzahl-Definition"),
     SubjectType.PARTNER: N_("Partner"),
     SubjectType.PATIENT: N_("Patient"),
+    SubjectType.PRIMARY_CASE_IMPORT: N_("Primärfall-Import"),
+    SubjectType.QM_BUNDLE: N_("QM-Nachweispaket"),
     SubjectType.RECOMMENDATION: N_("Empfehlung"),
     SubjectType.SEARCH: N_("Suche"),
     SubjectType.SESSION: N_("Sitzung"),

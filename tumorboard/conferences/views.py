@@ -18,6 +18,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.forms import BoardForm, CancelForm, ExtraSessionForm, MoveForm, ReinstateForm
 from tumorboard.conferences.models import Board, ConferenceSession, HolidayPolicy
+from tumorboard.conferences.outcome import rhythm_of
 from tumorboard.conferences.quorum import parse_quorum
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.ical import render_calendar
@@ -63,12 +64,24 @@ def board_detail(board_id: int) -> Page:
 def _render_board(
     board: Board, *, extra_form: ExtraSessionForm | None = None, error: str | None = None, status: int = 200
 ) -> tuple[str, int]:
+    from tumorboard.qm.services import session_outcomes
+
     start, end = _horizon()
     sessions = conf.sessions_between(db(), start, end, board=board)
+    # Past sessions of the last year with their outcome (issue 11), newest first.
+    past = [
+        cs
+        for cs in conf.sessions_between(db(), start - dt.timedelta(weeks=52), start, board=board)
+        if cs.ends_at <= now()
+    ][::-1]
+    outcomes = session_outcomes(db(), [*sessions, *past], now=now())
     return render_template(
         "conferences/board.html",
         board=board,
         sessions=sessions,
+        past=past,
+        outcomes=outcomes,
+        rhythm=rhythm_of(board),
         quorum=conf.quorum_of(board),
         extra_form=extra_form or ExtraSessionForm(),
         error=error,

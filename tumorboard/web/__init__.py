@@ -100,6 +100,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from tumorboard.access.views import bp as access_bp
     from tumorboard.attendance.views import bp as attendance_bp
     from tumorboard.protocol.views import bp as protocol_bp
+    from tumorboard.qm.views import bp as qm_bp
 
     app.register_blueprint(access_bp)
     app.register_blueprint(attendance_bp)
@@ -107,6 +108,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from tumorboard.imaging.mail.views import bp as mail_bp
 
     app.register_blueprint(mail_bp)
+    app.register_blueprint(qm_bp)
 
     app.jinja_env.filters.update(
         date=lambda v, fmt="EEE, dd.MM.yyyy": format_date(v, fmt) if v else "",

@@ -1,0 +1,1 @@
+"""Quality management over a period (issue 11): session outcomes across boards, indicators, the dashboard."""

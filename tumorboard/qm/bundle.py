@@ -1,0 +1,298 @@
+"""What goes into the audit evidence bundle (issue 11, qm.md "Evidence bundle"): the tables T1–T7 as rows, the
+signed protocol versions byte for byte (their stored SHA-256 verified here), every agenda version, the indicator
+values with the definition versions that produced them. Rendering (CSV, PDF/A, ZIP, manifest) is
+:mod:`tumorboard.exports.qm_bundle`.
+
+Rows are ordered by session start, board and id, and carry no time of generation, so the same period gives the
+same tables byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tumorboard.attendance.models import Attendance
+from tumorboard.cases.models import AgendaVersion, Case, CaseStatus
+from tumorboard.clock import BERLIN
+from tumorboard.conferences.models import Board
+from tumorboard.conferences.outcome import held_rate
+from tumorboard.errors import Conflict
+from tumorboard.i18n import N_
+from tumorboard.partners.models import Partner
+from tumorboard.protocol.models import ProtocolVersion, Recommendation, RecommendationParticipant
+from tumorboard.protocol.services import version_diff
+from tumorboard.qm.models import IndicatorDefinition
+from tumorboard.qm.period import Period
+from tumorboard.qm.services import Dashboard, build_dashboard, session_outcomes, sessions_in_period
+
+Cell = str | int | float | None
+Progress = Callable[[str, int, int], None]
+
+
+class BundleIntegrityError(Conflict):
+    """A stored protocol version no longer matches its SHA-256: the bundle stops (nothing is written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    #: File stem in the bundle, e.g. "T1_sitzungen".
+    key: str
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerbatimFile:
+    path: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BundleData:
+    period: Period
+    boards: tuple[Board, ...]
+    dashboard: Dashboard
+    tables: tuple[Table, ...]
+    files: tuple[VerbatimFile, ...]
+    #: Every indicator definition version used: {"code", "board", "version", "id"}.
+    definitions: tuple[dict[str, Cell], ...]
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone(BERLIN).isoformat(timespec="minutes") if value else ""
+
+
+def _definition_label(d: IndicatorDefinition | None) -> str:
+    if d is None:
+        return ""
+    return f"v{d.version}" + ("" if d.board_id is None else " (Konferenz)")
+
+
+def _yes(value: bool) -> str:
+    return "ja" if value else "nein"
+
+
+def collect_bundle(
+    session: Session,
+    *,
+    boards: Sequence[Board],
+    period: Period,
+    now: dt.datetime,
+    progress: Progress | None = None,
+) -> BundleData:
+    """Gather everything the bundle holds for ``boards`` over ``period``. Raises :class:`BundleIntegrityError` when
+    a signed protocol version's bytes no longer match its stored SHA-256."""
+
+    def step(what: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(what, done, total)
+
+    step("Kennzahlen", 0, 1)
+    dashboard = build_dashboard(session, boards=boards, period=period, now=now)
+    by_board = {b.id: b for b in boards}
+    rows = sessions_in_period(session, boards, period)
+    outcomes = session_outcomes(session, rows, now=now)
+    ids = [cs.id for cs in rows]
+    chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
+
+    versions: dict[int, list[ProtocolVersion]] = defaultdict(list)
+    agendas: dict[int, list[AgendaVersion]] = defaultdict(list)
+    attendance: dict[int, list[Attendance]] = defaultdict(list)
+    cases: dict[int, list[Case]] = defaultdict(list)
+    for chunk in chunks:
+        for v in session.scalars(
+            select(ProtocolVersion).where(ProtocolVersion.session_id.in_(chunk)).order_by(ProtocolVersion.version)
+        ):
+            versions[v.session_id].append(v)
+        for a in session.scalars(
+            select(AgendaVersion).where(AgendaVersion.session_id.in_(chunk)).order_by(AgendaVersion.version)
+        ):
+            agendas[a.session_id].append(a)
+        for att in session.scalars(
+            select(Attendance).where(Attendance.session_id.in_(chunk)).order_by(Attendance.arrived_at, Attendance.id)
+        ):
+            attendance[att.session_id].append(att)
+        for c in session.scalars(select(Case).where(Case.session_id.in_(chunk)).order_by(Case.position, Case.id)):
+            cases[c.session_id].append(c)
+    recs: dict[int, Recommendation] = {}
+    participants: Counter[int] = Counter()
+    case_ids = [c.id for lst in cases.values() for c in lst]
+    for start in range(0, len(case_ids), 500):
+        part = case_ids[start : start + 500]
+        for rec in session.scalars(
+            select(Recommendation).where(Recommendation.case_id.in_(part)).order_by(Recommendation.revision)
+        ):
+            recs[rec.case_id] = rec  # the highest revision wins
+        for rec_id, n in session.execute(
+            select(RecommendationParticipant.recommendation_id, func.count())
+            .join(Recommendation, Recommendation.id == RecommendationParticipant.recommendation_id)
+            .where(Recommendation.case_id.in_(part))
+            .group_by(RecommendationParticipant.recommendation_id)
+        ):
+            participants[rec_id] = int(n)
+    partners = {p.id: p.name for p in session.scalars(select(Partner))}
+
+    files: list[VerbatimFile] = []
+    total = sum(len(v) for v in versions.values())
+    done = 0
+    for cs in rows:
+        stem = f"{by_board[cs.board_id].short_name}/{cs.local_start:%Y-%m-%d}_{cs.id}"
+        for v in versions.get(cs.id, []):
+            if hashlib.sha256(v.pdf).hexdigest() != v.sha256:
+                raise BundleIntegrityError(
+                    N_("Protokoll-Version %(version)s der Sitzung %(session)s passt nicht zu ihrer Prüfsumme."),
+                    version=v.version,
+                    session=cs.id,
+                )
+            files.append(VerbatimFile(f"protokolle/{stem}_v{v.version}.pdf", v.pdf))
+            done += 1
+            if done % 25 == 0:
+                step("Protokolle", done, total)
+        for a in agendas.get(cs.id, []):
+            body = json.dumps(
+                {"session_id": cs.id, "version": a.version, "created_at": _when(a.created_at),
+                 "created_by": a.created_by, "snapshot": a.snapshot},
+                ensure_ascii=False, sort_keys=True, indent=1,
+            ).encode()  # fmt: skip
+            files.append(VerbatimFile(f"tagesordnungen/{stem}_v{a.version}.json", body))
+    step("Protokolle", total, total)
+
+    t1 = tuple(
+        (
+            _when(cs.starts_at), by_board[cs.board_id].short_name, outcomes[cs.id].kind.value,
+            cs.cancel_reason or "", _when(cs.original_starts_at), cs.room, _yes(bool(cs.video_url)),
+            versions[cs.id][0].signed_by_name if versions.get(cs.id) else "",
+            sum(1 for c in cases.get(cs.id, []) if c.status is CaseStatus.DISCUSSED),
+            _when(outcomes[cs.id].at),
+        )
+        for cs in rows
+    )  # fmt: skip
+    per_board: list[tuple[Cell, ...]] = []
+    for board in boards:
+        mine = [(cs, outcomes[cs.id]) for cs in rows if cs.board_id == board.id]
+        rate = held_rate(mine, now=now)
+        board_gaps = [g for b, g in dashboard.gaps if b.id == board.id]
+        per_board.append(
+            (
+                board.short_name, rate.planned, rate.held, rate.cancelled, rate.undocumented,
+                round(100 * rate.rate, 1) if rate.rate is not None else None, len(board_gaps),
+                ", ".join(f"{g.first.isoformat()}–{g.last.isoformat()}" for g in board_gaps),
+            )
+        )  # fmt: skip
+    t2 = tuple(
+        (
+            _when(cs.starts_at), by_board[cs.board_id].short_name, a.name, a.discipline, a.mode.value,
+            _when(a.arrived_at), _when(a.left_at),
+            f"{a.stands_in_for_name} ({a.stands_in_for_discipline})" if a.stands_in_for_name else "", _yes(bool(a.efn)),
+        )
+        for cs in rows
+        for a in attendance.get(cs.id, [])
+    )  # fmt: skip
+    t2b = tuple(
+        (_when(m.session.starts_at), m.session.board.short_name, ", ".join(m.missing), "; ".join(m.reasons))
+        for m in dashboard.quorum_misses
+    )
+    t3 = tuple(
+        (
+            f"F-{c.id}", _when(cs.starts_at), by_board[cs.board_id].short_name, c.icd10_code,
+            c.conference_type.value, c.status.value, c.presenter.display_name if c.presenter else "",
+            partners.get(c.referring_partner_id, "") if c.referring_partner_id else "",
+            ", ".join(recs[c.id].therapy_types) if c.id in recs else "",
+            _yes(recs[c.id].quorum_met) if c.id in recs else "",
+            participants.get(recs[c.id].id, 0) if c.id in recs else 0,
+            versions[cs.id][-1].version if versions.get(cs.id) else "",
+            _when(outcomes[cs.id].at),
+        )
+        for cs in rows
+        for c in cases.get(cs.id, [])
+    )  # fmt: skip
+    t0 = tuple(
+        (
+            v.board.short_name, v.code.value, v.detail, v.numerator, v.denominator, v.percent,
+            v.definition.target_percent if v.definition else None,
+            _definition_label(v.definition),
+        )
+        for v in dashboard.indicators
+    )  # fmt: skip
+    t4 = tuple(
+        (board.short_name, q.code.value, q.numerator, q.denominator,
+         round(100 * q.numerator / q.denominator, 1) if q.denominator else None, result.record.sha256)
+        for board, result in dashboard.quotas
+        for q in result.quotas
+    )  # fmt: skip
+    t4b = tuple(
+        (board.short_name, m.code.value, m.line, m.patient_number, m.icd10_code, m.reference_date.isoformat())
+        for board, result in dashboard.quotas
+        for m in result.never_presented
+    )
+    t5 = tuple(dashboard.figure("umsetzung").rows)
+    t6 = tuple(
+        (
+            _when(cs.starts_at), by_board[cs.board_id].short_name, new.version, _when(new.signed_at),
+            new.signed_by_name, new.reason or "", " | ".join(line for line in version_diff(old, new)[2:]),
+        )
+        for cs in rows
+        for old, new in zip(versions.get(cs.id, []), versions.get(cs.id, [])[1:], strict=False)
+    )  # fmt: skip
+    t6b = tuple(
+        (_when(cs.starts_at), by_board[cs.board_id].short_name, f"F-{c.id}", _when(c.registered_at))
+        for cs in rows
+        for c in cases.get(cs.id, [])
+        if c.is_late
+    )
+    per_partner: dict[tuple[str, str], tuple[int, set[int]]] = {}
+    for cs in rows:
+        for c in cases.get(cs.id, []):
+            if c.referring_partner_id is None or c.status is CaseStatus.WITHDRAWN:
+                continue
+            key = (partners.get(c.referring_partner_id, str(c.referring_partner_id)), by_board[cs.board_id].short_name)
+            n, sessions_seen = per_partner.get(key, (0, set()))
+            sessions_seen.add(cs.id)
+            per_partner[key] = (n + 1, sessions_seen)
+    t7 = tuple((p, b, n, len(s)) for (p, b), (n, s) in sorted(per_partner.items()))
+
+    tables = (
+        Table("T0_kennzahlen", "Kennzahlen mit Definitionsversion",
+              ("Konferenz", "Kennzahl", "Detail", "Zähler", "Nenner", "Prozent", "Ziel (Prozent)", "Definition"), t0),
+        Table("T1_sitzungen", "T1 Sitzungen",
+              ("Beginn", "Konferenz", "Ergebnis", "Absagegrund", "verschoben von", "Raum", "Video", "Moderation",
+               "Fälle besprochen", "unterschrieben am"), t1),
+        Table("T1b_durchfuehrung", "T1 Durchführungsquote und Lücken",
+              ("Konferenz", "geplant", "durchgeführt", "abgesagt", "nicht dokumentiert", "Quote (Prozent)",
+               "Lücken", "Lücken (Zeiträume)"), tuple(per_board)),
+        Table("T2_anwesenheit", "T2 Anwesenheit Person × Sitzung",
+              ("Sitzung", "Konferenz", "Name", "Fachrichtung", "Teilnahme", "Ankunft", "gegangen", "vertritt",
+               "EFN vorhanden"), t2),
+        Table("T2b_quorum_verfehlt", "T2 Sitzungen ohne Quorum (A1) mit fehlenden Fachrichtungen",
+              ("Sitzung", "Konferenz", "fehlende Fachrichtungen", "Begründung"), t2b),
+        Table("T3_fallprotokoll", "T3 Fallprotokoll (pseudonymisiert)",
+              ("Fall", "Sitzung", "Konferenz", "ICD-10", "oBDS-Typ", "Status", "vorgestellt von", "Partner",
+               "Empfehlung", "Quorum", "Teilnehmende", "Protokollversion", "unterschrieben am"), t3),
+        Table("T4_quoten", "T4 Vorstellungsquoten P1–P3",
+              ("Konferenz", "Kennzahl", "Zähler", "Nenner", "Prozent", "Import (SHA-256)"), t4),
+        Table("T4b_nie_vorgestellt", "T4 Nie vorgestellte Fälle des Nenners",
+              ("Konferenz", "Kennzahl", "Zeile", "Patienten-ID", "ICD-10", "Bezugsdatum"), t4b),
+        Table("T5_umsetzung", "T5 Umsetzung der Empfehlungen (R1 nach Grund)", ("Ergebnis", "Fälle"), t5),
+        Table("T6_nachtraege", "T6 Nachträge nach Unterschrift",
+              ("Sitzung", "Konferenz", "Version", "unterschrieben am", "von", "Grund", "Änderung"), t6),
+        Table("T6b_nachmeldungen", "T6 Nachmeldungen nach Anmeldeschluss",
+              ("Sitzung", "Konferenz", "Fall", "angemeldet am"), t6b),
+        Table("T7_partner", "T7 Fälle und Sitzungen je externem Partner",
+              ("Partner", "Konferenz", "Fälle", "Sitzungen"), t7),
+    )  # fmt: skip
+    used = {v.definition.id: v.definition for v in dashboard.indicators if v.definition is not None}
+    definitions: tuple[dict[str, Cell], ...] = tuple(
+        {"code": d.code.value, "board": by_board[d.board_id].short_name if d.board_id in by_board else None,
+         "version": d.version, "id": d.id}
+        for d in sorted(used.values(), key=lambda d: (d.code.value, d.board_id or 0, d.version))
+    )  # fmt: skip
+    return BundleData(period, tuple(boards), dashboard, tables, tuple(files), definitions)

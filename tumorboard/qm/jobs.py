@@ -1,0 +1,152 @@
+"""Background job: build the requested evidence bundles (runs in the scheduler process only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from tumorboard.auth.actors import SCHEDULER
+from tumorboard.bootstrap import Runtime
+from tumorboard.conferences.models import Board
+from tumorboard.errors import TumorboardError
+from tumorboard.exports.cli import write_atomically
+from tumorboard.exports.qm_bundle import render_bundle
+from tumorboard.exports.rendering import ExportTemplates
+from tumorboard.i18n import translate
+from tumorboard.qm.bundle import collect_bundle
+from tumorboard.qm.bundles import claim_next, record_bundle
+from tumorboard.qm.models import BundleJob, BundleStatus
+from tumorboard.qm.period import Period, PeriodKind, year_period
+from tumorboard.qm.services import resolve_boards
+
+log = logging.getLogger(__name__)
+
+
+def make_bundle(
+    session: Session,
+    *,
+    boards: Sequence[Board],
+    period: Period,
+    now: dt.datetime,
+    templates: ExportTemplates,
+    generated_by: str,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> bytes:
+    """Collect and render one bundle (the CLI and the job share it)."""
+    data = collect_bundle(session, boards=boards, period=period, now=now, progress=progress)
+    return render_bundle(data, templates=templates, generated_by=generated_by, generated_at=now, progress=progress)
+
+
+def bundle_dir(runtime: Runtime) -> Path:
+    path = runtime.settings.instance_path / "qm-bundles"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def job_period(job: BundleJob) -> Period:
+    whole_year = year_period(job.first_day.year)
+    if (job.first_day, job.last_day) == (whole_year.first, whole_year.last):
+        return whole_year
+    return Period(job.first_day, job.last_day, PeriodKind.RANGE)
+
+
+def build_bundles(runtime: Runtime) -> int:
+    """Build every queued bundle, one after the other; progress and heartbeat are committed as it goes (a separate
+    session, so the page polling the job sees them). Idempotent: nothing queued, nothing done."""
+    built = 0
+    while True:
+        with runtime.session_factory() as session:
+            job = claim_next(session, now=runtime.clock.now())
+            session.commit()
+            if job is None:
+                return built
+            job_id = job.id
+        _build_one(runtime, job_id)
+        built += 1
+
+
+def _progress(runtime: Runtime, job_id: int) -> Callable[[str, int, int], None]:
+    def report(step: str, done: int, total: int) -> None:
+        with runtime.session_factory() as session:
+            session.execute(
+                update(BundleJob)
+                .where(BundleJob.id == job_id)
+                .values(progress_done=done, progress_total=total, message=step, heartbeat_at=runtime.clock.now())
+            )
+            session.commit()
+
+    return report
+
+
+def _build_one(runtime: Runtime, job_id: int) -> None:
+    # Two transactions: a long read that builds the bytes (progress is committed meanwhile by other sessions), then
+    # a short write. On SQLite a read transaction cannot become a write after others committed (its snapshot is
+    # stale: SQLITE_BUSY_SNAPSHOT), so the result is recorded in a fresh session.
+    with runtime.session_factory() as session:
+        job = session.get(BundleJob, job_id)
+        assert job is not None
+        period = job_period(job)
+        generated_by, board_id = job.requested_by_name, job.board_id
+        try:
+            boards = resolve_boards(session, str(board_id) if board_id else None)
+            body = make_bundle(
+                session,
+                boards=boards,
+                period=period,
+                now=runtime.clock.now(),
+                templates=runtime.templates,
+                generated_by=generated_by,
+                progress=_progress(runtime, job_id),
+            )
+        except TumorboardError as err:
+            session.rollback()
+            _finish(runtime, job_id, BundleStatus.FAILED, translate(err.message, "de", **err.params))
+            log.warning("bundle job %s failed: %s", job_id, err.message)
+            return
+        except Exception:  # process boundary of one job: record the failure, keep the scheduler running
+            session.rollback()
+            log.exception("bundle job %s failed", job_id)
+            _finish(runtime, job_id, BundleStatus.FAILED, "Interner Fehler beim Erstellen; siehe Protokoll.")
+            return
+        session.rollback()
+    digest = hashlib.sha256(body).hexdigest()
+    name = f"nachweispaket-{job_id}-{digest[:12]}.zip"
+    write_atomically(bundle_dir(runtime) / name, body)
+    with runtime.session_factory() as session:
+        job = session.get(BundleJob, job_id)
+        assert job is not None
+        job.status = BundleStatus.DONE
+        job.file_name = name
+        job.sha256 = digest
+        job.size_bytes = len(body)
+        job.message = "Fertig"
+        job.finished_at = runtime.clock.now()
+        job.progress_done = job.progress_total
+        record_bundle(
+            session,
+            sha256=digest,
+            size=len(body),
+            board_id=board_id,
+            period=period,
+            job_id=job_id,
+            at=runtime.clock.now(),
+            actor=SCHEDULER,
+        )
+        session.commit()
+    log.info("bundle job %s done (%d bytes)", job_id, len(body))
+
+
+def _finish(runtime: Runtime, job_id: int, status: BundleStatus, message: str) -> None:
+    with runtime.session_factory() as session:
+        session.execute(
+            update(BundleJob)
+            .where(BundleJob.id == job_id)
+            .values(status=status, message=message[:2000], finished_at=runtime.clock.now())
+        )
+        session.commit()
