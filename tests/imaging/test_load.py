@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import NOW, csrf_from, make_settings
+from tests.imaging.conftest import Listener
 from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, parse_storescu, storescu, write_study
 from tumorboard.auth.actors import CLI
 from tumorboard.bootstrap import bootstrap
@@ -79,6 +81,21 @@ def _register_cases(
             "accession_number": "",
         }
         results.append(_post(client, "/cases/new", data, errors))
+
+
+@pytest.fixture
+def listener(listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Listener]:
+    """Ten partner sites have ten addresses; here all ten send from 127.0.0.1, so the limit of unauthorized
+    connections per address (4 by default, tests/imaging/test_gate.py) is set to the number of sites."""
+    proc = Listener(
+        listener_engine.url.render_as_string(hide_password=False),
+        tmp_path / "imaging",
+        tmp_path / "listener.log",
+        TUMORBOARD_DICOM_MAX_UNAUTHORIZED_PER_ADDRESS=str(ASSOCIATIONS),
+    )
+    proc.start()
+    yield proc
+    proc.stop()
 
 
 def test_ten_partners_at_once_while_cases_are_registered(
