@@ -87,8 +87,9 @@ def _progress(runtime: Runtime, job_id: int) -> Callable[[str, int, int], None]:
 def _build_one(runtime: Runtime, job_id: int) -> None:
     # Two transactions: a long read that builds the bytes (progress is committed meanwhile by other sessions), then
     # a short write. On SQLite a read transaction cannot become a write after others committed (its snapshot is
-    # stale: SQLITE_BUSY_SNAPSHOT), so the result is recorded in a fresh session.
-    with runtime.session_factory() as session:
+    # stale: SQLITE_BUSY_SNAPSHOT), so the result is recorded in a fresh session. The long read takes no write lock
+    # (a read-only session): the progress reports, which write, would otherwise wait for it.
+    with runtime.read_sessions()() as session:
         job = session.get(BundleJob, job_id)
         assert job is not None
         period = job_period(job)
