@@ -32,8 +32,7 @@ def _refuse_the_patient(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(
                 text(
-                    "ALTER TABLE imaging_study ADD CONSTRAINT test_refuse_patient "
-                    f"CHECK (patient_id <> '{PATIENT_ID}')"
+                    f"ALTER TABLE imaging_study ADD CONSTRAINT test_refuse_patient CHECK (patient_id <> '{PATIENT_ID}')"
                 )
             )
         else:
