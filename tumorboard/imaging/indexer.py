@@ -125,7 +125,7 @@ class GroupIndexer:
                     continue
                 log.error("indexer: database unavailable for %.0f s (%s)", self.timeout, type(err.orig).__name__)
                 for pending in batch:
-                    pending.done.set_exception(IndexUnavailable(str(err.orig)))
+                    pending.done.set_exception(IndexUnavailable(type(err.orig).__name__))  # never the driver text
                 return
             except Exception as err:
                 if len(batch) > 1:
