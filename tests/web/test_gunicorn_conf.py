@@ -1,4 +1,5 @@
-"""The access log's redaction of calendar feed tokens (the real gunicorn is exercised in tests/test_processes.py)."""
+"""The access log's redaction of calendar feed tokens and query values (the real gunicorn is exercised in
+tests/test_processes.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from tumorboard.web.gunicorn_conf import redact
     ("line", "expected"),
     [
         ("GET /feeds/abc-DEF_123/all.ics HTTP/1.1", "GET /feeds/…/all.ics HTTP/1.1"),
-        ("GET /feeds/abc/boards/7.ics?x=1 HTTP/1.1", "GET /feeds/…/boards/7.ics?x=1 HTTP/1.1"),
+        ("GET /feeds/abc/boards/7.ics?x=1 HTTP/1.1", "GET /feeds/…/boards/7.ics?x=… HTTP/1.1"),
+        # a name typed into a GET search must not reach the access log
+        ("GET /search?q=Fuchs%2C+Anna&board=3 HTTP/1.1", "GET /search?q=…&board=… HTTP/1.1"),
         ("https://host/feeds/tok?x", "https://host/feeds/…?x"),
         ("GET /sessions/5 HTTP/1.1", "GET /sessions/5 HTTP/1.1"),
     ],

@@ -1,6 +1,7 @@
 """gunicorn settings for the web process: ``gunicorn -c python:tumorboard.web.gunicorn_conf app:app``.
 
-The logs must not record secrets: calendar feed URLs carry their access token in the path (``/feeds/<token>/…``),
+The logs must not record secrets or patient data: query values are dropped, and calendar feed URLs carry their
+access token in the path (``/feeds/<token>/…``),
 and gunicorn writes request URLs into the access log (every request) and into the error log ("Error handling request
 /feeds/<token>/…" when a request fails, for example when a worker is stopped while it answers).
 """
@@ -14,12 +15,16 @@ from typing import Any
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 _FEED_TOKEN = re.compile(r"(/feeds/)[^/?#\s]+")
+#: Query values: the UI searches patients by POST, but a typed or crafted ``GET /search?q=<name>`` must not put a
+#: name into the access log either (review of issue 10).
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s]+=)[^&#\s]*")
 #: The atoms of the access-log format that can contain a URL.
 _URL_ATOMS = ("r", "U", "f")
 
 
 def redact(text: str) -> str:
-    return _FEED_TOKEN.sub(r"\1…", text)
+    """Feed tokens and every query value replaced by "…" (paths keep internal ids only)."""
+    return _QUERY_VALUE.sub(r"\1…", _FEED_TOKEN.sub(r"\1…", text))
 
 
 class _RedactingFilter(logging.Filter):
