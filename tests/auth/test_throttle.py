@@ -138,7 +138,8 @@ def test_unknown_users_take_as_long_as_known_ones(app, client, demo, production_
     """Medians over interleaved pairs of tries through the whole login view. CPU time of this process (the app
     runs in it; Argon2's lanes are its threads) is what the code decides; it is immune to the other processes on
     a busy test machine, which make single wall-clock times jump by ±100 ms. The wall-clock difference is checked
-    per pair (load drifts slowly), with the same 10 ms bound."""
+    per pair (load drifts slowly), with the same 10 ms bound. A round passes when both are within 10 ms; up to three
+    rounds, because under heavy load even the CPU-time median of one round drifted by 12 ms once."""
     from tests.factories import make_user
 
     for attempt in range(3):  # one account per round: the per-account limit must not answer instead
@@ -155,7 +156,7 @@ def test_unknown_users_take_as_long_as_known_ones(app, client, demo, production_
         assert response.status_code == 401 and "Benutzername oder Passwort ist falsch." in response.text
         return wall * 1000, cpu * 1000
 
-    walls = []
+    rounds = []
     for attempt in range(3):
         known, unknown = [], []
         for i in range(21):  # interleaved, each from its own address so the throttle never answers instead
@@ -163,9 +164,9 @@ def test_unknown_users_take_as_long_as_known_ones(app, client, demo, production_
             unknown.append(timed(f"niemand{attempt}-{i}", 100 * attempt + 2 * i + 1))
         known_cpu, unknown_cpu = statistics.median(k[1] for k in known), statistics.median(u[1] for u in unknown)
         assert known_cpu > 50, "production hashing is not in use"
-        assert abs(known_cpu - unknown_cpu) < 10, (known_cpu, unknown_cpu)
-        walls.append(statistics.median(k[0] - u[0] for k, u in zip(known, unknown, strict=True)))
-        if abs(walls[-1]) < 10:
+        wall = statistics.median(k[0] - u[0] for k, u in zip(known, unknown, strict=True))
+        rounds.append((known_cpu - unknown_cpu, wall))
+        if abs(known_cpu - unknown_cpu) < 10 and abs(wall) < 10:
             break
-    else:  # a systematic difference shows in every round; a burst of load from other processes does not
-        raise AssertionError(f"wall-clock median differences (ms) known - unknown: {walls}")
+    else:  # a systematic difference (a skipped hash: ~190 ms) shows in every round; a burst of load does not
+        raise AssertionError(f"median differences (ms) known - unknown per round, (CPU, wall-clock): {rounds}")
