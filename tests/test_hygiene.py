@@ -141,6 +141,18 @@ def test_documents_download_as_pdf_with_a_safe_ascii_name(client, demo):
     assert disposition.isascii() and ".html" not in disposition
 
 
+def test_a_database_file_in_a_shared_sticky_folder_leaves_that_folder_alone(tmp_path):
+    from tumorboard.bootstrap import prepare_sqlite_file
+
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    settings = make_settings(tmp_path / "instance", f"sqlite:///{shared / 'tumorboard.sqlite'}")
+    prepare_sqlite_file(settings)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "tumorboard.sqlite").stat().st_mode) == 0o600
+
+
 def test_instance_files_are_private(tmp_path):
     from tumorboard.bootstrap import bootstrap
     from tumorboard.imaging.dicom.spool import Spool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,13 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
 
 
 def private_folder(path: Path) -> None:
-    """Create ``path`` readable by the service's own user only (0700), and tighten it if it exists."""
+    """Create ``path`` readable by the service's own user only (0700), and tighten it if it exists — except a
+    shared folder with the sticky bit (``/tmp``, ``/var/tmp``): a database file placed there must not take the
+    folder away from every other user of the machine (it did: ``sqlite:////tmp/x.sqlite`` made /tmp 0700)."""
+    existed = path.is_dir()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if existed and path.stat().st_mode & stat.S_ISVTX:
+        return
     os.chmod(path, 0o700)
 
 
