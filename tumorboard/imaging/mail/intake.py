@@ -123,15 +123,21 @@ def canonical_object(data: bytes) -> Object:
     sop_class = str(meta.get("MediaStorageSOPClassUID", ""))
     sop_instance = str(meta.get("MediaStorageSOPInstanceUID", ""))
     syntax = str(meta.get("TransferSyntaxUID", ""))
-    for uid in (sop_class, sop_instance, syntax):
+    # The SOP instance UID need not be usable: read_header gives such an instance a server-generated key (issue 12).
+    for uid in (sop_class, syntax):
         if not valid_uid(uid):
             raise BadDataset("invalid UID in the file meta")
     out = io.BytesIO()
     out.write(b"\0" * 128 + b"DICM")
-    write_file_meta_info(
-        out,  # type: ignore[arg-type]
-        create_file_meta(sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)),
-    )
+    try:
+        write_file_meta_info(
+            out,  # type: ignore[arg-type]
+            create_file_meta(
+                sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)
+            ),
+        )
+    except Exception as err:  # a SOP Instance UID that cannot even be written back
+        raise BadDataset(f"unwritable file meta ({type(err).__name__})") from None
     out.write(memoryview(data)[start:])
     canonical = out.getvalue()
     header = read_header(
