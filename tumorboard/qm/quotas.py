@@ -30,6 +30,7 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 from tumorboard.errors import InvalidInput
 from tumorboard.i18n import N_
+from tumorboard.text import nfc
 from tumorboard.patients.models import Patient
 from tumorboard.patients.names import name_key
 from tumorboard.qm.models import IndicatorCode, PrimaryCase, PrimaryCaseImport
@@ -145,7 +146,8 @@ def parse_rows(
     if len(content) > MAX_BYTES:
         raise InvalidInput(N_("Die Datei ist zu groß (höchstens 20 MB)."), field="file")
     try:
-        text = content.decode("utf-8-sig")
+        # NFC at the boundary (issue 12): a list exported on macOS spells "Hämatologie" decomposed.
+        text = nfc(content.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         line = content[: exc.start].count(b"\n") + 1
         raise InvalidInput(
