@@ -30,10 +30,10 @@ from tumorboard.clock import BERLIN
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 from tumorboard.errors import InvalidInput
 from tumorboard.i18n import N_
-from tumorboard.text import nfc
 from tumorboard.patients.models import Patient
 from tumorboard.patients.names import name_key
 from tumorboard.qm.models import IndicatorCode, PrimaryCase, PrimaryCaseImport
+from tumorboard.text import nfc
 
 #: The columns of the import, in this order (header line 1, ``;``-separated, UTF-8).
 COLUMNS = (
