@@ -52,6 +52,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "huge_patient_name": (OK, OK),
     "huge_private_element": (OK, OK),
     "huge_study_uid": (OK, OK),  # > 64 characters: stored under a generated key
+    "huge_sop_instance_uid": (OK, OK),
     "utf8_chinese_name": (OK, OK),
     "latin1_name": (OK, OK),
     "no_study_uid": (OK, OK),  # stored under a generated key
@@ -118,6 +119,7 @@ def _write_corpus(folder: Path) -> tuple[dict[str, Path], dict[str, Raw]]:
         "huge_patient_name": _instance(10),
         "huge_private_element": _instance(11),
         "huge_study_uid": _instance(12),
+        "huge_sop_instance_uid": _instance(19),
         "utf8_chinese_name": _instance(13, patient_name="Wang^XiaoDong=王^小東"),
         "latin1_name": _instance(14, patient_name="Müller^Jürgen", charset="ISO_IR 100"),
         "no_study_uid": _instance(15),
@@ -139,6 +141,7 @@ def _write_corpus(folder: Path) -> tuple[dict[str, Path], dict[str, Raw]]:
     cases["huge_private_element"].add_new(0x00090010, "LO", "TUMORBOARD TEST")
     cases["huge_private_element"].add_new(0x00091001, "OB", b"\x5a" * (4 * 1024 * 1024))  # 4 MiB
     cases["huge_study_uid"].StudyInstanceUID = "1." + "2" * 198  # UI allows 64
+    cases["huge_sop_instance_uid"].SOPInstanceUID = "1." + "3" * 98
     del cases["no_study_uid"].StudyInstanceUID
     # The file meta says another class and instance than the data set: senders take the data set's.
     cases["meta_contradicts_data_set"].file_meta.MediaStorageSOPClassUID = MR
@@ -244,6 +247,11 @@ def test_our_listener_answers_as_dcmtk_storescp_does(listener, listener_sessions
         studies = {s.study_uid: s for s in session.scalars(select(ImagingStudy)).all()}
         series = {s.series_uid: s for s in session.scalars(select(ImagingSeries)).all()}
         instances = session.scalar(select(func.count(ImagingInstance.id)))
+        renamed = session.execute(
+            select(ImagingInstance.received_sop_instance_uid, ImagingInstance.sop_instance_uid).where(
+                ImagingInstance.received_sop_instance_uid.is_not(None)
+            )
+        ).all()
     assert instances == sum(our == OK for _, our in EXPECTED.values())
     assert STUDY + ".44" in studies and STUDY + ".44.1" in series  # padding is not part of a UID
     assert (studies[STUDY + ".55"].patient_name, studies[STUDY + ".55"].patient_id) == ("Testmann^Erika", "P-100")
@@ -253,4 +261,6 @@ def test_our_listener_answers_as_dcmtk_storescp_does(listener, listener_sessions
     assert all(key.startswith("2.25.") for key in (s.study_uid for s in generated.values()))
     assert generated[""].instance_count == 2  # no and empty Study UID, one patient, accession and date: one study
     assert [s.received_series_uid for s in series.values() if s.received_series_uid is not None] == [""]
+    # storescu put the first 64 characters of the 100 into the request; the key is made from all of them
+    assert [(received, key[:5]) for received, key in renamed] == [("1." + "3" * 98, "2.25.")]
     assert listener.alive()

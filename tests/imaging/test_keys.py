@@ -132,6 +132,16 @@ def test_request_and_data_set_that_disagree_are_a_mismatch_not_a_key():
     assert _header(ds, sop_instance=str(ds.SOPInstanceUID) + " ").sop_instance_uid == str(ds.SOPInstanceUID)
 
 
+def test_a_request_that_carries_the_first_64_characters_of_a_longer_uid_names_the_same_instance():
+    """DCMTK's storescu cuts a UID to 64 characters for the request (storescp compares the cut values)."""
+    long_uid = "1." + "3" * 98
+    header = _header(_instance(SOPInstanceUID=long_uid), sop_instance=long_uid[:64])
+    assert header.sop_instance_uid == server_key("instance", long_uid)
+    assert header.received_sop_instance_uid == long_uid
+    with pytest.raises(DatasetMismatch):
+        _header(_instance(SOPInstanceUID=long_uid), sop_instance=long_uid[:63])
+
+
 def test_the_recorded_value_is_short_and_has_no_control_characters():
     assert record_value("1.2\0.3\\4\r\n") == "1.2\\x00.3\\x5c4\\x0d\\x0a"
     assert len(record_value("9" * 5000)) == 200

@@ -155,7 +155,11 @@ def read_header(
     if own_class and own_class != sop_class_uid:
         raise DatasetMismatch("SOP Class UID of dataset and request differ")
     if own_instance and sop_instance_uid and own_instance != sop_instance_uid:
-        raise DatasetMismatch("SOP Instance UID of dataset and request differ")
+        # DCMTK's senders put at most 64 characters of a longer UID into the request (and storescp compares the
+        # cut values): the same instance, named in full by its data set.
+        if not (len(own_instance) > 64 and own_instance[:64] == sop_instance_uid):
+            raise DatasetMismatch("SOP Instance UID of dataset and request differ")
+        sop_instance_uid = own_instance
     found = keys(
         study=uids["StudyInstanceUID"],
         series=uids["SeriesInstanceUID"],
