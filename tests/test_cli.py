@@ -138,3 +138,23 @@ def test_create_user_and_demo_load_once(runtime, db_session):
     assert result.exit_code == 2 and "EFN muss aus genau 15 Ziffern" in result.stderr
     assert "Demodaten geladen." in _run(runtime, "demo", "load").output
     assert "schon vorhanden" in _run(runtime, "demo", "load").output
+
+
+def test_calendar_export_survives_a_bad_stored_link(runtime, demo):
+    """Issue 12, point 3: a video link with CR LF saved before the validation existed costs that event its link,
+    not the export: exit code 0, every board's events, no injected property."""
+    from sqlalchemy import select
+
+    from tumorboard.conferences.models import Board
+
+    board = demo.scalars(select(Board).where(Board.short_name == "Gyn")).one()
+    board.video_url = "https://video.example.org/gyn\r\nX-INJECTED:1"
+    demo.commit()
+    result = CliRunner().invoke(main, ["calendar", "export", "--from", "2027-03-22", "--weeks", "2"], obj=runtime)
+    assert result.exit_code == 0 and result.exception is None, result.output
+    raw = result.stdout_bytes
+    assert b"X-INJECTED" not in raw.replace(b"\r\n ", b"")
+    events = Calendar.from_ical(raw).walk("VEVENT")
+    boards = {str(ev["SUMMARY"]).removeprefix("Tumorkonferenz ") for ev in events}
+    assert boards == set(DEMO_TIMES)
+    assert all("URL" not in ev for ev in events if str(ev["SUMMARY"]) == "Tumorkonferenz Gyn")

@@ -134,6 +134,7 @@ def raw_store(
     payload: bytes,
     *,
     aet: str = "PARTNER1",
+    aec: str = "TUMORBOARD",
     sop_class: str = "1.2.840.10008.5.1.4.1.1.7",
     transfer_syntax: str = "1.2.840.10008.1.2.1",
     sop_instance: str | None = None,
@@ -161,7 +162,7 @@ def raw_store(
     try:
         ae = AE(ae_title=aet)
         ae.add_requested_context(sop_class, transfer_syntax)
-        assoc = ae.associate("127.0.0.1", port, ae_title="TUMORBOARD")
+        assoc = ae.associate("127.0.0.1", port, ae_title=aec)
         if not assoc.is_established:
             return -1
         try:

@@ -25,6 +25,7 @@ from tests.imaging.dicomfiles import PROPOSE, ct_dataset, echoscu, parse_storesc
 from tests.imaging.factories import make_case
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.actors import SCHEDULER
+from tumorboard.imaging.dicom.dataset import record_value, valid_uid
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy, MatchMethod, StudyState
 from tumorboard.imaging.services import complete_quiet_studies
 from tumorboard.imaging.summaries import imaging_summaries
@@ -32,6 +33,7 @@ from tumorboard.partners.models import Partner
 
 pytestmark = pytest.mark.db
 DATA = Path(pydicom.__file__).parent / "data"
+CT = "1.2.840.10008.5.1.4.1.1.2"
 PATIENT_SECRETS = ("Testmann", "Erika", "P-100", "19600101", "Mueller", "Juergen")
 
 
@@ -160,25 +162,75 @@ def test_duplicates_same_bytes_once_different_bytes_kept_and_flagged(listener, l
 def test_bad_input_gets_a_failure_status_and_leaves_nothing_on_disk(listener, listener_sessions, tmp_path):
     # Not DICOM at all, sent byte for byte as a data set.
     assert raw_store(listener.port, b"%PDF-1.7 this is not a DICOM data set" * 20) == 0xC000
-    # Malformed Study Instance UID (letters), and none at all.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value we want to send
-        bad = ct_dataset(study_uid="1.2.3.abc", series_uid="1.2.3.4", number=1)
-        bad.save_as(tmp_path / "bad_uid.dcm", enforce_file_format=True)
-    missing = ct_dataset(study_uid="1.2.3", series_uid="1.2.3.4", number=1)
-    del missing.StudyInstanceUID
-    missing.save_as(tmp_path / "no_uid.dcm", enforce_file_format=True)
-    result = storescu(listener.port, [tmp_path / "bad_uid.dcm", tmp_path / "no_uid.dcm"], extra=("-nh",))
-    statuses = parse_storescu(result.stdout + result.stderr)
-    assert all(s.startswith("failure") for s in statuses.values()) and len(statuses) == 2, result.stdout + result.stderr
-    # A malformed SOP Instance UID in the request itself (the path-traversal shape of pynetdicom #823).
+    # Nothing at all, with a malformed SOP Instance UID in the request (the path-traversal shape of pynetdicom #823).
     assert raw_store(listener.port, b"", sop_instance="../../etc/passwd") in (-1, 0xC000)
+    # Request and data set disagree on the SOP Instance UID, or on the SOP Class: 0xA900, as storescp answers.
+    ds = ct_dataset(study_uid="1.2.3", series_uid="1.2.3.4", number=1)
+    payload = _data_set_bytes(ds, tmp_path / "mismatch.dcm")
+    assert raw_store(listener.port, payload, sop_class=str(ds.SOPClassUID), sop_instance="1.2.3.999") == 0xA900
+    assert raw_store(listener.port, payload, sop_class="1.2.840.10008.5.1.4.1.1.4", sop_instance=ds.SOPInstanceUID) == (
+        0xA900
+    )
     assert _stored_files(listener.storage) == [] and _incoming(listener.storage) == []
     with listener_sessions() as session:
         assert session.scalar(select(func.count(ImagingInstance.id))) == 0
     log = listener.log.read_text()
     assert "C-STORE refused from partner" in log and "PARTNER1" in log
+    assert (
+        "SOP Instance UID of dataset and request differ" in log and "SOP Class UID of dataset and request differ" in log
+    )
     assert not any(secret in log for secret in PATIENT_SECRETS)
+    assert listener.alive()
+
+
+def _data_set_bytes(ds: pydicom.Dataset, path: Path) -> bytes:
+    """The data set as a C-STORE carries it (the file without its preamble and file meta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the invalid UIDs are the point
+        ds.save_as(path, enforce_file_format=True)
+    return path.read_bytes()[split_dataset(path)[1] :]
+
+
+def test_unusable_uids_are_stored_under_generated_keys_and_a_resend_is_a_duplicate(
+    listener, listener_sessions, tmp_path
+):
+    """Issue 12, point 1: a Study Instance UID with letters, none at all, and a SOP Instance UID shaped like a path
+    are stored under server-generated keys (not refused); the files are named by their SHA-256 only; sending
+    everything again adds nothing."""
+    files = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI values we want to send
+        for number in (1, 2):
+            bad = ct_dataset(study_uid="1.2.3.abc", series_uid="1.2.3.4", number=number)
+            bad.save_as(tmp_path / f"bad_uid_{number}.dcm", enforce_file_format=True)
+            files.append(tmp_path / f"bad_uid_{number}.dcm")
+        missing = ct_dataset(study_uid="1.2.3", series_uid="1.2.3.5", number=3, accession="ACC-NO-UID")
+        del missing.StudyInstanceUID
+        missing.save_as(tmp_path / "no_uid.dcm", enforce_file_format=True)
+        files.append(tmp_path / "no_uid.dcm")
+        pathlike = ct_dataset(study_uid="1.2.3.6", series_uid="1.2.3.6.1", number=4)
+        pathlike.SOPInstanceUID = "../../etc/passwd"
+    first = storescu(listener.port, files, extra=("-nh",))
+    assert list(parse_storescu(first.stdout + first.stderr).values()) == ["success"] * 3, first.stdout + first.stderr
+    payload = _data_set_bytes(pathlike, tmp_path / "pathlike.dcm")
+    assert raw_store(listener.port, payload, sop_class=CT, sop_instance="../../etc/passwd") == 0x0000
+    stored = _stored_files(listener.storage)
+    assert len(stored) == 4 and all(p.name == f"{p.parent.name}{p.stem[2:]}.dcm" and len(p.stem) == 64 for p in stored)
+    assert not (listener.storage.parent / "etc").exists()
+    # Everything again: the same keys, so duplicates, not second copies.
+    again = storescu(listener.port, files, extra=("-nh",))
+    assert list(parse_storescu(again.stdout + again.stderr).values()) == ["success"] * 3
+    assert raw_store(listener.port, payload, sop_class=CT, sop_instance="../../etc/passwd") == 0x0000
+    assert _stored_files(listener.storage) == stored
+    with listener_sessions() as session:
+        studies = {s.received_study_uid: s for s in session.scalars(select(ImagingStudy)).all()}
+        assert set(studies) == {"1.2.3.abc", "", None}
+        assert studies["1.2.3.abc"].instance_count == 2 and studies["1.2.3.abc"].study_uid.startswith("2.25.")
+        assert studies[""].instance_count == 1 and studies[""].accession_number == "ACC-NO-UID"
+        instances = session.scalars(select(ImagingInstance)).all()
+        assert len(instances) == 4
+        odd = [i for i in instances if i.received_sop_instance_uid is not None]
+        assert [(i.received_sop_instance_uid, i.sop_instance_uid[:5]) for i in odd] == [("../../etc/passwd", "2.25.")]
     assert listener.alive()
 
 
@@ -192,7 +244,8 @@ def _pydicom_view(path: Path) -> tuple[str, str, str] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = dcmread(path, force=True)
-            return str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), str(ds.get("PatientName", ""))
+            uids = (str(ds.get(keyword) or "").strip(" \0") for keyword in ("SOPInstanceUID", "StudyInstanceUID"))
+            return (*uids, str(ds.get("PatientName", "")))
     except Exception:
         return None
 
@@ -232,7 +285,8 @@ def test_every_pydicom_test_file_is_sent_indexed_or_refused_and_the_listener_kee
     with listener_sessions() as session:
         instances = {i.sop_instance_uid: i for i in session.scalars(select(ImagingInstance)).all()}
         studies = {s.study_uid: s for s in session.scalars(select(ImagingStudy)).all()}
-    indexed = failed = 0
+        received_study_uids = {s.received_study_uid for s in studies.values() if s.received_study_uid is not None}
+    indexed = failed = generated = 0
     for path in files:
         status = outcome[str(path)]
         view = _pydicom_view(path)
@@ -240,14 +294,21 @@ def test_every_pydicom_test_file_is_sent_indexed_or_refused_and_the_listener_kee
             indexed += 1
             assert view is not None, path.name
             sop_uid, study_uid, name = view
-            assert sop_uid in instances, path.name
+            if not valid_uid(study_uid):  # none or unusable: stored under a generated key (issue 12)
+                assert record_value(study_uid) in received_study_uids, path.name
+                generated += 1
+                continue
+            assert not sop_uid or sop_uid in instances, path.name  # none in the data set: the request's UID
             # The study keeps the values of its first instance; pydicom's test files of one study may differ.
             assert studies[study_uid].patient_name == name or _same_study_other_name(files, study_uid), path.name
         else:
             failed += 1
             assert status.startswith("failure"), (path.name, status)
-    print(f"pydicom files: {len(files)}, indexed {indexed}, refused {failed}, sent raw {raw_sent}")
-    assert indexed >= 60 and failed >= 5
+    print(
+        f"pydicom files: {len(files)}, indexed {indexed} ({generated} under a generated study key), "
+        f"refused {failed}, sent raw {raw_sent}"
+    )
+    assert indexed >= 60 and failed >= 5 and generated >= 1
     # Names that need Specific Character Set decoding arrived as pydicom decodes them.
     names = {s.patient_name for s in studies.values()}
     for charset_file in ("chrGerm.dcm", "chrFren.dcm", "chrRuss.dcm", "chrGreek.dcm", "chrH32.dcm"):

@@ -101,6 +101,26 @@ def test_reconciliation_indexes_orphans_and_drops_rows_without_files(db_session,
     assert db_session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.tag == "imaging:store:reconcile")) == 1
 
 
+def test_an_orphan_of_a_study_under_a_generated_key_finds_its_study(db_session, spool, partner):
+    """Issue 12: the key is derived from the file again, so an uncommitted instance of a study whose Study Instance
+    UID was unusable joins that study instead of going to quarantine."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI value
+        study = receive(db_session, spool, partner, number=1, study_uid="1.2.3.abc", series_uid="1.2.3.4")
+        orphan = _place(spool, study_uid="1.2.3.abc", series_uid="1.2.3.4", number=2)
+    db_session.commit()
+    assert study.study_uid.startswith("2.25.") and study.received_study_uid == "1.2.3.abc"
+    result = reconcile_store(db_session, spool, at=LATER, actor=LISTENER)
+    db_session.commit()
+    assert len(result.indexed) == 1 and result.quarantined == 0
+    new = db_session.get(ImagingInstance, result.indexed[0])
+    assert new is not None and new.sha256 == orphan and new.series.study_id == study.id
+    db_session.refresh(study)
+    assert study.instance_count == 2
+
+
 @pytest.mark.db
 def test_listener_reconciles_before_it_accepts_associations(listener, listener_sessions, tmp_path):
     study_uid, files = write_study(tmp_path / "out", series=1, per_series=4, size=32)

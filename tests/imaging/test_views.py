@@ -248,3 +248,21 @@ def test_case_list_checklist_sees_complete_imaging(runtime, client, inbox, demo)
     page = client.get(f"/sessions/{case.session_id}").text
     assert "✓ Bildgebung eingegangen" in page and "✗ Bildgebung eingegangen" not in page
     assert "✓ Bildgebung eingegangen" in client.get(f"/cases/{case.id}").text  # the case page agrees
+
+
+def test_triage_shows_a_study_under_a_generated_key_with_a_note_and_the_value_received(runtime, client, demo):
+    """Issue 12, point 1: the study is in the inbox, says why, and shows what was received (escaped)."""
+    import warnings
+
+    partner = create_partner(demo, name="Klinikum Alt", at=NOW, actor=CLI)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid UI values
+        broken = receive(demo, jobs._spool(runtime), partner, study_uid="1.2.<b>x</b>", series_uid="1.2.3.9")
+        receive(demo, jobs._spool(runtime), partner, study_uid="1.2.3.10", series_uid="Serie-A", number=2)
+    demo.commit()
+    login(client, "koordination")
+    page = client.get("/imaging/triage").text
+    assert "Die Study Instance UID des Absenders ist keine gültige UID (empfangen: „1.2.&lt;b&gt;x&lt;/b&gt;“)." in page
+    assert f"vom Server vergebenen Schlüssel gespeichert ({broken.study_uid})" in page
+    assert broken.study_uid.startswith("2.25.") and "<b>x</b>" not in page
+    assert "Serie 1: Series Instance UID ungültig (empfangen: „Serie-A“), gespeichert unter dem Schlüssel 2.25." in page

@@ -161,3 +161,42 @@ def test_table_headers_break_only_at_german_hyphenation_points(db_session, scena
                 continue
             assert word in joined, word
             assert _split_inside(word, text) == [], word
+
+
+def test_names_in_every_script_print_in_every_session_document_which_stays_pdf_a(db_session, scenario, tmp_path):
+    """Issue 12, point 6, for the documents other than the agenda (tests/exports/test_fonts.py): a patient named in
+    Chinese and participants in Korean and Arabic print as text — no empty boxes — and each PDF keeps its PDF/A
+    claim (which WeasyPrint's .notdef warning would take away, tumorboard/exports/pdf.py)."""
+    from tests.exports.test_fonts import claims_pdf_a
+    from tumorboard.exports.attendance import render_attendance_pdf
+
+    sc, db = scenario, db_session
+    patient = sc.cases[0].patient
+    patient.family_name, patient.given_name = "王", "小東"
+    sc.radiologist.display_name = "Dr. 김희중"
+    sc.pathologist.display_name = "د. سارة حداد"
+    db.flush()
+    rows = _held(db, sc)
+    render = lambda data: render_protocol_pdf(data, templates=TEMPLATES, generated_at=minutes(sc, 60))  # noqa: E731
+    version = proto.sign_protocol(db, sc.cs, user=sc.radiologist, password=PASSWORD, render=render,
+                                  at=minutes(sc, 60), actor=actor_for(sc.radiologist))  # fmt: skip
+    data = proto.protocol_data(db, sc.cs)
+    data.version, data.signed_at, data.signed_by = 1, version.signed_at, version.signed_by_name
+    documents = {
+        "protocol": version.pdf,
+        "case": render_case_protocol_pdf(data, data.entries[0], templates=TEMPLATES, generated_at=minutes(sc, 61)),
+        "attendance": render_attendance_pdf(
+            sc.cs, att.list_attendance(db, sc.cs), templates=TEMPLATES, generated_at=minutes(sc, 60)
+        ),
+        "cme": render_cme_pdf(sc.cs, rows[0], templates=TEMPLATES, generated_at=minutes(sc, 60)),
+    }
+    expected = {
+        "protocol": ("王", "김희중", "سارة"),
+        "case": ("王", "小東", "김희중"),
+        "attendance": ("김희중", "سارة"),
+        "cme": ("김희중",),
+    }
+    for kind, pdf in documents.items():
+        text = pdftext(pdf, tmp_path)
+        assert all(name in text for name in expected[kind]), (kind, text[:500])
+        assert claims_pdf_a(pdf), kind

@@ -191,3 +191,25 @@ def test_qm_imports_in_the_ui_and_sees_the_drill_down(client, db_session, world)
     assert drill.status_code == 200 and "KIS-C" in drill.text and "KIS-A</td>" not in drill.text
     as_csv = client.get(f"/qm/quotas?board={board.id}&period=year&year=2025&format=csv")
     assert as_csv.data.decode("utf-8-sig").splitlines()[1] == "P1;3;KIS-B;C50.1;2025-02-03"
+
+
+def test_a_list_in_decomposed_unicode_is_read_composed(db_session):
+    """Issue 12, point 2: NFC at the CSV boundary — an entity and a name typed on macOS (NFD) are the ones we know."""
+    import unicodedata
+
+    board = make_board(db_session, NOW, name="Hämatologie", short_name="HÄM", series_start=dt.date(2024, 1, 2))
+    db_session.add(
+        Patient(
+            patient_number="KIS-Ü", family_name="Müller", given_name="Jürgen", name_key="mueller juergen",
+            birth_date=dt.date(1960, 5, 1), sex="M", created_at=NOW,
+        )
+    )  # fmt: skip
+    db_session.flush()
+    line = _line("KIS-Ü", name="Müller, Jürgen", entity="HÄM", stage="IIä")
+    content = unicodedata.normalize("NFD", _csv(line).decode()).encode()
+    assert "HA\u0308M" in content.decode()
+    result = import_primary_cases(
+        db_session, board=board, year=2025, filename="x.csv", content=content, at=NOW, actor=CLI
+    )
+    stored = db_session.scalars(select(PrimaryCase).where(PrimaryCase.import_id == result.id)).one()
+    assert (stored.patient_number, stored.uicc_stage) == ("KIS-Ü", "IIä")

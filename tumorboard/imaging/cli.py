@@ -69,9 +69,12 @@ def study_json(study: ImagingStudy) -> dict[str, Any]:
     return {
         "id": study.id,
         "study_uid": study.study_uid,
+        # None, or the value received where the key above was generated (issue 12)
+        "received_study_uid": study.received_study_uid,
         "series": [
             {
                 "series_uid": s.series_uid,
+                "received_series_uid": s.received_series_uid,
                 "modality": s.modality,
                 "description": s.series_description,
                 "body_part": s.body_part,

@@ -48,8 +48,9 @@ SQL = {
     ),
     "insert": (
         "INSERT INTO imaging_instance (series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, "
-        "instance_number, sha256, size_bytes, received_at, conflicting, calling_ae_title, peer_address) VALUES "
-        "(:series_id, :sop, :sop_class, :ts, :number, :sha, :size, :at, :conflicting, :aet, :address) RETURNING id"
+        "instance_number, sha256, size_bytes, received_at, conflicting, calling_ae_title, peer_address, "
+        "received_sop_instance_uid) VALUES (:series_id, :sop, :sop_class, :ts, :number, :sha, :size, :at, "
+        ":conflicting, :aet, :address, :received_sop) RETURNING id"
     ),
     "flag_conflict": "UPDATE imaging_instance SET conflicting = true WHERE sop_instance_uid = :sop",
     "bump_series": "UPDATE imaging_series SET instance_count = instance_count + 1 WHERE id = :id",
@@ -123,6 +124,7 @@ def ingest_instance(
         new_series = ImagingSeries(
             study_id=study_id,
             series_uid=header.series_uid,
+            received_series_uid=header.received_series_uid,
             modality=header.modality,
             series_number=header.series_number,
             series_description=header.series_description,
@@ -198,12 +200,14 @@ def instance_row(
         "conflicting": conflicting,
         "aet": calling_ae_title[:16],
         "address": peer_address[:64],
+        "received_sop": header.received_sop_instance_uid,
     }
 
 
 def _new_study(session: Session, header: Header, *, partner: Partner, at: dt.datetime, actor: Actor) -> ImagingStudy:
     study = ImagingStudy(
         study_uid=header.study_uid,
+        received_study_uid=header.received_study_uid,
         partner_id=partner.id,
         patient_name=header.patient_name,
         patient_id=header.patient_id,
@@ -230,7 +234,7 @@ def _new_study(session: Session, header: Header, *, partner: Partner, at: dt.dat
         subject_type=SubjectType.IMAGING_STUDY,
         subject_id=study.id,
         at=at,
-        after={"partner_id": partner.id},
+        after={"partner_id": partner.id, "generated_key": header.received_study_uid is not None},
     )
     match_study(session, study, at=at, actor=actor)
     return study

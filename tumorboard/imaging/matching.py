@@ -67,8 +67,10 @@ def deterministic_candidates(session: Session, study: ImagingStudy) -> tuple[Mat
 
 def match_study(session: Session, study: ImagingStudy, *, at: dt.datetime, actor: Actor) -> Case | None:
     """Assign ``study`` automatically when a deterministic rule names exactly one case whose patient is the
-    same for all hits; otherwise store ranked suggestions for the triage inbox."""
-    found = deterministic_candidates(session, study)
+    same for all hits; otherwise store ranked suggestions for the triage inbox. A study under a server-generated
+    key (its sender's Study Instance UID was missing or unusable) always goes to the inbox: its instances were
+    grouped by us, not by the sender, so a coordinator looks before it joins a case."""
+    found = deterministic_candidates(session, study) if study.received_study_uid is None else None
     if found is not None:
         method, cases = found
         # Several open cases of the one patient: the earliest session's case that expects imaging, else the

@@ -35,8 +35,12 @@ class ImagingStudy(Base):
     __tablename__ = "imaging_study"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Study Instance UID (0020,000D), validated (digits and dots, ≤ 64).
+    #: The study's key: its Study Instance UID (0020,000D) as received when usable (digits and dots, ≤ 64),
+    #: else a server-generated ``2.25.<uuid>`` (tumorboard.imaging.dicom.dataset.keys; issue 12).
     study_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Set only when ``study_uid`` was generated: the Study Instance UID as received ("" when none was sent),
+    #: at most 200 characters, control characters escaped. Shown in the triage inbox; never in a path or a log.
+    received_study_uid: Mapped[str | None] = mapped_column(Text)
     #: The partner whose registered AE/address sent the first instance.
     partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="RESTRICT"), index=True)
     #: Patient's Name (0010,0010) as received, decoded per (0008,0005), DICOM PN with "^" separators.
@@ -86,8 +90,10 @@ class ImagingSeries(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("imaging_study.id", ondelete="CASCADE"), index=True)
-    #: Series Instance UID (0020,000E), validated.
+    #: The series' key: Series Instance UID (0020,000E) as received when usable, else server-generated.
     series_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Set only when ``series_uid`` was generated: the value as received (as for the study's).
+    received_series_uid: Mapped[str | None] = mapped_column(Text)
     #: Modality (0008,0060), e.g. CT, MR, PT.
     modality: Mapped[str] = mapped_column(String(16), default="")
     series_number: Mapped[int | None]
@@ -116,7 +122,10 @@ class ImagingInstance(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     series_id: Mapped[int] = mapped_column(ForeignKey("imaging_series.id", ondelete="CASCADE"))
+    #: The instance's key: SOP Instance UID of the C-STORE request as received when usable, else server-generated.
     sop_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+    #: Set only when ``sop_instance_uid`` was generated: the value as received (as for the study's).
+    received_sop_instance_uid: Mapped[str | None] = mapped_column(Text)
     sop_class_uid: Mapped[str] = mapped_column(String(64))
     #: Transfer syntax the object was received (and is stored) in.
     transfer_syntax_uid: Mapped[str] = mapped_column(String(64))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tumorboard.audit.services import record_event
@@ -20,7 +20,7 @@ from tumorboard.errors import NotFound
 from tumorboard.i18n import N_
 from tumorboard.imaging.mail.quiet import quiet_period_seconds
 from tumorboard.imaging.matching import match_study
-from tumorboard.imaging.models import ImagingSeries, ImagingStudy, StudyState
+from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy, StudyState
 
 
 # --- completeness ---------------------------------------------------------------------------------------------
@@ -67,3 +67,17 @@ def get_series(session: Session, series_id: int) -> ImagingSeries:
 
 def list_studies(session: Session) -> Sequence[ImagingStudy]:
     return session.scalars(select(ImagingStudy).order_by(ImagingStudy.first_received_at.desc())).all()
+
+
+def generated_instance_keys(session: Session, study_ids: Sequence[int]) -> dict[int, int]:
+    """Per study: how many of its instances are stored under a server-generated key (their SOP Instance UID could
+    not be a key, issue 12); studies without any are left out."""
+    if not study_ids:
+        return {}
+    rows = session.execute(
+        select(ImagingSeries.study_id, func.count(ImagingInstance.id))
+        .join(ImagingInstance, ImagingInstance.series_id == ImagingSeries.id)
+        .where(ImagingSeries.study_id.in_(study_ids), ImagingInstance.received_sop_instance_uid.is_not(None))
+        .group_by(ImagingSeries.study_id)
+    ).all()
+    return {study_id: count for study_id, count in rows}

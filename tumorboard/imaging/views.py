@@ -48,6 +48,7 @@ def triage() -> Page:
         "imaging/triage.html",
         studies=studies,
         cases=matching.cases_by_id(db(), case_ids),
+        generated_instance_keys=services.generated_instance_keys(db(), [s.id for s in studies]),
         form=AssignForm(),
     )
 

@@ -33,6 +33,7 @@ from tumorboard.i18n import N_
 from tumorboard.patients.models import Patient
 from tumorboard.patients.names import name_key
 from tumorboard.qm.models import IndicatorCode, PrimaryCase, PrimaryCaseImport
+from tumorboard.text import nfc
 
 #: The columns of the import, in this order (header line 1, ``;``-separated, UTF-8).
 COLUMNS = (
@@ -145,7 +146,8 @@ def parse_rows(
     if len(content) > MAX_BYTES:
         raise InvalidInput(N_("Die Datei ist zu groß (höchstens 20 MB)."), field="file")
     try:
-        text = content.decode("utf-8-sig")
+        # NFC at the boundary (issue 12): a list exported on macOS spells "Hämatologie" decomposed.
+        text = nfc(content.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         line = content[: exc.start].count(b"\n") + 1
         raise InvalidInput(

@@ -32,7 +32,7 @@ from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.db import make_session_factory, read_only_engine
 from tumorboard.imaging.config import AssociationLimits
-from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header
+from tumorboard.imaging.dicom.dataset import BadDataset, DatasetMismatch, Header, read_header
 from tumorboard.imaging.dicom.gate import Gate, ListenerAE
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
 from tumorboard.imaging.index import is_indexed
@@ -69,8 +69,11 @@ VERIFICATION = "1.2.840.10008.1.1"
 SUCCESS = 0x0000
 #: Out of Resources (storage: 0xA7xx).
 OUT_OF_RESOURCES = 0xA700
-#: Error: Data Set does not match SOP Class / cannot understand (0xC000–0xCFFF).
+#: Error: cannot understand (0xC000–0xCFFF).
 CANNOT_UNDERSTAND = 0xC000
+#: Error: Data Set does not match SOP Class — what DCMTK storescp answers when the data set's SOP Class or SOP
+#: Instance UID differs from the request's.
+DATASET_MISMATCH = 0xA900
 #: Processing failure (database unavailable and similar).
 PROCESSING_FAILURE = 0x0110
 
@@ -223,7 +226,7 @@ class Intake:
                 log.warning(
                     "C-STORE refused from partner %s (%s): %s", peer.partner_id, peer.calling_ae_title, err.reason
                 )
-                return CANNOT_UNDERSTAND
+                return DATASET_MISMATCH if isinstance(err, DatasetMismatch) else CANNOT_UNDERSTAND
             except OutOfSpace:
                 log.error("C-STORE from partner %s: image store is full", peer.partner_id)
                 return OUT_OF_RESOURCES

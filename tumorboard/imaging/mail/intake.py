@@ -19,15 +19,17 @@ import io
 import logging
 import os
 import tempfile
+import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import parseaddr
 from pathlib import Path
 
+from pydicom import dcmread
 from pydicom.filereader import _read_file_meta_info
 from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dsutils import create_file_meta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +38,7 @@ from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
-from tumorboard.imaging.dicom.dataset import BadDataset, Header, read_header, valid_uid
+from tumorboard.imaging.dicom.dataset import BadDataset, Header, clean_uid, read_header, valid_uid
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.indexer import GroupIndexer, write_locking_engine
 from tumorboard.imaging.mail.config import MailSettings
@@ -109,35 +111,66 @@ class Object:
 
 def canonical_object(data: bytes) -> Object:
     """A PS3.10 object from a mail in the form the listener stores a C-STORE object (128 zero bytes, ``DICM``,
-    the file meta pynetdicom writes for the SOP class, instance and transfer syntax, then the sender's data set
-    bytes unchanged), with its index header. The same instance therefore has the same bytes and the same
-    content address whichever door it came through, and the index stores it once; the sender's own file meta
-    (its implementation UID) is no more kept than a C-STORE peer's."""
-    try:
-        buffer = io.BytesIO(data)
-        buffer.seek(132)
-        meta = _read_file_meta_info(buffer)
-        start = buffer.tell()
-    except Exception as err:
-        raise BadDataset(f"unreadable file meta ({type(err).__name__})") from None
-    sop_class = str(meta.get("MediaStorageSOPClassUID", ""))
-    sop_instance = str(meta.get("MediaStorageSOPInstanceUID", ""))
-    syntax = str(meta.get("TransferSyntaxUID", ""))
-    for uid in (sop_class, sop_instance, syntax):
+        the file meta pynetdicom writes for the SOP class, instance and transfer syntax, then the sender's data set
+        bytes unchanged), with its index header. The same instance therefore has the same bytes and the same
+        content address whichever door it came through, and the index stores it once; the sender's own file meta
+        (its implementation UID) is no more kept than a C-STORE peer's. An object without file meta (a bare data set,
+    as old archives hold them) is taken as a C-STORE would carry it: SOP class and instance from the data set, the
+    transfer syntax the one its encoding shows (issue 12)."""
+    if data[128:132] != b"DICM":
+        sop_class, sop_instance, syntax = _bare_data_set(data)
+        start = 0
+    else:
+        try:
+            buffer = io.BytesIO(data)
+            buffer.seek(132)
+            meta = _read_file_meta_info(buffer)
+            start = buffer.tell()
+        except Exception as err:
+            raise BadDataset(f"unreadable file meta ({type(err).__name__})") from None
+        sop_class = str(meta.get("MediaStorageSOPClassUID", ""))
+        sop_instance = str(meta.get("MediaStorageSOPInstanceUID", ""))
+        syntax = str(meta.get("TransferSyntaxUID", ""))
+    # The SOP instance UID need not be usable: read_header gives such an instance a server-generated key (issue 12).
+    for uid in (sop_class, syntax):
         if not valid_uid(uid):
             raise BadDataset("invalid UID in the file meta")
     out = io.BytesIO()
     out.write(b"\0" * 128 + b"DICM")
-    write_file_meta_info(
-        out,  # type: ignore[arg-type]
-        create_file_meta(sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)),
-    )
+    try:
+        write_file_meta_info(
+            out,  # type: ignore[arg-type]
+            create_file_meta(
+                sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)
+            ),
+        )
+    except Exception as err:  # a SOP Instance UID that cannot even be written back
+        raise BadDataset(f"unwritable file meta ({type(err).__name__})") from None
     out.write(memoryview(data)[start:])
     canonical = out.getvalue()
     header = read_header(
         io.BytesIO(canonical), sop_class_uid=sop_class, sop_instance_uid=sop_instance, transfer_syntax_uid=syntax
     )
     return Object(header, canonical)
+
+
+def _bare_data_set(data: bytes) -> tuple[str, str, str]:
+    """SOP class, SOP instance and transfer syntax of a data set without file meta; pydicom tells implicit from
+    explicit VR (little endian: big endian without a file meta is not readable with certainty)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns that the file meta is missing: we know
+            ds = dcmread(io.BytesIO(data), force=True, stop_before_pixels=True, specific_tags=_BARE_TAGS)
+            sop_class, sop_instance = (clean_uid(str(ds.get(k) or "")) for k in ("SOPClassUID", "SOPInstanceUID"))
+    except Exception as err:
+        raise BadDataset(f"unreadable data set without file meta ({type(err).__name__})") from None
+    implicit, little_endian = ds.original_encoding
+    if not little_endian:
+        raise BadDataset("data set without file meta in big endian")
+    return sop_class, sop_instance, str(ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian)
+
+
+_BARE_TAGS = ["SOPClassUID", "SOPInstanceUID"]
 
 
 class MailIntake:
