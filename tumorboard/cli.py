@@ -31,6 +31,7 @@ from tumorboard.i18n import N_, translate
 from tumorboard.imaging.cli import imaging
 from tumorboard.imaging.mail.cli import mail
 from tumorboard.partners.cli import partners
+from tumorboard.patients.cli import patients
 from tumorboard.protocol.cli import protocol
 from tumorboard.qm.cli import qm
 from tumorboard.supervisor import restore_default_signals
@@ -69,7 +70,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, mail, members, partners, protocol, qm):
+for _group in (agenda, attendance, imaging, mail, members, partners, patients, protocol, qm):
     main.add_command(_group)
 
 

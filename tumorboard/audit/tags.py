@@ -71,6 +71,7 @@ class Tag(enum.StrEnum):
     PARTNER_ENDPOINT_DELETE = "partner:endpoint:delete"
 
     PATIENT_CREATE = "patient:patient:create"
+    PATIENT_REGISTRY_UPDATE = "patient:patient:registry_data"
     PATIENT_SEARCH = "patient:search:query"
 
     PROTOCOL_FOLLOWUP_RECORD = "protocol:followup:record"
@@ -181,6 +182,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PARTNER_ENDPOINT_CREATE: N_("DICOM-Absender eines Partners zugelassen"),
     Tag.PARTNER_ENDPOINT_DELETE: N_("DICOM-Absender eines Partners entfernt"),
     Tag.PATIENT_CREATE: N_("Patient angelegt"),
+    Tag.PATIENT_REGISTRY_UPDATE: N_("Registerangaben des Patienten geändert"),
     Tag.PATIENT_SEARCH: N_("Patientensuche"),
     Tag.PROTOCOL_FOLLOWUP_RECORD: N_("Umsetzung der Empfehlung erfasst"),
     Tag.PROTOCOL_PARTICIPANT_CORRECT: N_("Teilnahme im Protokoll korrigiert"),

@@ -33,6 +33,7 @@ class RegisterCaseForm(BaseForm):
     icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
     icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])
     icdo_morphology = StringField(_l("ICD-O-Morphologie"), validators=[Length(max=10)])
+    diagnosis_date = DateField(_l("Diagnosedatum"), validators=[Optional()])
     tnm = StringField(_l("TNM"), validators=[Length(max=100)])
     ecog = IntegerField(_l("ECOG"), validators=[Optional(), NumberRange(0, 5)])
     conference_type = SelectField(

@@ -187,6 +187,7 @@ def _registration(form: RegisterCaseForm) -> cases.Registration:
             conference_type=form.conference_type.data or "",
             question=form.question.data or "",
             icdo_morphology=form.icdo_morphology.data,
+            diagnosis_date=form.diagnosis_date.data,
             tnm=form.tnm.data,
             ecog=form.ecog.data,
             presenter_id=form.presenter.data or None,
