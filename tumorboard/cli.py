@@ -21,6 +21,7 @@ from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import Role
 from tumorboard.bootstrap import Runtime
 from tumorboard.cli_support import handles_errors, iso_date, runtime, unit_of_work
+from tumorboard.cme.cli import cme
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.conferences.outcome import Outcome
@@ -34,6 +35,7 @@ from tumorboard.partners.cli import partners
 from tumorboard.patients.cli import patients
 from tumorboard.protocol.cli import protocol
 from tumorboard.qm.cli import qm
+from tumorboard.registry.cli import obds
 from tumorboard.supervisor import restore_default_signals
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, mail, members, partners, patients, protocol, qm):
+for _group in (agenda, attendance, cme, imaging, mail, members, obds, partners, patients, protocol, qm):
     main.add_command(_group)
 
 

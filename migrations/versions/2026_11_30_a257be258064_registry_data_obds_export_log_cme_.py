@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
         sa.Column("file_name", sa.String(length=255), nullable=False),
+        sa.Column("document", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", tumorboard.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_by_name", sa.String(length=200), nullable=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.db import Base
@@ -25,6 +25,8 @@ class ObdsExport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int]
     file_name: Mapped[str] = mapped_column(String(255))
+    #: The document as written (for the download and the audit trail); deferred: listing exports never loads it.
+    document: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[dt.datetime]
     #: The user (NULL for the command line) and the printed name/label of who exported.
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
