@@ -30,7 +30,9 @@ def test_registry_data_saved_and_audited_without_values(db_session):
     assert (patient.insurer_iknr, patient.insurance_number) == ("101575519", "A123456780")
     assert patient.date_of_death == dt.date(2026, 10, 1)
     event = db_session.scalars(
-        select(AuditEvent).where(AuditEvent.tag == "patient:patient:registry_data", AuditEvent.subject_id == patient.id)
+        select(AuditEvent).where(
+            AuditEvent.tag == "patient:patient:registry_data", AuditEvent.subject_id == str(patient.id)
+        )
     ).one()
     assert event.after == {"changed": ["date_of_death", "insurance_number", "insurer_iknr"]}
     assert "101575519" not in str(event.after)
@@ -84,3 +86,26 @@ def test_cli_iknr_with_letters_german_message_nothing_changed(runtime, db_sessio
     db_session.expire_all()
     assert db_session.get(Patient, patient.id).date_of_death is None
     assert db_session.get(Patient, patient.id).insurer_iknr == "101575519"
+
+
+def test_case_page_form_saves_registry_data_and_refuses_letters(client, db_session, demo):
+    from tests.conftest import csrf_from, login
+    from tumorboard.cases.models import Case
+
+    case = db_session.scalars(select(Case).order_by(Case.id)).first()
+    login(client, "koordination")
+    page = client.get(f"/cases/{case.id}")
+    assert 'id="registry-form"' in page.text
+    token = csrf_from(page.text)
+    bad = client.post(f"/cases/{case.id}/registry", data={"csrf_token": token, "insurer_iknr": "10AB75519"})
+    assert bad.status_code == 422
+    assert "Das Institutionskennzeichen (IKNR) der Krankenkasse besteht aus genau 9 Ziffern." in bad.text
+    db_session.expire_all()
+    assert db_session.get(Patient, case.patient_id).insurer_iknr is None
+    ok = client.post(
+        f"/cases/{case.id}/registry",
+        data={"csrf_token": token, "insurer_iknr": "101575519", "insurance_number": "A123456780"},
+    )
+    assert ok.status_code == 303
+    db_session.expire_all()
+    assert db_session.get(Patient, case.patient_id).insurance_number == "A123456780"

@@ -54,6 +54,14 @@ class RegisterCaseForm(BaseForm):
     from_study = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
+class RegistryDataForm(BaseForm):
+    """The patient's registry fields (issue 15); checked by patients.services.update_registry_data."""
+
+    insurer_iknr = StringField(_l("IKNR der Krankenkasse"), validators=[Length(max=20)])
+    insurance_number = StringField(_l("Versichertennummer"), validators=[Length(max=20)])
+    date_of_death = DateField(_l("Sterbedatum"), validators=[Optional()])
+
+
 class ReasonForm(BaseForm):
     reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
 
