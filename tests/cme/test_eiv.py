@@ -173,3 +173,21 @@ def test_password_file_readable_by_others_is_refused(tmp_path, database_url, eng
 def test_plain_http_only_to_this_machine(tmp_path, database_url):
     with pytest.raises(ConfigurationError):
         bootstrap(make_settings(tmp_path, database_url, TUMORBOARD_EIV_BASE_URL="http://eiv.example.org"))
+
+
+def test_closed_vnr_is_refused_406_and_429_waits(
+    tmp_path, database_url, engine, session_factory, clock, db_session, signed, chamber
+):
+    held, _ = signed
+    chamber.fail_next[efn(1)] = [429]
+    chamber.closed.add(VNR)
+    clock.current = held.cs.ends_at + dt.timedelta(hours=1)
+    with serve(chamber) as url:
+        rt = _runtime(tmp_path, database_url, engine, session_factory, clock, url)
+        push_eiv(rt)
+    states = _states(db_session)
+    assert states[efn(1)] == (EivState.PENDING, 429, 1)
+    assert states[efn(2)] == (EivState.REFUSED, 406, 1) and states[efn(3)] == (EivState.REFUSED, 406, 1)
+    sub = db_session.scalars(select(EivSubmission).where(EivSubmission.efn == efn(2))).one()
+    assert "abgelehnt" in sub.message
+    assert chamber.records == {}
