@@ -124,3 +124,23 @@ def test_cli_report_writes_csv_and_pdf_and_lists_paper_certificates(runtime, db_
     assert "ohne EFN (Papierbescheinigung): Dr. Dora Ohnenummer (Strahlentherapie)" in result.output
     assert (tmp_path / f"cme-{held.cs.id}.csv").read_bytes().count(b"\r\n") == 4
     assert "Dr. Emil Onko" in pdftext((tmp_path / f"cme-anwesenheit-{held.cs.id}.pdf").read_bytes(), tmp_path)
+
+
+def test_session_page_sets_accreditation_and_refuses_wrong_length(client, db_session, demo):
+    from tests.conftest import csrf_from, login
+    from tumorboard.conferences.models import ConferenceSession
+
+    cs = db_session.scalars(select(ConferenceSession).order_by(ConferenceSession.starts_at)).first()
+    login(client, "koordination")
+    page = client.get(f"/sessions/{cs.id}/cme")
+    assert page.status_code == 200 and 'id="cme-form"' in page.text
+    token = csrf_from(page.text)
+    bad = client.post(f"/sessions/{cs.id}/cme", data={"csrf_token": token, "vnr": "276123", "category": "C",
+                                                      "points": "2"})  # fmt: skip
+    assert bad.status_code == 422
+    assert "Die VNR muss aus genau 19 Ziffern bestehen (eingegeben: 6 Zeichen)." in bad.text
+    assert db_session.scalar(select(func.count()).select_from(CmeAccreditation)) == 0
+    data = {"csrf_token": token, "vnr": "2761234567890123451", "category": "C", "points": "2"}
+    warned = client.post(f"/sessions/{cs.id}/cme", data=data, follow_redirects=True)
+    assert warned.status_code == 200 and "Prüfziffer der VNR stimmt nicht" in warned.text
+    assert accreditation_for(db_session, cs).vnr == "2761234567890123451"

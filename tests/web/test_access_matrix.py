@@ -255,6 +255,8 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     # CME report of a session: like the attendance list (409: allowed, no VNR for the session)
     ("cme.attendance_pdf", "GET"):              "302/302 409/409 409/409 409/409 409/409 409/409",
     ("cme.report_csv", "GET"):                  "302/302 409/409 409/409 409/409 409/409 409/409",
+    ("cme.session_page", "GET"):                "302/302 403/403 403/403 200/200 200/200 200/200",
+    ("cme.set_session_accreditation", "POST"):  "401/401 403/403 403/403 422/422 403/403 422/422",
     # oBDS export: qm and admin (404: allowed, no such export; 422: the empty form has no period)
     ("registry.download", "GET"):               "302/302 403/403 403/403 403/403 404/404 404/404",
     ("registry.export", "POST"):                "401/401 403/403 403/403 403/403 422/422 422/422",
