@@ -130,6 +130,9 @@ def test_push_retry_422_withdraw_reconcile_and_dashboard(
     assert "CME-Meldungen an die Ärztekammer" in page
     assert f'data-session="{held.cs.id}" data-state="{DeadlineState.PROBLEM}"' in page
     assert held.cs.local_start.date().strftime("%d.%m.%Y") in page and VNR in page
+    session_page = client.get(f"/sessions/{held.cs.id}/cme").text
+    assert session_page.count('data-state="stored"') == 2 and session_page.count('data-state="withdrawn"') == 1
+    assert 'data-state="malformed"' in session_page and "EFN-Prüfziffer" in session_page
     assert db_session.scalar(select(func.count()).where(AuditEvent.tag == "cme:eiv:push")) == 5
 
 

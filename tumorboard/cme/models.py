@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tumorboard.attendance.models import Attendance
 from tumorboard.db import Base, enum_column
+from tumorboard.i18n import N_
 
 
 class CmeAccreditation(Base):
@@ -56,6 +57,19 @@ class EivState(enum.StrEnum):
     REFUSED = "refused"
     #: 422: malformed (EFN check digit, range); needs a corrected EFN, never retried as is.
     MALFORMED = "malformed"
+
+    @property
+    def label(self) -> str:
+        return _STATE_LABELS[self]
+
+
+_STATE_LABELS = {
+    EivState.PENDING: N_("ausstehend"),
+    EivState.STORED: N_("gespeichert"),
+    EivState.WITHDRAWN: N_("zurückgezogen"),
+    EivState.REFUSED: N_("abgelehnt"),
+    EivState.MALFORMED: N_("fehlerhaft"),
+}
 
 
 class EivSubmission(Base):
