@@ -8,6 +8,7 @@ import click
 
 from tumorboard.auth.actors import CLI
 from tumorboard.cli_support import handles_errors, iso_date, unit_of_work
+from tumorboard.i18n import N_, translate
 from tumorboard.patients.services import get_patient_by_number, update_registry_data
 
 #: Given as an option value, clears the field.
@@ -52,4 +53,4 @@ def registry_cmd(
             at=rt.clock.now(),
             actor=CLI,
         )
-    click.echo("Registerangaben gespeichert.")
+    click.echo(translate(N_("Registerangaben gespeichert.")))
