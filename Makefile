@@ -11,7 +11,7 @@ PORT ?= 5000
 PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 APT_RUN := python3-venv fonts-dejavu-core fonts-noto-core fonts-noto-cjk
 # nginx-light: the TLS-terminating reverse proxy of tests/browser/test_https_proxy.py (started by the test)
-APT_TEST := chromium fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils dcmtk orthanc nginx-light wrk dovecot-imapd gnupg
+APT_TEST := chromium fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils dcmtk orthanc nginx-light wrk dovecot-imapd gnupg libxml2-utils
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web no-system-orthanc

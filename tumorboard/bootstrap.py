@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.clock import Clock, SystemClock
+from tumorboard.cme.config import EivSettings
 from tumorboard.config import Settings
 from tumorboard.db import make_engine, make_session_factory, read_only_engine
 from tumorboard.dbfaults import install_log_scrubber
@@ -21,6 +22,7 @@ from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.mail.config import MailSettings
+from tumorboard.registry.config import RegistrySettings
 
 
 @dataclass
@@ -40,6 +42,10 @@ class Runtime:
     #: Sessions that only read (on SQLite: no write lock; a write in them fails). Tests that pass their own
     #: ``session_factory`` get it here too.
     read_session_factory: sessionmaker[Session] | None = None
+    #: The oBDS export's reporter and sender (``TUMORBOARD_OBDS_*``); not configured: the export refuses to run.
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    #: The chambers' EIV client (``TUMORBOARD_EIV_*``); off until a base URL and a password file are configured.
+    eiv: EivSettings = field(default_factory=EivSettings)
 
     def read_sessions(self) -> sessionmaker[Session]:
         return self.read_session_factory or self.session_factory
@@ -51,6 +57,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
     settings = settings or Settings.from_env()
     imaging = overrides.pop("imaging", None) or ImagingSettings.from_env(settings)
     mail = overrides.pop("mail", None) or MailSettings.from_env(settings)
+    registry = overrides.pop("registry", None) or RegistrySettings.from_env(settings)
+    eiv = overrides.pop("eiv", None) or EivSettings.from_env(settings)
     configure_logging(settings.log_level)
     engine = overrides.pop("engine", None)
     if engine is None:
@@ -78,6 +86,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Runtime:
         store=store,
         templates=templates,
         read_session_factory=read_session_factory,
+        registry=registry,
+        eiv=eiv,
     )
 
 

@@ -21,6 +21,7 @@ from tumorboard.auth.actors import CLI
 from tumorboard.auth.models import Role
 from tumorboard.bootstrap import Runtime
 from tumorboard.cli_support import handles_errors, iso_date, runtime, unit_of_work
+from tumorboard.cme.cli import cme
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.conferences.outcome import Outcome
@@ -31,8 +32,10 @@ from tumorboard.i18n import N_, translate
 from tumorboard.imaging.cli import imaging
 from tumorboard.imaging.mail.cli import mail
 from tumorboard.partners.cli import partners
+from tumorboard.patients.cli import patients
 from tumorboard.protocol.cli import protocol
 from tumorboard.qm.cli import qm
+from tumorboard.registry.cli import obds
 from tumorboard.supervisor import restore_default_signals
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,7 @@ def main() -> None:
 
 
 # The domains' own groups (each in <domain>/cli.py; they take their helpers from cli_support, never from here).
-for _group in (agenda, attendance, imaging, mail, members, partners, protocol, qm):
+for _group in (agenda, attendance, cme, imaging, mail, members, obds, partners, patients, protocol, qm):
     main.add_command(_group)
 
 

@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from tumorboard.bootstrap import Runtime
 from tumorboard.cases.jobs import freeze_agendas
 from tumorboard.clock import BERLIN
+from tumorboard.cme.jobs import push_eiv
 from tumorboard.conferences.jobs import generate_upcoming_sessions
 from tumorboard.dbfaults import describe, is_busy
 from tumorboard.imaging.jobs import complete_studies, purge_discussed, render_previews
@@ -43,6 +44,8 @@ JOBS: tuple[Job, ...] = (
     Job("imaging.purge_discussed", purge_discussed, CronTrigger(hour=3, minute=17, timezone=BERLIN), True),
     # Evidence bundles requested on the QM dashboard; queued rows are built one by one (issue 11).
     Job("qm.build_bundles", build_bundles, CronTrigger(second="*/5", timezone=BERLIN), True),
+    # CME reports to the chambers' EIV after signing, retries of 500/429 (issue 15); off until configured.
+    Job("cme.push_eiv", push_eiv, CronTrigger(minute="*/5", timezone=BERLIN), True),
 )
 
 

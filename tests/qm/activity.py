@@ -156,6 +156,8 @@ def build_activity(
     ).all()
     out.cases = len(case_rows)
     by_id = {cs.id: cs for cs in rows}
+    # A signed protocol locks the recommendations it contains (as protocol.services._new_version does).
+    signed_at = {v["session_id"]: v["signed_at"] for v in versions}
     recommendations, follow_ups = [], []
     for case_id, session_id, status in case_rows:
         if status is not CaseStatus.DISCUSSED:
@@ -167,6 +169,7 @@ def build_activity(
                 "case_id": case_id, "session_id": session_id, "revision": 1, "therapy_types": ["OP"],
                 "text": "Operation", "quorum_met": met, "quorum_reason": None if met else "Pathologie fehlt",
                 "recorded_at": cs.starts_at, "recorded_by_id": clerk.id, "updated_at": cs.starts_at,
+                "locked_at": signed_at.get(session_id),
             }
         )  # fmt: skip
         if rnd.random() < 0.08:  # an amendment: revision 2 with the other quorum value counts, not revision 1

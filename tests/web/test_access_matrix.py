@@ -209,6 +209,7 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("cases.move", "POST"):                     "401/401 403/403 403/403 422/422 403/403 403/403",
     ("cases.order", "POST"):                    "401/401 403/403 403/403 303/303 403/403 303/303",
     ("cases.presenter", "POST"):                "401/401 403/403 403/403 422/422 403/403 403/403",
+    ("cases.registry_data", "POST"):            "401/401 403/403 403/403 303/303 403/403 403/403",
     ("cases.register", "GET"):                  "302/302 200/200 200/200 200/200 403/403 200/200",
     ("cases.register", "POST"):                 "401/401 422/422 422/422 422/422 403/403 422/422",
     ("cases.search", "GET"):                    "302/302 200/200 200/200 200/200 200/200 200/200",
@@ -251,6 +252,15 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("qm.primary_cases", "POST"):               "401/401 403/403 403/403 403/403 422/422 422/422",
     ("qm.quotas", "GET"):                       "302/302 403/403 403/403 403/403 422/422 422/422",
     ("qm.request_bundle_view", "POST"):         "401/401 403/403 403/403 403/403 303/303 303/303",
+    # CME report of a session: like the attendance list (409: allowed, no VNR for the session)
+    ("cme.attendance_pdf", "GET"):              "302/302 409/409 409/409 409/409 409/409 409/409",
+    ("cme.report_csv", "GET"):                  "302/302 409/409 409/409 409/409 409/409 409/409",
+    ("cme.session_page", "GET"):                "302/302 403/403 403/403 200/200 200/200 200/200",
+    ("cme.set_session_accreditation", "POST"):  "401/401 403/403 403/403 422/422 403/403 422/422",
+    # oBDS export: qm and admin (404: allowed, no such export; 422: the empty form has no period)
+    ("registry.download", "GET"):               "302/302 403/403 403/403 403/403 404/404 404/404",
+    ("registry.export", "POST"):                "401/401 403/403 403/403 403/403 422/422 422/422",
+    ("registry.index", "GET"):                  "302/302 403/403 403/403 403/403 200/200 200/200",
     ("partners.add_endpoint", "POST"):          "401/401 403/403 403/403 403/403 403/403 422/422",
     ("partners.create", "POST"):                "401/401 403/403 403/403 403/403 403/403 422/422",
     ("partners.delete_endpoint", "POST"):       "401/401 403/403 403/403 403/403 403/403 302/302",

@@ -185,5 +185,13 @@ def cme_pdf(attendance_id: int) -> Response:
     user = current_user()
     if row.user_id != user.id and user.role is Role.PHYSICIAN:
         raise PermissionDenied(N_("Die Teilnahmebescheinigung erhält nur die Person selbst."))
-    body = render_cme_pdf(row.session, row, templates=runtime().templates, generated_at=now())
+    from tumorboard.cme.services import accreditation_for, cme_report
+    from tumorboard.exports.cme import render_cme_certificate
+
+    accreditation = accreditation_for(db(), row.session)
+    if accreditation is not None and accreditation.vnr:  # with VNR, points, category and the chamber's sentence
+        report = cme_report(db(), row.session)
+        body = render_cme_certificate(report, row, templates=runtime().templates, generated_at=now())
+    else:
+        body = render_cme_pdf(row.session, row, templates=runtime().templates, generated_at=now())
     return _download(body, "application/pdf", f"teilnahmebescheinigung-{row.id}.pdf")

@@ -48,6 +48,10 @@ class Tag(enum.StrEnum):
     CASE_VIEW = "case:case:view"
     CASE_WITHDRAW = "case:case:withdraw"
 
+    CME_ACCREDITATION_SET = "cme:accreditation:set"
+    CME_ATTENDANCE_CORRECT = "cme:attendance:correct"
+    CME_EIV_PUSH = "cme:eiv:push"
+
     CONFERENCE_BOARD_CREATE = "conference:board:create"
     CONFERENCE_BOARD_UPDATE = "conference:board:update"
     CONFERENCE_SESSION_ADD = "conference:session:add"
@@ -71,6 +75,7 @@ class Tag(enum.StrEnum):
     PARTNER_ENDPOINT_DELETE = "partner:endpoint:delete"
 
     PATIENT_CREATE = "patient:patient:create"
+    PATIENT_REGISTRY_UPDATE = "patient:patient:registry_data"
     PATIENT_SEARCH = "patient:search:query"
 
     PROTOCOL_FOLLOWUP_RECORD = "protocol:followup:record"
@@ -84,6 +89,8 @@ class Tag(enum.StrEnum):
     PROTOCOL_VERSION_SIGN = "protocol:version:sign"
 
     QM_BUNDLE_BUILD = "qm:bundle:build"
+    REGISTRY_OBDS_DOWNLOAD = "registry:obds:download"
+    REGISTRY_OBDS_EXPORT = "registry:obds:export"
     QM_INDICATOR_DEFINE = "qm:indicator:define"
     QM_PRIMARY_CASES_IMPORT = "qm:primary_cases:import"
 
@@ -122,6 +129,7 @@ class SubjectType(enum.StrEnum):
     INDICATOR = "indicator"  #: qm_indicator_definition.id (the new version)
     MAIL_MESSAGE = "mail_message"  #: mail_message.id (DICOM E-Mail)
     PARTNER = "partner"  #: partner.id
+    OBDS_EXPORT = "obds_export"  #: obds_export.id
     PATIENT = "patient"  #: patient.id
     PRIMARY_CASE_IMPORT = "primary_case_import"  #: qm_primary_case_import.id
     QM_BUNDLE = "qm_bundle"  #: qm_bundle_job.id
@@ -167,6 +175,9 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.CONFERENCE_SESSION_CANCEL: N_("Sitzung abgesagt"),
     Tag.CONFERENCE_SESSION_GENERATE: N_("Sitzungen der Serie erzeugt"),
     Tag.CONFERENCE_SESSION_MOVE: N_("Sitzung verschoben"),
+    Tag.CME_ACCREDITATION_SET: N_("CME-Akkreditierung (VNR, Kategorie, Punkte) gespeichert"),
+    Tag.CME_ATTENDANCE_CORRECT: N_("CME-Teilnahme korrigiert"),
+    Tag.CME_EIV_PUSH: N_("Teilnahme an die Ärztekammer gemeldet (EIV)"),
     Tag.CONFERENCE_SESSION_REALIGN: N_("Sitzung an geänderte Serie angepasst"),
     Tag.CONFERENCE_SESSION_REINSTATE: N_("Sitzung wieder aufgenommen"),
     Tag.IMAGING_INSTANCE_CONFLICT: N_("Bild mit abweichendem Inhalt erneut empfangen"),
@@ -181,6 +192,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PARTNER_ENDPOINT_CREATE: N_("DICOM-Absender eines Partners zugelassen"),
     Tag.PARTNER_ENDPOINT_DELETE: N_("DICOM-Absender eines Partners entfernt"),
     Tag.PATIENT_CREATE: N_("Patient angelegt"),
+    Tag.PATIENT_REGISTRY_UPDATE: N_("Registerangaben des Patienten geändert"),
     Tag.PATIENT_SEARCH: N_("Patientensuche"),
     Tag.PROTOCOL_FOLLOWUP_RECORD: N_("Umsetzung der Empfehlung erfasst"),
     Tag.PROTOCOL_PARTICIPANT_CORRECT: N_("Teilnahme im Protokoll korrigiert"),
@@ -192,6 +204,8 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_VERSION_DOWNLOAD: N_("Protokoll heruntergeladen"),
     Tag.PROTOCOL_VERSION_SIGN: N_("Protokoll unterschrieben"),
     Tag.QM_BUNDLE_BUILD: N_("QM-Nachweispaket erstellt"),
+    Tag.REGISTRY_OBDS_DOWNLOAD: N_("oBDS-Export heruntergeladen"),
+    Tag.REGISTRY_OBDS_EXPORT: N_("oBDS-Export an das Krebsregister erstellt"),
     Tag.QM_INDICATOR_DEFINE: N_("Kennzahl-Definition geändert (neue Version)"),
     Tag.QM_PRIMARY_CASES_IMPORT: N_("Primärfälle importiert"),
     Tag.SECURITY_DICOM_REJECT: N_("DICOM-Verbindung abgelehnt"),
@@ -224,6 +238,7 @@ SUBJECT_LABELS: dict[SubjectType, str] = {
     SubjectType.IMAGING_STUDY: N_("Bildgebung"),
     SubjectType.INDICATOR: N_("Kennzahl-Definition"),
     SubjectType.PARTNER: N_("Partner"),
+    SubjectType.OBDS_EXPORT: N_("oBDS-Export"),
     SubjectType.PATIENT: N_("Patient"),
     SubjectType.PRIMARY_CASE_IMPORT: N_("Primärfall-Import"),
     SubjectType.QM_BUNDLE: N_("QM-Nachweispaket"),

@@ -31,10 +31,13 @@ def actor_for(user: User) -> Actor:
 
 def is_valid_efn(efn: str) -> bool:
     """15 digits whose last is the Luhn check digit of the first 14 (Bundesärztekammer EIV)."""
-    if not re.fullmatch(r"\d{15}", efn):
-        return False
+    return bool(re.fullmatch(r"\d{15}", efn)) and luhn_valid(efn)
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn mod-10 check over a string of digits (EFN; every published VNR passes it too, qm.md)."""
     total = 0
-    for i, ch in enumerate(reversed(efn)):
+    for i, ch in enumerate(reversed(digits)):
         d = int(ch)
         if i % 2 == 1:
             d *= 2

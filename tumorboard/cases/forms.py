@@ -33,6 +33,7 @@ class RegisterCaseForm(BaseForm):
     icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
     icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])
     icdo_morphology = StringField(_l("ICD-O-Morphologie"), validators=[Length(max=10)])
+    diagnosis_date = DateField(_l("Diagnosedatum"), validators=[Optional()])
     tnm = StringField(_l("TNM"), validators=[Length(max=100)])
     ecog = IntegerField(_l("ECOG"), validators=[Optional(), NumberRange(0, 5)])
     conference_type = SelectField(
@@ -51,6 +52,14 @@ class RegisterCaseForm(BaseForm):
     confirm_duplicate = BooleanField(_l("Trotzdem anmelden"))
     #: A study from the imaging inbox that the new case takes over (triage: "Neuen Fall aus dieser Studie").
     from_study = IntegerField(widget=HiddenInput(), validators=[Optional()])
+
+
+class RegistryDataForm(BaseForm):
+    """The patient's registry fields (issue 15); checked by patients.services.update_registry_data."""
+
+    insurer_iknr = StringField(_l("IKNR der Krankenkasse"), validators=[Length(max=20)])
+    insurance_number = StringField(_l("Versichertennummer"), validators=[Length(max=20)])
+    date_of_death = DateField(_l("Sterbedatum"), validators=[Optional()])
 
 
 class ReasonForm(BaseForm):

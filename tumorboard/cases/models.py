@@ -55,6 +55,9 @@ class Case(Base):
     #: ICD-10-GM code, e.g. "C18.7" (validated format), and its text as given by the registering physician.
     icd10_code: Mapped[str] = mapped_column(String(10))
     icd10_text: Mapped[str] = mapped_column(String(300))
+    #: Date of the diagnosis (first histological or clinical confirmation) as given at registration; optional
+    #: here, but the oBDS Tumorzuordnung needs it: a case without it is listed as not exportable.
+    diagnosis_date: Mapped[dt.date | None]
     #: ICD-O-3 morphology, e.g. "8140/3"; optional.
     icdo_morphology: Mapped[str | None] = mapped_column(String(10))
     #: TNM as free text in UICC notation, e.g. "cT3 cN1 cM0"; optional.

@@ -57,6 +57,7 @@ class CaseInput:
     conference_type: ConferenceType | str
     question: str
     icdo_morphology: str | None = None
+    diagnosis_date: dt.date | None = None
     tnm: str | None = None
     ecog: int | None = None
     presenter_id: int | None = None
@@ -86,6 +87,8 @@ def _validate(session: Session, data: CaseInput) -> tuple[ConferenceType, User |
     data.icdo_morphology = (data.icdo_morphology or "").strip() or None
     if data.icdo_morphology and not ICDO_RE.match(data.icdo_morphology):
         raise InvalidInput(N_("Die ICD-O-Morphologie hat die Form 8140/3."), field="icdo_morphology")
+    if data.diagnosis_date is not None and data.diagnosis_date < dt.date(1900, 1, 1):
+        raise InvalidInput(N_("Das Diagnosedatum ist unplausibel."), field="diagnosis_date")
     data.tnm = " ".join((data.tnm or "").split())[:100] or None
     if data.ecog is not None and not 0 <= data.ecog <= 5:
         raise InvalidInput(N_("ECOG liegt zwischen 0 und 5."), field="ecog")
@@ -246,6 +249,10 @@ def add_case(
     """Add a case for a known patient. Without ``target`` it goes to the next session with an open deadline; a
     coordinator may name an earlier ``target`` whose deadline has passed, and the case is then marked late."""
     ctype, presenter, partner = _validate(session, data)
+    if data.diagnosis_date is not None and data.diagnosis_date > at.astimezone(BERLIN).date():
+        raise InvalidInput(N_("Das Diagnosedatum liegt in der Zukunft."), field="diagnosis_date")
+    if data.diagnosis_date is not None and data.diagnosis_date < patient.birth_date:
+        raise InvalidInput(N_("Das Diagnosedatum liegt vor dem Geburtsdatum."), field="diagnosis_date")
     if target is None:
         target = next_open_session(session, board, at)
         late = False
@@ -264,6 +271,7 @@ def add_case(
         icd10_code=data.icd10_code,
         icd10_text=data.icd10_text,
         icdo_morphology=data.icdo_morphology,
+        diagnosis_date=data.diagnosis_date,
         tnm=data.tnm,
         ecog=data.ecog,
         conference_type=ctype,

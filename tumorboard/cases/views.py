@@ -31,6 +31,7 @@ from tumorboard.cases.forms import (
     PresenterForm,
     ReasonForm,
     RegisterCaseForm,
+    RegistryDataForm,
     StatusForm,
 )
 from tumorboard.cases.models import Case, CaseDocument
@@ -46,7 +47,7 @@ from tumorboard.imaging import services as imaging_services
 from tumorboard.imaging.models import ImagingStudy, StudyState
 from tumorboard.imaging.summaries import ImagingSummary, imaging_complete, imaging_summaries
 from tumorboard.partners.services import active_partners
-from tumorboard.patients.services import search_patients
+from tumorboard.patients.services import search_patients, update_registry_data
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -187,6 +188,7 @@ def _registration(form: RegisterCaseForm) -> cases.Registration:
             conference_type=form.conference_type.data or "",
             question=form.question.data or "",
             icdo_morphology=form.icdo_morphology.data,
+            diagnosis_date=form.diagnosis_date.data,
             tnm=form.tnm.data,
             ecog=form.ecog.data,
             presenter_id=form.presenter.data or None,
@@ -279,6 +281,13 @@ def _render_case(
         withdraw_form=forms.get("withdraw") or ReasonForm(formdata=None),
         status_form=StatusForm(formdata=None),
         document_form=forms.get("document") or DocumentForm(formdata=None),
+        registry_form=forms.get("registry")
+        or RegistryDataForm(
+            formdata=None,
+            insurer_iknr=case.patient.insurer_iknr or "",
+            insurance_number=case.patient.insurance_number or "",
+            date_of_death=case.patient.date_of_death,
+        ),
         imaging=imaging.get(case.id),
         checks=checklist.evaluate(case, items, imaging_complete(imaging.get(case.id))),
         can_manage=can_manage_case_list(current_user()),
@@ -319,6 +328,28 @@ def _case_action(case_id: int, key: str, form: Any, action: Any, done: str) -> P
     db().commit()
     flash(done, "success")
     return redirect(url_for("cases.detail", case_id=case_id), 303)
+
+
+@bp.route("/cases/<int:case_id>/registry", methods=["POST"])
+@requires(can_manage_case_list)
+def registry_data(case_id: int) -> Page:
+    """The patient's registry fields for the oBDS export (IKNR, insurance number, date of death)."""
+    form = RegistryDataForm()
+    return _case_action(
+        case_id,
+        "registry",
+        form,
+        lambda case, f: update_registry_data(
+            db(),
+            case.patient,
+            insurer_iknr=f.insurer_iknr.data,
+            insurance_number=f.insurance_number.data,
+            date_of_death=f.date_of_death.data,
+            at=now(),
+            actor=current_actor(),
+        ),
+        _("Registerangaben gespeichert."),
+    )
 
 
 @bp.route("/cases/<int:case_id>/move", methods=["POST"])

@@ -68,5 +68,7 @@ def render_cme_pdf(
     cs: ConferenceSession, row: Attendance, *, templates: ExportTemplates, generated_at: dt.datetime, locale: str = "de"
 ) -> bytes:
     """Teilnahmebescheinigung (CME) for one physician: name, EFN, board, date, times."""
-    html = templates.render("exports/pdf/cme.html", locale=locale, cs=cs, row=row, generated_at=generated_at)
+    html = templates.render(
+        "exports/pdf/cme.html", locale=locale, cs=cs, row=row, report=None, sentence="", generated_at=generated_at
+    )
     return render_pdf(html)

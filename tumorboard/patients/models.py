@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tumorboard.db import Base, enum_column
@@ -26,6 +26,10 @@ DICOM_SEX = {Sex.FEMALE: "F", Sex.MALE: "M", Sex.DIVERSE: "O"}
 
 class Patient(Base):
     __tablename__ = "patient"
+    __table_args__ = (
+        CheckConstraint("insurer_iknr IS NULL OR length(insurer_iknr) = 9", name="iknr_length"),
+        CheckConstraint("insurance_number IS NULL OR length(insurance_number) = 10", name="insurance_number_length"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Our patient ID (KIS number), unique within the center.
@@ -40,6 +44,14 @@ class Patient(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="RESTRICT"))
     partner_patient_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
+    #: Registry identity (oBDS Versichertendaten, NRW): the IKNR of the health insurer (Institutionskennzeichen,
+    #: 9 digits; "10…" for a statutory insurer) and the insurance number (statutory: a letter and 9 digits).
+    #: Optional; set by ``update_registry_data``; without them the patient's conferences are not exportable.
+    insurer_iknr: Mapped[str | None] = mapped_column(String(9))
+    insurance_number: Mapped[str | None] = mapped_column(String(10))
+    #: Date of death, when known (from the registry or the hospital record); conferences after it are never
+    #: reported to the registry.
+    date_of_death: Mapped[dt.date | None]
 
     def __repr__(self) -> str:  # never the name: reprs end up in logs and tracebacks
         return f"<Patient id={self.id}>"

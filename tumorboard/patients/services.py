@@ -22,6 +22,10 @@ from tumorboard.patients.names import fold, name_key
 from tumorboard.text import nfc
 
 PATIENT_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
+#: Institutionskennzeichen of a health insurer: 9 digits.
+IKNR_RE = re.compile(r"\d{9}")
+#: Krankenversichertennummer (statutory insurance, eGK): a capital letter and 9 digits (the last a check digit).
+INSURANCE_NUMBER_RE = re.compile(r"[A-Z]\d{9}")
 
 
 def create_patient(
@@ -122,3 +126,62 @@ def search_patients(session: Session, query: str, *, limit: int = 50) -> Sequenc
     return session.scalars(
         select(Patient).where(or_(*conditions)).order_by(Patient.family_name, Patient.given_name).limit(limit)
     ).all()
+
+
+def update_registry_data(
+    session: Session,
+    patient: Patient,
+    *,
+    insurer_iknr: str | None,
+    insurance_number: str | None,
+    date_of_death: dt.date | None,
+    at: dt.datetime,
+    actor: Actor,
+) -> Patient:
+    """Set the optional fields the cancer registry needs: the insurer's IKNR (9 digits), the insurance number
+    (a letter and 9 digits) and the date of death. Empty text clears a field. Everything is checked before
+    anything changes, so a refused input leaves the patient as it was. The audit event names which fields
+    changed, never their values (data minimisation)."""
+    iknr = (insurer_iknr or "").replace(" ", "") or None
+    if iknr is not None and not IKNR_RE.fullmatch(iknr):
+        raise InvalidInput(
+            N_("Das Institutionskennzeichen (IKNR) der Krankenkasse besteht aus genau 9 Ziffern."),
+            field="insurer_iknr",
+        )
+    number = (insurance_number or "").replace(" ", "").upper() or None
+    if number is not None and not INSURANCE_NUMBER_RE.fullmatch(number):
+        raise InvalidInput(
+            N_("Die Versichertennummer besteht aus einem Großbuchstaben und 9 Ziffern (z. B. A123456789)."),
+            field="insurance_number",
+        )
+    if number is not None and iknr is None:
+        raise InvalidInput(N_("Eine Versichertennummer braucht das IKNR der Krankenkasse."), field="insurer_iknr")
+    today = at.astimezone(BERLIN).date()
+    if date_of_death is not None and date_of_death > today:
+        raise InvalidInput(N_("Das Sterbedatum liegt in der Zukunft."), field="date_of_death")
+    if date_of_death is not None and date_of_death < patient.birth_date:
+        raise InvalidInput(N_("Das Sterbedatum liegt vor dem Geburtsdatum."), field="date_of_death")
+    values = {"insurer_iknr": iknr, "insurance_number": number, "date_of_death": date_of_death}
+    changed = sorted(k for k, v in values.items() if getattr(patient, k) != v)
+    if not changed:
+        return patient
+    for key, value in values.items():
+        setattr(patient, key, value)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.PATIENT_REGISTRY_UPDATE,
+        subject_type=SubjectType.PATIENT,
+        subject_id=patient.id,
+        at=at,
+        after={"changed": changed},
+    )
+    return patient
+
+
+def get_patient_by_number(session: Session, number: str) -> Patient:
+    patient = session.scalar(select(Patient).where(Patient.patient_number == number.strip()))
+    if patient is None:
+        raise NotFound(N_("Diesen Patienten gibt es nicht."))
+    return patient

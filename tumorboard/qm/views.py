@@ -72,9 +72,12 @@ def dashboard() -> Page:
         + base64.b64encode(render_svg(f, title=translate(f.title, locale)).encode()).decode("ascii")
         for f in data.figures
     }
+    from tumorboard.cme.submissions import deadline_overview
+
     return render_template(
-        "qm/dashboard.html", data=data, boards=boards, charts=charts, error=None, kinds=PeriodKind, args=request.args
-    )
+        "qm/dashboard.html", data=data, boards=boards, charts=charts, error=None, kinds=PeriodKind, args=request.args,
+        cme_deadlines=deadline_overview(db(), now=now()),
+    )  # fmt: skip
 
 
 @bp.route("/<key>.csv")

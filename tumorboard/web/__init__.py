@@ -109,6 +109,12 @@ def create_app(runtime: Runtime | None = None) -> Flask:
 
     app.register_blueprint(mail_bp)
     app.register_blueprint(qm_bp)
+    from tumorboard.registry.views import bp as registry_bp
+
+    app.register_blueprint(registry_bp)
+    from tumorboard.cme.views import bp as cme_bp
+
+    app.register_blueprint(cme_bp)
 
     app.jinja_env.filters.update(
         date=lambda v, fmt="EEE, dd.MM.yyyy": format_date(v, fmt) if v else "",

@@ -1,0 +1,1 @@
+"""CME (Fortbildungspunkte, issue 15): accreditation per session (VNR), the chamber's report and the EIV push."""
