@@ -25,16 +25,31 @@ from tumorboard.attendance.models import Attendance
 from tumorboard.auth.models import User
 from tumorboard.cases.models import AgendaVersion, Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
-from tumorboard.conferences.models import Board, ConferenceSession
+from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 from tumorboard.conferences.outcome import held_rate
 from tumorboard.errors import Conflict
 from tumorboard.i18n import N_
+from tumorboard.imaging.models import ImagingStudy
 from tumorboard.partners.models import Partner
-from tumorboard.protocol.models import ProtocolVersion, Recommendation, RecommendationParticipant
+from tumorboard.patients.models import Patient
+from tumorboard.protocol.models import (
+    DeviationCause,
+    FollowUpStatus,
+    ProtocolVersion,
+    Recommendation,
+    RecommendationFollowUp,
+    RecommendationParticipant,
+)
 from tumorboard.protocol.services import version_diff
-from tumorboard.qm.models import IndicatorDefinition
+from tumorboard.qm.models import IndicatorDefinition, PrimaryCase, PrimaryCaseImport
 from tumorboard.qm.period import Period
-from tumorboard.qm.services import Dashboard, build_dashboard, session_outcomes, sessions_in_period
+from tumorboard.qm.services import (
+    FOLLOW_UP_LABELS,
+    Dashboard,
+    build_dashboard,
+    session_outcomes,
+    sessions_in_period,
+)
 
 Cell = str | int | float | None
 Progress = Callable[[str, int, int], None]
@@ -56,6 +71,8 @@ class Table:
 class CaseRow(NamedTuple):
     id: int
     session_id: int
+    patient_id: int
+    patient_number: str
     icd10_code: str
     conference_type: ConferenceType
     status: CaseStatus
@@ -149,9 +166,11 @@ def collect_bundle(
             attendance[att.session_id].append(att)
         for found in session.execute(
             select(
-                Case.id, Case.session_id, Case.icd10_code, Case.conference_type, Case.status, Case.presenter_id,
+                Case.id, Case.session_id, Case.patient_id, Patient.patient_number, Case.icd10_code,
+                Case.conference_type, Case.status, Case.presenter_id,
                 Case.referring_partner_id, Case.is_late, Case.registered_at,
             )
+            .join(Patient, Patient.id == Case.patient_id)
             .where(Case.session_id.in_(chunk))
             .order_by(Case.session_id, Case.position, Case.id)
         ):  # fmt: skip
@@ -176,10 +195,13 @@ def collect_bundle(
         ):
             participants[rec_id] = int(n)
     partners = {p.id: p.name for p in session.scalars(select(Partner))}
+    recurrences = _recurrence_dates(session, boards)
     presenter_ids = {c.presenter_id for lst in cases.values() for c in lst if c.presenter_id is not None}
     presenters: dict[int, str] = {}
     for part in _chunked(sorted(presenter_ids)):
-        presenters.update(session.execute(select(User.id, User.display_name).where(User.id.in_(part))).tuples().all())
+        presenters.update(
+            {uid: name for uid, name in session.execute(select(User.id, User.display_name).where(User.id.in_(part)))}
+        )
 
     t1 = tuple(
         (
@@ -219,7 +241,8 @@ def collect_bundle(
     t3 = tuple(
         (
             f"F-{c.id}", _when(cs.starts_at), by_board[cs.board_id].short_name, c.icd10_code,
-            c.conference_type.value, c.status.value, presenters.get(c.presenter_id or 0, ""),
+            c.conference_type.value, _recurrence_flag(recurrences, cs, c), c.status.value,
+            presenters.get(c.presenter_id or 0, ""),
             partners.get(c.referring_partner_id, "") if c.referring_partner_id else "",
             ", ".join(recs[c.id][1]) if c.id in recs else "",
             _yes(recs[c.id][2]) if c.id in recs else "",
@@ -250,6 +273,9 @@ def collect_bundle(
         for m in result.never_presented
     )
     t5 = tuple(dashboard.figure("umsetzung").rows)
+    held_ids = [cs.id for cs in rows if outcomes[cs.id].kind.held]
+    t5b = _represented_after_deviation(session, rows, held_ids, by_board)
+    t6c = _without_imaging(session, rows, held_ids, by_board)
     t6 = tuple(
         (
             _when(cs.starts_at), by_board[cs.board_id].short_name, new.version, _when(new.signed_at),
@@ -290,7 +316,8 @@ def collect_bundle(
         Table("T2b_quorum_verfehlt", "T2 Sitzungen ohne Quorum (A1) mit fehlenden Fachrichtungen",
               ("Sitzung", "Konferenz", "fehlende Fachrichtungen", "Begründung"), t2b),
         Table("T3_fallprotokoll", "T3 Fallprotokoll (pseudonymisiert)",
-              ("Fall", "Sitzung", "Konferenz", "ICD-10", "oBDS-Typ", "Status", "vorgestellt von", "Partner",
+              ("Fall", "Sitzung", "Konferenz", "ICD-10", "oBDS-Typ", "Rezidiv/Metastase", "Status",
+               "vorgestellt von", "Partner",
                "Empfehlung", "Quorum", "Teilnehmende", "Protokollversion", "unterschrieben am"), t3),
         Table("T4_quoten", "T4 Vorstellungsquoten P1–P3",
               ("Konferenz", "Kennzahl", "Zähler", "Nenner", "Prozent", "Import (SHA-256)"), t4),
@@ -299,8 +326,12 @@ def collect_bundle(
         Table("T5_umsetzung", "T5 Umsetzung der Empfehlungen (R1 nach Grund)", ("Ergebnis", "Fälle"), t5),
         Table("T6_nachtraege", "T6 Nachträge nach Unterschrift",
               ("Sitzung", "Konferenz", "Version", "unterschrieben am", "von", "Grund", "Änderung"), t6),
+        Table("T5b_wiedervorstellung", "T5 Wiedervorstellung nach Abweichung von der Empfehlung",
+              ("Fall", "Sitzung", "Konferenz", "Abweichung", "wieder vorgestellt", "am"), t5b),
         Table("T6b_nachmeldungen", "T6 Nachmeldungen nach Anmeldeschluss",
               ("Sitzung", "Konferenz", "Fall", "angemeldet am"), t6b),
+        Table("T6c_ohne_bildgebung", "T6 Fälle ohne Bildgebung zu ihrer Sitzung (Bildgebung erwartet)",
+              ("Sitzung", "Konferenz", "Fall"), t6c),
         Table("T7_partner", "T7 Fälle und Sitzungen je externem Partner",
               ("Partner", "Konferenz", "Fälle", "Sitzungen"), t7),
     )  # fmt: skip
@@ -313,6 +344,121 @@ def collect_bundle(
     n_files = sum(len(v) for v in versions.values()) + n_agendas
     files = partial(_verbatim_files, session, rows, by_board)
     return BundleData(period, tuple(boards), dashboard, tables, n_files, files, definitions)
+
+
+RecurrenceDates = dict[tuple[int, str], tuple[dt.date | None, ...]]
+
+
+def _recurrence_dates(session: Session, boards: Sequence[Board]) -> RecurrenceDates:
+    """Per (board, KIS patient number) in the boards' imported primary-case lists (any year): the recurrence or
+    metastasis dates the tumor documentation gives (``None`` for a row without one)."""
+    found: dict[tuple[int, str], list[dt.date | None]] = defaultdict(list)
+    for board_id, number, event in session.execute(
+        select(PrimaryCaseImport.board_id, PrimaryCase.patient_number, PrimaryCase.recurrence_date)
+        .join(PrimaryCaseImport, PrimaryCaseImport.id == PrimaryCase.import_id)
+        .where(PrimaryCaseImport.board_id.in_([b.id for b in boards]))
+    ):
+        found[(board_id, number)].append(event)
+    return {key: tuple(events) for key, events in found.items()}
+
+
+def _recurrence_flag(recurrences: RecurrenceDates, cs: ConferenceSession, c: CaseRow) -> str:
+    """T3's recurrence flag from the imported primary-case list (the tumor documentation is the source): "ja" if a
+    recurrence or metastasis is dated on or before the session day, "nein" if the patient is listed without one,
+    "" if the patient is not in the board's list."""
+    events = recurrences.get((cs.board_id, c.patient_number))
+    if events is None:
+        return ""
+    day = cs.local_start.date()
+    return _yes(any(event is not None and event <= day for event in events))
+
+
+def _represented_after_deviation(
+    session: Session, rows: Sequence[ConferenceSession], held_ids: Sequence[int], by_board: dict[int, Board]
+) -> tuple[tuple[Cell, ...], ...]:
+    """T5: each discussed case of a held session whose latest follow-up is a deviation, and whether (and when) the
+    patient was presented again afterwards: a discussed case in a later session that was not cancelled."""
+    latest = (
+        select(RecommendationFollowUp.case_id, func.max(RecommendationFollowUp.id).label("last_id"))
+        .group_by(RecommendationFollowUp.case_id)
+        .subquery()
+    )
+    deviated: list[tuple[int, int, int, DeviationCause | None]] = []
+    for part in _chunked(list(held_ids)):
+        deviated.extend(
+            session.execute(
+                select(Case.id, Case.session_id, Case.patient_id, RecommendationFollowUp.cause)
+                .join(latest, latest.c.case_id == Case.id)
+                .join(RecommendationFollowUp, RecommendationFollowUp.id == latest.c.last_id)
+                .where(
+                    Case.session_id.in_(part),
+                    Case.status == CaseStatus.DISCUSSED,
+                    RecommendationFollowUp.status == FollowUpStatus.DEVIATED,
+                )
+            ).all()
+        )
+    later: dict[int, list[dt.datetime]] = defaultdict(list)
+    for part in _chunked(sorted({patient for _, _, patient, _ in deviated})):
+        for patient_id, starts_at in session.execute(
+            select(Case.patient_id, ConferenceSession.starts_at)
+            .join(ConferenceSession, ConferenceSession.id == Case.session_id)
+            .where(
+                Case.patient_id.in_(part),
+                Case.status == CaseStatus.DISCUSSED,
+                ConferenceSession.status != SessionStatus.CANCELLED,
+            )
+        ):
+            later[patient_id].append(starts_at)
+    by_id = {cs.id: cs for cs in rows}
+    order = {cs.id: n for n, cs in enumerate(rows)}
+    out: list[tuple[Cell, ...]] = []
+    for case_id, session_id, patient_id, cause in sorted(deviated, key=lambda d: (order[d[1]], d[0])):
+        cs = by_id[session_id]
+        after = [t for t in later.get(patient_id, []) if _utc(t) > _utc(cs.starts_at)]
+        out.append(
+            (
+                f"F-{case_id}", _when(cs.starts_at), by_board[cs.board_id].short_name,
+                FOLLOW_UP_LABELS[(FollowUpStatus.DEVIATED, cause)], _yes(bool(after)),
+                _when(min(after, key=_utc)) if after else "",
+            )
+        )  # fmt: skip
+    return tuple(out)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC datetimes for aware columns in some paths; compare as aware UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _without_imaging(
+    session: Session, rows: Sequence[ConferenceSession], held_ids: Sequence[int], by_board: dict[int, Board]
+) -> tuple[tuple[Cell, ...], ...]:
+    """T6: discussed cases of held sessions registered with imaging expected, for which no study had arrived (and
+    been assigned to the case) by the start of the session."""
+    received = (
+        select(ImagingStudy.id)
+        .where(ImagingStudy.case_id == Case.id, ImagingStudy.first_received_at <= ConferenceSession.starts_at)
+        .exists()
+    )
+    found: dict[int, list[int]] = defaultdict(list)
+    for part in _chunked(list(held_ids)):
+        for case_id, session_id in session.execute(
+            select(Case.id, Case.session_id)
+            .join(ConferenceSession, ConferenceSession.id == Case.session_id)
+            .where(
+                Case.session_id.in_(part),
+                Case.status == CaseStatus.DISCUSSED,
+                Case.imaging_expected.is_(True),
+                ~received,
+            )
+            .order_by(Case.position, Case.id)
+        ):
+            found[session_id].append(case_id)
+    return tuple(
+        (_when(cs.starts_at), by_board[cs.board_id].short_name, f"F-{case_id}")
+        for cs in rows
+        for case_id in found.get(cs.id, [])
+    )
 
 
 def _chunked(ids: Sequence[int]) -> Iterator[list[int]]:
