@@ -34,6 +34,7 @@ from tumorboard.conferences.models import Board
 from tumorboard.conferences.schedule import is_working_day
 from tumorboard.demo.data import load_demo
 from tumorboard.exports.rendering import ExportTemplates
+from tumorboard.qm.indicators import IndicatorInput, define_indicator
 from tumorboard.qm.jobs import make_bundle
 from tumorboard.qm.period import year_period
 from tumorboard.qm.quotas import COLUMNS, EPISODE_DAYS, import_primary_cases
@@ -68,6 +69,20 @@ def _sql(session: Session, query: str, **params: object) -> list:
     return list(session.execute(text(query), {k: bind(v) for k, v in {**BOUNDS, **params}.items()}))
 
 
+STAGES = ("I", "IIA", "IIIB", "IVA")
+#: Entity-specific denominators as configuration (qm.md): Darm-like P1 for the first board, Lunge-like P2 for the
+#: second; checked below with the same criteria written out in Python.
+RULES = {0: ("P1", "ICD=C19,C20 elektiv | ICD=C18 UICC=IV elektiv"), 1: ("P2", "UICC=IB,IIA,IIB,IIIA,IIIB")}
+
+
+def _in_cohort(board_index: int, code: str, icd: str, stage: str, emergency: bool) -> bool:
+    if RULES.get(board_index, ("", ""))[0] != code:
+        return True
+    if board_index == 0:
+        return not emergency and (icd.startswith(("C19", "C20")) or (icd.startswith("C18") and stage.startswith("IV")))
+    return stage in ("IB", "IIA", "IIB", "IIIA", "IIIB")
+
+
 def _primary_csv(board: Board, patients: list[tuple[int, str]], case_days: dict[int, dt.date]) -> bytes:
     """A primary-case export of the tumor documentation: most presented patients (some operated, some with a
     recurrence), plus patients we never saw (the drill-down list)."""
@@ -78,12 +93,13 @@ def _primary_csv(board: Board, patients: list[tuple[int, str]], case_days: dict[
         operated = n % 3 == 0
         op_day = seen + dt.timedelta(days=14) if operated else None
         recurrence = seen - dt.timedelta(days=5) if n % 7 == 0 else None
+        icd, stage = ("C20", "IIA") if n % 5 == 0 else ("C18.7", "IV") if n % 5 == 1 else ("C18.0", STAGES[n % 4])
         lines.append(
             ";".join(
-                [number, "1950-01-01", "Muster, Test", "C18.0", board.short_name, diagnosis.isoformat(),
+                [number, "1950-01-01", "Muster, Test", icd, board.short_name, diagnosis.isoformat(),
                  "J" if n % 10 else "N", "J" if operated else "N", op_day.isoformat() if op_day else "",
-                 (seen + dt.timedelta(days=7 if n % 4 else -3)).isoformat(), "II",
-                 recurrence.isoformat() if recurrence else "", "N"]
+                 (seen + dt.timedelta(days=7 if n % 4 else -3)).isoformat(), stage,
+                 recurrence.isoformat() if recurrence else "", "J" if n % 11 == 0 else "N"]
             )
         )  # fmt: skip
     for n in range(25):
@@ -118,6 +134,15 @@ def year(engine, tmp_path_factory) -> Year:
         }
         board_of = dict(_sql(session, "SELECT patient_id, board_id FROM case_registration"))
         imported = []
+        for index, (code, rule) in RULES.items():
+            define_indicator(
+                session, code=code, board=boards[index],
+                data=IndicatorInput(name=f"{code} (Entität)", numerator="siehe Kennzahlenbogen",
+                                    denominator="Primärfälle der Entität", target_percent=90.0,
+                                    target_direction="at_least", working_days=None, source="Test",
+                                    reason="Entitätsspezifischer Nenner", cohort_rule=rule),
+                at=AT, actor=CLI,
+            )  # fmt: skip
         for board in boards[:2]:
             mine = [(pid, number) for pid, number in built.patients if pid in days and board_of[pid] == board.id][:300]
             import_primary_cases(
@@ -196,16 +221,17 @@ def test_t1_sessions_and_held_rate(year):
     for _sid, board, status, attended, signed in facts:
         kind = (
             "abgesagt" if status == "cancelled"
+            else "feiertag" if status == "holiday"
             else "protokolliert" if signed
             else "durchgeführt" if attended
             else "nicht dokumentiert"
         )  # fmt: skip
         expected[kind] += 1
         per_board[board][kind] += 1
-    assert Counter(r[2] for r in _body(year, "T1")) == expected
+    assert Counter(r[2] for r in _body(year, "T1")) == expected and expected["feiertag"] > 0
     for board, planned, held, cancelled, undocumented, *_ in _body(year, "T1b"):
         c = per_board[board]
-        assert int(planned) == sum(c.values())
+        assert int(planned) == sum(c.values()) - c["feiertag"]  # holiday exceptions are not planned
         assert int(held) == c["protokolliert"] + c["durchgeführt"]
         assert (int(cancelled), int(undocumented)) == (c["abgesagt"], c["nicht dokumentiert"])
     discussed = dict(
@@ -418,6 +444,7 @@ def test_t6_amendments_late_registrations_and_missing_imaging(year):
 
 def test_t4_presentation_quotas_from_the_imported_lists(year):
     t4 = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in _body(year, "T4")}
+    rules = {(r[0], r[1]): r[5] for r in _body(year, "T4")}
     assert {board for board, _ in t4} == set(year.imported)
     shown: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
     for number, starts_at, kind in _sql(
@@ -428,27 +455,34 @@ def test_t4_presentation_quotas_from_the_imported_lists(year):
     ):
         shown[number].append((_aware(starts_at).astimezone(BERLIN).date(), kind))
     never = Counter((r[0], r[1]) for r in _body(year, "T4b"))
-    for board in year.imported:
+    for index, board in enumerate(year.imported):
         cases = _sql(
             year.session,
             "SELECT pc.patient_number, pc.diagnosis_date, pc.is_primary, pc.is_operated, pc.operation_date, "
-            "pc.therapy_start, pc.recurrence_date FROM qm_primary_case pc "
+            "pc.therapy_start, pc.recurrence_date, pc.icd10_code, pc.uicc_stage, pc.is_emergency "
+            "FROM qm_primary_case pc "
             "JOIN qm_primary_case_import i ON i.id = pc.import_id JOIN board b ON b.id = i.board_id "
             "WHERE b.short_name = :b",
             b=board,
         )
         p1, p2, p3 = [0, 0], [0, 0], [0, 0]
         first_event: dict[str, dt.date] = {}
-        for number, diag, primary, operated, op_day, therapy, event in cases:
+        for number, diag, primary, operated, op_day, therapy, event, icd, stage, emergency in cases:
             diag, op_day, therapy, event = (_day(x) for x in (diag, op_day, therapy, event))
+
+            def cohort(
+                code: str, index: int = index, icd: str = icd, stage: str = stage, emergency: bool = bool(emergency)
+            ) -> bool:
+                return _in_cohort(index, code, icd, stage, emergency)
+
             episode = [(d, k) for d, k in shown.get(number, []) if diag <= d <= diag + dt.timedelta(days=EPISODE_DAYS)]
-            if primary:
+            if primary and cohort("P1"):
                 p1[1] += 1
                 p1[0] += any(k == "praeth" and (therapy is None or d <= therapy) for d, k in episode)
-                if operated and op_day is not None:
-                    p2[1] += 1
-                    p2[0] += any(k in ("postop", "postth") and d >= op_day for d, k in episode)
-            if event is not None and event.year == 2026 and event > diag:
+            if primary and cohort("P2") and operated and op_day is not None:
+                p2[1] += 1
+                p2[0] += any(k in ("postop", "postth") and d >= op_day for d, k in episode)
+            if event is not None and event.year == 2026 and event > diag and cohort("P3"):
                 first_event[number] = min(event, first_event.get(number, event))
         for number, event in first_event.items():
             p3[1] += 1
@@ -457,6 +491,8 @@ def test_t4_presentation_quotas_from_the_imported_lists(year):
         assert p1[0] > 0 and p1[1] > p1[0]
         for code, (num, den) in (("P1", p1), ("P2", p2), ("P3", p3)):
             assert never[(board, code)] == den - num
+        rule_code, rule = RULES[index]
+        assert rules[(board, rule_code)] == rule  # the bundle names the restriction it applied
 
 
 def _day(value) -> dt.date | None:

@@ -263,7 +263,7 @@ def collect_bundle(
     )  # fmt: skip
     t4 = tuple(
         (board.short_name, q.code.value, q.numerator, q.denominator,
-         round(100 * q.numerator / q.denominator, 1) if q.denominator else None, result.record.sha256)
+         round(100 * q.numerator / q.denominator, 1) if q.denominator else None, q.rule, result.record.sha256)
         for board, result in dashboard.quotas
         for q in result.quotas
     )  # fmt: skip
@@ -320,7 +320,7 @@ def collect_bundle(
                "vorgestellt von", "Partner",
                "Empfehlung", "Quorum", "Teilnehmende", "Protokollversion", "unterschrieben am"), t3),
         Table("T4_quoten", "T4 Vorstellungsquoten P1–P3",
-              ("Konferenz", "Kennzahl", "Zähler", "Nenner", "Prozent", "Import (SHA-256)"), t4),
+              ("Konferenz", "Kennzahl", "Zähler", "Nenner", "Prozent", "Nenner-Einschränkung", "Import (SHA-256)"), t4),
         Table("T4b_nie_vorgestellt", "T4 Nie vorgestellte Fälle des Nenners",
               ("Konferenz", "Kennzahl", "Zeile", "Patienten-ID", "ICD-10", "Bezugsdatum"), t4b),
         Table("T5_umsetzung", "T5 Umsetzung der Empfehlungen (R1 nach Grund)", ("Ergebnis", "Fälle"), t5),

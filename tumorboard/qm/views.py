@@ -120,6 +120,7 @@ def _indicator_form(code: str, board: Board | None) -> IndicatorForm:
             )
             form.target_direction.data = current.target_direction.value
             form.working_days.data = current.working_days
+            form.cohort_rule.data = current.cohort_rule or ""
             form.source.data = current.source
     return form
 
@@ -150,6 +151,7 @@ def edit_indicator(code: str) -> Page:
                         else None,
                         target_direction=form.target_direction.data or "",
                         working_days=form.working_days.data,
+                        cohort_rule=form.cohort_rule.data,
                         source=form.source.data or "",
                         reason=form.reason.data,
                     ),
