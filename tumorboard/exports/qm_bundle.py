@@ -33,6 +33,7 @@ from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.i18n import N_, translate
 from tumorboard.qm.bundle import BundleData, Table
 from tumorboard.qm.charts import render_svg
+from tumorboard.qm.services import ChartKind
 
 #: Bumped when the layout of the bundle changes (auditors' tools may read manifest.json).
 BUNDLE_FORMAT = 1
@@ -162,6 +163,7 @@ def _summary_pdf(
             + base64.b64encode(render_svg(f, title=translate(f.title, locale)).encode()).decode("ascii"),
         )
         for f in data.dashboard.figures
+        if f.chart is not ChartKind.TABLE  # the lists are tables of the bundle (T5b, T6c)
     ]
     summary = templates.render(
         "exports/pdf/qm_summary.html",

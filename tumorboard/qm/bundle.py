@@ -25,26 +25,21 @@ from tumorboard.attendance.models import Attendance
 from tumorboard.auth.models import User
 from tumorboard.cases.models import AgendaVersion, Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
-from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
+from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.conferences.outcome import held_rate
 from tumorboard.errors import Conflict
 from tumorboard.i18n import N_
-from tumorboard.imaging.models import ImagingStudy
 from tumorboard.partners.models import Partner
 from tumorboard.patients.models import Patient
 from tumorboard.protocol.models import (
-    DeviationCause,
-    FollowUpStatus,
     ProtocolVersion,
     Recommendation,
-    RecommendationFollowUp,
     RecommendationParticipant,
 )
 from tumorboard.protocol.services import version_diff
 from tumorboard.qm.models import IndicatorDefinition, PrimaryCase, PrimaryCaseImport
 from tumorboard.qm.period import Period
 from tumorboard.qm.services import (
-    FOLLOW_UP_LABELS,
     Dashboard,
     build_dashboard,
     session_outcomes,
@@ -273,9 +268,8 @@ def collect_bundle(
         for m in result.never_presented
     )
     t5 = tuple(dashboard.figure("umsetzung").rows)
-    held_ids = [cs.id for cs in rows if outcomes[cs.id].kind.held]
-    t5b = _represented_after_deviation(session, rows, held_ids, by_board)
-    t6c = _without_imaging(session, rows, held_ids, by_board)
+    t5b = dashboard.figure("wiedervorstellung").rows
+    t6c = dashboard.figure("bildgebung").rows
     t6 = tuple(
         (
             _when(cs.starts_at), by_board[cs.board_id].short_name, new.version, _when(new.signed_at),
@@ -371,94 +365,6 @@ def _recurrence_flag(recurrences: RecurrenceDates, cs: ConferenceSession, c: Cas
         return ""
     day = cs.local_start.date()
     return _yes(any(event is not None and event <= day for event in events))
-
-
-def _represented_after_deviation(
-    session: Session, rows: Sequence[ConferenceSession], held_ids: Sequence[int], by_board: dict[int, Board]
-) -> tuple[tuple[Cell, ...], ...]:
-    """T5: each discussed case of a held session whose latest follow-up is a deviation, and whether (and when) the
-    patient was presented again afterwards: a discussed case in a later session that was not cancelled."""
-    latest = (
-        select(RecommendationFollowUp.case_id, func.max(RecommendationFollowUp.id).label("last_id"))
-        .group_by(RecommendationFollowUp.case_id)
-        .subquery()
-    )
-    deviated: list[tuple[int, int, int, DeviationCause | None]] = []
-    for part in _chunked(list(held_ids)):
-        deviated.extend(
-            session.execute(
-                select(Case.id, Case.session_id, Case.patient_id, RecommendationFollowUp.cause)
-                .join(latest, latest.c.case_id == Case.id)
-                .join(RecommendationFollowUp, RecommendationFollowUp.id == latest.c.last_id)
-                .where(
-                    Case.session_id.in_(part),
-                    Case.status == CaseStatus.DISCUSSED,
-                    RecommendationFollowUp.status == FollowUpStatus.DEVIATED,
-                )
-            ).all()
-        )
-    later: dict[int, list[dt.datetime]] = defaultdict(list)
-    for part in _chunked(sorted({patient for _, _, patient, _ in deviated})):
-        for patient_id, starts_at in session.execute(
-            select(Case.patient_id, ConferenceSession.starts_at)
-            .join(ConferenceSession, ConferenceSession.id == Case.session_id)
-            .where(
-                Case.patient_id.in_(part),
-                Case.status == CaseStatus.DISCUSSED,
-                ConferenceSession.status != SessionStatus.CANCELLED,
-            )
-        ):
-            later[patient_id].append(starts_at)
-    by_id = {cs.id: cs for cs in rows}
-    order = {cs.id: n for n, cs in enumerate(rows)}
-    out: list[tuple[Cell, ...]] = []
-    for case_id, session_id, patient_id, cause in sorted(deviated, key=lambda d: (order[d[1]], d[0])):
-        cs = by_id[session_id]
-        after = [t for t in later.get(patient_id, []) if _utc(t) > _utc(cs.starts_at)]
-        out.append(
-            (
-                f"F-{case_id}", _when(cs.starts_at), by_board[cs.board_id].short_name,
-                FOLLOW_UP_LABELS[(FollowUpStatus.DEVIATED, cause)], _yes(bool(after)),
-                _when(min(after, key=_utc)) if after else "",
-            )
-        )  # fmt: skip
-    return tuple(out)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive UTC datetimes for aware columns in some paths; compare as aware UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _without_imaging(
-    session: Session, rows: Sequence[ConferenceSession], held_ids: Sequence[int], by_board: dict[int, Board]
-) -> tuple[tuple[Cell, ...], ...]:
-    """T6: discussed cases of held sessions registered with imaging expected, for which no study had arrived (and
-    been assigned to the case) by the start of the session."""
-    received = (
-        select(ImagingStudy.id)
-        .where(ImagingStudy.case_id == Case.id, ImagingStudy.first_received_at <= ConferenceSession.starts_at)
-        .exists()
-    )
-    found: dict[int, list[int]] = defaultdict(list)
-    for part in _chunked(list(held_ids)):
-        for case_id, session_id in session.execute(
-            select(Case.id, Case.session_id)
-            .join(ConferenceSession, ConferenceSession.id == Case.session_id)
-            .where(
-                Case.session_id.in_(part),
-                Case.status == CaseStatus.DISCUSSED,
-                Case.imaging_expected.is_(True),
-                ~received,
-            )
-            .order_by(Case.position, Case.id)
-        ):
-            found[session_id].append(case_id)
-    return tuple(
-        (_when(cs.starts_at), by_board[cs.board_id].short_name, f"F-{case_id}")
-        for cs in rows
-        for case_id in found.get(cs.id, [])
-    )
 
 
 def _chunked(ids: Sequence[int]) -> Iterator[list[int]]:

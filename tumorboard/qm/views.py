@@ -26,7 +26,7 @@ from tumorboard.qm.models import BundleStatus, IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
-from tumorboard.qm.services import Dashboard, auditor_sessions, build_dashboard, resolve_boards
+from tumorboard.qm.services import ChartKind, Dashboard, auditor_sessions, build_dashboard, resolve_boards
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -71,6 +71,7 @@ def dashboard() -> Page:
         f.key: "data:image/svg+xml;base64,"
         + base64.b64encode(render_svg(f, title=translate(f.title, locale)).encode()).decode("ascii")
         for f in data.figures
+        if f.chart is not ChartKind.TABLE
     }
     return render_template(
         "qm/dashboard.html", data=data, boards=boards, charts=charts, error=None, kinds=PeriodKind, args=request.args
