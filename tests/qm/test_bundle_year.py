@@ -388,16 +388,14 @@ def test_t5_follow_up_r1_and_re_presentation(year):
         assert (int(r1[board][3]), int(r1[board][4])) == (sum(1 for x in mine if x[3] == "deviated"), len(mine))
     # Re-presentation: a later discussed case of the same patient in a session that was not cancelled.
     deviated = [x for x in latest if x[3] == "deviated"]
-    again = 0
-    for _cid, patient, starts_at, *_ in deviated:
-        later = _sql(
-            year.session,
-            "SELECT COUNT(*) FROM case_registration c JOIN conference_session s ON s.id = c.session_id "
-            "WHERE c.patient_id = :p AND c.status = 'discussed' AND s.status <> 'cancelled' AND s.starts_at > :t",
-            p=patient,
-            t=_aware(starts_at),
-        )[0][0]
-        again += later > 0
+    presented: dict[int, list[dt.datetime]] = defaultdict(list)
+    for patient, starts_at in _sql(
+        year.session,
+        "SELECT c.patient_id, s.starts_at FROM case_registration c JOIN conference_session s ON s.id = c.session_id "
+        "WHERE c.status = 'discussed' AND s.status <> 'cancelled'",
+    ):
+        presented[patient].append(_aware(starts_at))
+    again = sum(any(t > _aware(starts_at) for t in presented[patient]) for _cid, patient, starts_at, *_ in deviated)
     t5b = _body(year, "T5b")
     assert len(t5b) == len(deviated) and sum(1 for r in t5b if r[4] == "ja") == again > 0
 
