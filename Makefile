@@ -14,7 +14,7 @@ APT_RUN := python3-venv fonts-dejavu-core fonts-noto-core fonts-noto-cjk
 APT_TEST := chromium fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils dcmtk orthanc nginx-light wrk dovecot-imapd gnupg libxml2-utils
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web no-system-orthanc
+.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web bench-qm no-system-orthanc
 
 # --- setup -----------------------------------------------------------------------------------------------
 # policy-rc.d (exit 101) for the install: packages such as nginx must not start their system service on port 80
@@ -84,6 +84,12 @@ test: lint typecheck pytest
 bench-caselist: $(VENV)/.installed-test translations
 	$(call apt_install,fonts-dejavu-core)
 	$(BIN)/python benchmarks/caselist.py --db both
+
+# QM (issue 11): the one-year evidence bundle of the nine demo boards (~9,400 cases) and the year's dashboard, on
+# SQLite and PostgreSQL (127.0.0.1:5432); exit code 1 if a target is missed. Figures in docs/benchmarks.md.
+bench-qm: $(VENV)/.installed-test translations
+	$(call apt_install,fonts-dejavu-core)
+	$(BIN)/python benchmarks/qm_bundle.py --db both
 
 # Web load (issue 16): wrk, 32 connections for 30 s on a case page, the session page and the calendar feed, against
 # gunicorn with 4 workers, on SQLite and PostgreSQL; figures in docs/benchmarks.md.

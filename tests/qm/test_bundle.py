@@ -95,8 +95,10 @@ def test_cli_bundle_contents(runtime, db_session, activity, tmp_path):
         "T4",
         "T4b",
         "T5",
+        "T5b",
         "T6",
         "T6b",
+        "T6c",
         "T7",
     }
     assert len(tables["tabellen/T1_sitzungen.csv"]) == 1 + len(built.sessions)

@@ -13,25 +13,38 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, lazyload
 
 from tumorboard.attendance.models import Attendance
-from tumorboard.cases.models import AgendaVersion, Case, CaseStatus
+from tumorboard.auth.models import User
+from tumorboard.cases.models import AgendaVersion, Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
-from tumorboard.conferences.models import Board
+from tumorboard.conferences.models import Board, ConferenceSession
 from tumorboard.conferences.outcome import held_rate
 from tumorboard.errors import Conflict
 from tumorboard.i18n import N_
 from tumorboard.partners.models import Partner
-from tumorboard.protocol.models import ProtocolVersion, Recommendation, RecommendationParticipant
+from tumorboard.patients.models import Patient
+from tumorboard.protocol.models import (
+    ProtocolVersion,
+    Recommendation,
+    RecommendationParticipant,
+)
 from tumorboard.protocol.services import version_diff
-from tumorboard.qm.models import IndicatorDefinition
+from tumorboard.qm.models import IndicatorDefinition, PrimaryCase, PrimaryCaseImport
 from tumorboard.qm.period import Period
-from tumorboard.qm.services import Dashboard, build_dashboard, session_outcomes, sessions_in_period
+from tumorboard.qm.services import (
+    Dashboard,
+    build_dashboard,
+    session_outcomes,
+    sessions_in_period,
+)
 
 Cell = str | int | float | None
 Progress = Callable[[str, int, int], None]
@@ -50,6 +63,20 @@ class Table:
     rows: tuple[tuple[Cell, ...], ...]
 
 
+class CaseRow(NamedTuple):
+    id: int
+    session_id: int
+    patient_id: int
+    patient_number: str
+    icd10_code: str
+    conference_type: ConferenceType
+    status: CaseStatus
+    presenter_id: int | None
+    referring_partner_id: int | None
+    is_late: bool
+    registered_at: dt.datetime
+
+
 @dataclass(frozen=True, slots=True)
 class VerbatimFile:
     path: str
@@ -62,7 +89,10 @@ class BundleData:
     boards: tuple[Board, ...]
     dashboard: Dashboard
     tables: tuple[Table, ...]
-    files: tuple[VerbatimFile, ...]
+    #: How many files :attr:`files` yields at most (for the progress; a frozen agenda PDF adds one).
+    file_count: int
+    #: The stored files, read one by one while the ZIP is written (the session must still be open).
+    files: Callable[[], Iterator[VerbatimFile]]
     #: Every indicator definition version used: {"code", "board", "version", "id"}.
     definitions: tuple[dict[str, Cell], ...]
 
@@ -104,34 +134,54 @@ def collect_bundle(
     ids = [cs.id for cs in rows]
     chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
 
+    # Columns, not ORM objects: a Case row loads six joined relationships and two collections, and the stored
+    # PDFs are read only while the ZIP is written (:func:`_verbatim_files`), one at a time.
     versions: dict[int, list[ProtocolVersion]] = defaultdict(list)
-    agendas: dict[int, list[AgendaVersion]] = defaultdict(list)
     attendance: dict[int, list[Attendance]] = defaultdict(list)
-    cases: dict[int, list[Case]] = defaultdict(list)
+    cases: dict[int, list[CaseRow]] = defaultdict(list)
+    n_agendas = 0
     for chunk in chunks:
         for v in session.scalars(
-            select(ProtocolVersion).where(ProtocolVersion.session_id.in_(chunk)).order_by(ProtocolVersion.version)
+            select(ProtocolVersion)
+            .options(defer(ProtocolVersion.pdf), lazyload(ProtocolVersion.session), lazyload(ProtocolVersion.signed_by))
+            .where(ProtocolVersion.session_id.in_(chunk))
+            .order_by(ProtocolVersion.version)
         ):
             versions[v.session_id].append(v)
-        for a in session.scalars(
-            select(AgendaVersion).where(AgendaVersion.session_id.in_(chunk)).order_by(AgendaVersion.version)
-        ):
-            agendas[a.session_id].append(a)
+        n_agendas += (
+            session.scalar(select(func.count()).select_from(AgendaVersion).where(AgendaVersion.session_id.in_(chunk)))
+            or 0
+        )
         for att in session.scalars(
-            select(Attendance).where(Attendance.session_id.in_(chunk)).order_by(Attendance.arrived_at, Attendance.id)
+            select(Attendance)
+            .options(lazyload(Attendance.session), lazyload(Attendance.user))
+            .where(Attendance.session_id.in_(chunk))
+            .order_by(Attendance.arrived_at, Attendance.id)
         ):
             attendance[att.session_id].append(att)
-        for c in session.scalars(select(Case).where(Case.session_id.in_(chunk)).order_by(Case.position, Case.id)):
-            cases[c.session_id].append(c)
-    recs: dict[int, Recommendation] = {}
+        for found in session.execute(
+            select(
+                Case.id, Case.session_id, Case.patient_id, Patient.patient_number, Case.icd10_code,
+                Case.conference_type, Case.status, Case.presenter_id,
+                Case.referring_partner_id, Case.is_late, Case.registered_at,
+            )
+            .join(Patient, Patient.id == Case.patient_id)
+            .where(Case.session_id.in_(chunk))
+            .order_by(Case.session_id, Case.position, Case.id)
+        ):  # fmt: skip
+            row = CaseRow(*found)
+            cases[row.session_id].append(row)
+    recs: dict[int, tuple[int, list[str], bool]] = {}
     participants: Counter[int] = Counter()
     case_ids = [c.id for lst in cases.values() for c in lst]
     for start in range(0, len(case_ids), 500):
         part = case_ids[start : start + 500]
-        for rec in session.scalars(
-            select(Recommendation).where(Recommendation.case_id.in_(part)).order_by(Recommendation.revision)
+        for rec_id, case_id, therapy_types, quorum_met in session.execute(
+            select(Recommendation.id, Recommendation.case_id, Recommendation.therapy_types, Recommendation.quorum_met)
+            .where(Recommendation.case_id.in_(part))
+            .order_by(Recommendation.revision)
         ):
-            recs[rec.case_id] = rec  # the highest revision wins
+            recs[case_id] = (rec_id, list(therapy_types or ()), bool(quorum_met))  # the highest revision wins
         for rec_id, n in session.execute(
             select(RecommendationParticipant.recommendation_id, func.count())
             .join(Recommendation, Recommendation.id == RecommendationParticipant.recommendation_id)
@@ -140,31 +190,13 @@ def collect_bundle(
         ):
             participants[rec_id] = int(n)
     partners = {p.id: p.name for p in session.scalars(select(Partner))}
-
-    files: list[VerbatimFile] = []
-    total = sum(len(v) for v in versions.values())
-    done = 0
-    for cs in rows:
-        stem = f"{by_board[cs.board_id].short_name}/{cs.local_start:%Y-%m-%d}_{cs.id}"
-        for v in versions.get(cs.id, []):
-            if hashlib.sha256(v.pdf).hexdigest() != v.sha256:
-                raise BundleIntegrityError(
-                    N_("Protokoll-Version %(version)s der Sitzung %(session)s passt nicht zu ihrer Prüfsumme."),
-                    version=v.version,
-                    session=cs.id,
-                )
-            files.append(VerbatimFile(f"protokolle/{stem}_v{v.version}.pdf", v.pdf))
-            done += 1
-            if done % 25 == 0:
-                step("Protokolle", done, total)
-        for a in agendas.get(cs.id, []):
-            body = json.dumps(
-                {"session_id": cs.id, "version": a.version, "created_at": _when(a.created_at),
-                 "created_by": a.created_by, "snapshot": a.snapshot},
-                ensure_ascii=False, sort_keys=True, indent=1,
-            ).encode()  # fmt: skip
-            files.append(VerbatimFile(f"tagesordnungen/{stem}_v{a.version}.json", body))
-    step("Protokolle", total, total)
+    recurrences = _recurrence_dates(session, boards)
+    presenter_ids = {c.presenter_id for lst in cases.values() for c in lst if c.presenter_id is not None}
+    presenters: dict[int, str] = {}
+    for part in _chunked(sorted(presenter_ids)):
+        presenters.update(
+            {uid: name for uid, name in session.execute(select(User.id, User.display_name).where(User.id.in_(part)))}
+        )
 
     t1 = tuple(
         (
@@ -204,11 +236,12 @@ def collect_bundle(
     t3 = tuple(
         (
             f"F-{c.id}", _when(cs.starts_at), by_board[cs.board_id].short_name, c.icd10_code,
-            c.conference_type.value, c.status.value, c.presenter.display_name if c.presenter else "",
+            c.conference_type.value, _recurrence_flag(recurrences, cs, c), c.status.value,
+            presenters.get(c.presenter_id or 0, ""),
             partners.get(c.referring_partner_id, "") if c.referring_partner_id else "",
-            ", ".join(recs[c.id].therapy_types) if c.id in recs else "",
-            _yes(recs[c.id].quorum_met) if c.id in recs else "",
-            participants.get(recs[c.id].id, 0) if c.id in recs else 0,
+            ", ".join(recs[c.id][1]) if c.id in recs else "",
+            _yes(recs[c.id][2]) if c.id in recs else "",
+            participants.get(recs[c.id][0], 0) if c.id in recs else 0,
             versions[cs.id][-1].version if versions.get(cs.id) else "",
             _when(outcomes[cs.id].at),
         )
@@ -225,7 +258,7 @@ def collect_bundle(
     )  # fmt: skip
     t4 = tuple(
         (board.short_name, q.code.value, q.numerator, q.denominator,
-         round(100 * q.numerator / q.denominator, 1) if q.denominator else None, result.record.sha256)
+         round(100 * q.numerator / q.denominator, 1) if q.denominator else None, q.rule, result.record.sha256)
         for board, result in dashboard.quotas
         for q in result.quotas
     )  # fmt: skip
@@ -235,6 +268,8 @@ def collect_bundle(
         for m in result.never_presented
     )
     t5 = tuple(dashboard.figure("umsetzung").rows)
+    t5b = dashboard.figure("wiedervorstellung").rows
+    t6c = dashboard.figure("bildgebung").rows
     t6 = tuple(
         (
             _when(cs.starts_at), by_board[cs.board_id].short_name, new.version, _when(new.signed_at),
@@ -275,17 +310,22 @@ def collect_bundle(
         Table("T2b_quorum_verfehlt", "T2 Sitzungen ohne Quorum (A1) mit fehlenden Fachrichtungen",
               ("Sitzung", "Konferenz", "fehlende Fachrichtungen", "Begründung"), t2b),
         Table("T3_fallprotokoll", "T3 Fallprotokoll (pseudonymisiert)",
-              ("Fall", "Sitzung", "Konferenz", "ICD-10", "oBDS-Typ", "Status", "vorgestellt von", "Partner",
+              ("Fall", "Sitzung", "Konferenz", "ICD-10", "oBDS-Typ", "Rezidiv/Metastase", "Status",
+               "vorgestellt von", "Partner",
                "Empfehlung", "Quorum", "Teilnehmende", "Protokollversion", "unterschrieben am"), t3),
         Table("T4_quoten", "T4 Vorstellungsquoten P1–P3",
-              ("Konferenz", "Kennzahl", "Zähler", "Nenner", "Prozent", "Import (SHA-256)"), t4),
+              ("Konferenz", "Kennzahl", "Zähler", "Nenner", "Prozent", "Nenner-Einschränkung", "Import (SHA-256)"), t4),
         Table("T4b_nie_vorgestellt", "T4 Nie vorgestellte Fälle des Nenners",
               ("Konferenz", "Kennzahl", "Zeile", "Patienten-ID", "ICD-10", "Bezugsdatum"), t4b),
         Table("T5_umsetzung", "T5 Umsetzung der Empfehlungen (R1 nach Grund)", ("Ergebnis", "Fälle"), t5),
         Table("T6_nachtraege", "T6 Nachträge nach Unterschrift",
               ("Sitzung", "Konferenz", "Version", "unterschrieben am", "von", "Grund", "Änderung"), t6),
+        Table("T5b_wiedervorstellung", "T5 Wiedervorstellung nach Abweichung von der Empfehlung",
+              ("Fall", "Sitzung", "Konferenz", "Abweichung", "wieder vorgestellt", "am"), t5b),
         Table("T6b_nachmeldungen", "T6 Nachmeldungen nach Anmeldeschluss",
               ("Sitzung", "Konferenz", "Fall", "angemeldet am"), t6b),
+        Table("T6c_ohne_bildgebung", "T6 Fälle ohne Bildgebung zu ihrer Sitzung (Bildgebung erwartet)",
+              ("Sitzung", "Konferenz", "Fall"), t6c),
         Table("T7_partner", "T7 Fälle und Sitzungen je externem Partner",
               ("Partner", "Konferenz", "Fälle", "Sitzungen"), t7),
     )  # fmt: skip
@@ -295,4 +335,85 @@ def collect_bundle(
          "version": d.version, "id": d.id}
         for d in sorted(used.values(), key=lambda d: (d.code.value, d.board_id or 0, d.version))
     )  # fmt: skip
-    return BundleData(period, tuple(boards), dashboard, tables, tuple(files), definitions)
+    n_files = sum(len(v) for v in versions.values()) + n_agendas
+    files = partial(_verbatim_files, session, rows, by_board)
+    return BundleData(period, tuple(boards), dashboard, tables, n_files, files, definitions)
+
+
+RecurrenceDates = dict[tuple[int, str], tuple[dt.date | None, ...]]
+
+
+def _recurrence_dates(session: Session, boards: Sequence[Board]) -> RecurrenceDates:
+    """Per (board, KIS patient number) in the boards' imported primary-case lists (any year): the recurrence or
+    metastasis dates the tumor documentation gives (``None`` for a row without one)."""
+    found: dict[tuple[int, str], list[dt.date | None]] = defaultdict(list)
+    for board_id, number, event in session.execute(
+        select(PrimaryCaseImport.board_id, PrimaryCase.patient_number, PrimaryCase.recurrence_date)
+        .join(PrimaryCaseImport, PrimaryCaseImport.id == PrimaryCase.import_id)
+        .where(PrimaryCaseImport.board_id.in_([b.id for b in boards]))
+    ):
+        found[(board_id, number)].append(event)
+    return {key: tuple(events) for key, events in found.items()}
+
+
+def _recurrence_flag(recurrences: RecurrenceDates, cs: ConferenceSession, c: CaseRow) -> str:
+    """T3's recurrence flag from the imported primary-case list (the tumor documentation is the source): "ja" if a
+    recurrence or metastasis is dated on or before the session day, "nein" if the patient is listed without one,
+    "" if the patient is not in the board's list."""
+    events = recurrences.get((cs.board_id, c.patient_number))
+    if events is None:
+        return ""
+    day = cs.local_start.date()
+    return _yes(any(event is not None and event <= day for event in events))
+
+
+def _chunked(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), 500):
+        yield list(ids[start : start + 500])
+
+
+def _verbatim_files(
+    session: Session, rows: Sequence[ConferenceSession], by_board: dict[int, Board]
+) -> Iterator[VerbatimFile]:
+    """The signed protocol versions byte for byte (each checked against its stored SHA-256: a mismatch raises
+    :class:`BundleIntegrityError`) and every agenda version (its snapshot as JSON, and its frozen PDF as stored),
+    session by session. Read in chunks of sessions, one stored PDF in memory at a time."""
+    stems = {cs.id: f"{by_board[cs.board_id].short_name}/{cs.local_start:%Y-%m-%d}_{cs.id}" for cs in rows}
+    in_order = (ConferenceSession.starts_at, ConferenceSession.board_id)  # like the sessions, not by id
+    for part in _chunked([cs.id for cs in rows]):
+        protocol = session.execute(
+            select(ProtocolVersion.session_id, ProtocolVersion.version, ProtocolVersion.pdf, ProtocolVersion.sha256)
+            .join(ConferenceSession, ConferenceSession.id == ProtocolVersion.session_id)
+            .where(ProtocolVersion.session_id.in_(part))
+            .order_by(*in_order, ProtocolVersion.version)
+            .execution_options(yield_per=20)
+        )
+        for session_id, version, pdf, sha256 in protocol:
+            if hashlib.sha256(pdf).hexdigest() != sha256:
+                protocol.close()
+                raise BundleIntegrityError(
+                    N_("Protokoll-Version %(version)s der Sitzung %(session)s passt nicht zu ihrer Prüfsumme."),
+                    version=version,
+                    session=session_id,
+                )
+            yield VerbatimFile(f"protokolle/{stems[session_id]}_v{version}.pdf", bytes(pdf))
+        agendas = session.execute(
+            select(
+                AgendaVersion.session_id, AgendaVersion.version, AgendaVersion.created_at, AgendaVersion.created_by,
+                AgendaVersion.snapshot, AgendaVersion.pdf, AgendaVersion.pdf_sha256,
+            )
+            .join(ConferenceSession, ConferenceSession.id == AgendaVersion.session_id)
+            .where(AgendaVersion.session_id.in_(part))
+            .order_by(*in_order, AgendaVersion.version)
+            .execution_options(yield_per=20)
+        )  # fmt: skip
+        for session_id, version, created_at, created_by, snapshot, pdf, pdf_sha256 in agendas:
+            stem = f"tagesordnungen/{stems[session_id]}_v{version}"
+            body = json.dumps(
+                {"session_id": session_id, "version": version, "created_at": _when(created_at),
+                 "created_by": created_by, "snapshot": snapshot},
+                ensure_ascii=False, sort_keys=True, indent=1,
+            ).encode()  # fmt: skip
+            yield VerbatimFile(f"{stem}.json", body)
+            if pdf is not None and pdf_sha256 == hashlib.sha256(pdf).hexdigest():
+                yield VerbatimFile(f"{stem}.pdf", bytes(pdf))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import sys
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import click
 from tumorboard.auth.actors import CLI
 from tumorboard.cli_support import handles_errors, iso_date, unit_of_work
 from tumorboard.errors import InvalidInput
-from tumorboard.exports.cli import write_atomically
 from tumorboard.i18n import N_
 from tumorboard.qm.bundles import record_bundle
 from tumorboard.qm.jobs import make_bundle
@@ -50,16 +48,16 @@ def bundle_cmd(board_name: str, first: object, last: object, out: Path) -> None:
     with unit_of_work() as (rt, session):
         boards = resolve_boards(session, None if board_name.casefold() == "all" else board_name)
         now = rt.clock.now()
-        body = make_bundle(
+        written = make_bundle(
             session, boards=boards, period=period, now=now, templates=rt.templates, generated_by=CLI.label,
-            progress=progress,
+            target=out, progress=progress,
         )  # fmt: skip
-        write_atomically(out, body)
-        digest = hashlib.sha256(body).hexdigest()
+        digest = written.sha256
         record_bundle(
-            session, sha256=digest, size=len(body), board_id=boards[0].id if board_name.casefold() != "all" else None,
-            period=period, job_id=None, at=now, actor=CLI,
+            session, sha256=digest, size=written.size,
+            board_id=boards[0].id if board_name.casefold() != "all" else None, period=period, job_id=None, at=now,
+            actor=CLI,
         )  # fmt: skip
     if tty:
         click.echo(err=True)
-    click.echo(f"Nachweispaket geschrieben: {out} ({len(body)} Bytes, SHA-256 {digest})")
+    click.echo(f"Nachweispaket geschrieben: {out} ({written.size} Bytes, SHA-256 {digest})")

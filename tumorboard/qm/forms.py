@@ -19,5 +19,10 @@ class IndicatorForm(FlaskForm):  # type: ignore[misc]
         choices=[SelectChoice("at_least", _l("mindestens")), SelectChoice("at_most", _l("höchstens"))],
     )
     working_days = IntegerField(_l("Arbeitstage (nur Q1)"), validators=[Optional(), NumberRange(0, 60)])
+    cohort_rule = TextAreaField(
+        _l("Nenner-Einschränkung (nur P1–P3)"),
+        description=_l("z. B. „ICD=C19,C20 elektiv | ICD=C18 UICC=IV elektiv“; leer: alle Primärfälle"),
+        validators=[Length(max=1000)],
+    )
     source = StringField(_l("Quelle der Definition"), validators=[Length(max=1000)])
     reason = TextAreaField(_l("Grund der Änderung"), validators=[Length(max=1000)])

@@ -15,6 +15,7 @@ from tumorboard.auth.actors import Actor
 from tumorboard.conferences.models import Board
 from tumorboard.errors import InvalidInput, NotFound
 from tumorboard.i18n import N_
+from tumorboard.qm.cohort import parse_rule
 from tumorboard.qm.models import IndicatorCode, IndicatorDefinition, TargetDirection
 
 
@@ -50,6 +51,8 @@ class IndicatorInput:
     working_days: int | None
     source: str
     reason: str | None
+    #: P1–P3: the denominator's entity-specific restriction (tumorboard.qm.cohort); "" or None: none.
+    cohort_rule: str | None = None
 
 
 def define_indicator(
@@ -84,6 +87,15 @@ def define_indicator(
         raise InvalidInput(N_("Die Arbeitstage müssen zwischen 0 und 60 liegen."), field="working_days")
     if which is IndicatorCode.Q1 and data.working_days is None:
         raise InvalidInput(N_("Für Q1 bitte die Zahl der Arbeitstage angeben."), field="working_days")
+    cohort = (data.cohort_rule or "").strip() or None
+    if cohort is not None:
+        if which not in (IndicatorCode.P1, IndicatorCode.P2, IndicatorCode.P3):
+            raise InvalidInput(N_("Eine Nenner-Einschränkung gibt es nur für P1, P2 und P3."), field="cohort_rule")
+        if len(cohort) > 1000:
+            raise InvalidInput(
+                N_("Die Nenner-Einschränkung darf höchstens 1000 Zeichen lang sein."), field="cohort_rule"
+            )
+        parse_rule(cohort)  # a German message naming the term it does not understand
     reason = require_reason(data.reason, N_("Bitte begründen, warum sich die Definition ändert."))
     board_id = board.id if board else None
     latest = session.scalar(
@@ -101,6 +113,7 @@ def define_indicator(
         target_percent=target,
         target_direction=direction,
         working_days=data.working_days,
+        cohort_rule=cohort,
         source=data.source.strip() or "Vorgabe des Hauses",
         reason=reason,
         created_at=at,
@@ -134,5 +147,6 @@ def _snapshot(row: IndicatorDefinition) -> dict[str, object]:
         "target_percent": row.target_percent,
         "target_direction": row.target_direction.value,
         "working_days": row.working_days,
+        "cohort_rule": row.cohort_rule,
         "source": row.source,
     }

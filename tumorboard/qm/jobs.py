@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,8 +15,7 @@ from tumorboard.auth.actors import SCHEDULER
 from tumorboard.bootstrap import Runtime
 from tumorboard.conferences.models import Board
 from tumorboard.errors import TumorboardError
-from tumorboard.exports.cli import write_atomically
-from tumorboard.exports.qm_bundle import render_bundle
+from tumorboard.exports.qm_bundle import WrittenBundle, write_bundle
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.i18n import translate
 from tumorboard.qm.bundle import collect_bundle
@@ -36,11 +35,15 @@ def make_bundle(
     now: dt.datetime,
     templates: ExportTemplates,
     generated_by: str,
+    target: Path,
     progress: Callable[[str, int, int], None] | None = None,
-) -> bytes:
-    """Collect and render one bundle (the CLI and the job share it)."""
+) -> WrittenBundle:
+    """Collect one bundle and write it to ``target`` (the CLI and the job share it); nothing is left at
+    ``target`` if it fails."""
     data = collect_bundle(session, boards=boards, period=period, now=now, progress=progress)
-    return render_bundle(data, templates=templates, generated_by=generated_by, generated_at=now, progress=progress)
+    return write_bundle(
+        data, target, templates=templates, generated_by=generated_by, generated_at=now, progress=progress
+    )
 
 
 def bundle_dir(runtime: Runtime) -> Path:
@@ -94,15 +97,17 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
         assert job is not None
         period = job_period(job)
         generated_by, board_id = job.requested_by_name, job.board_id
+        building = bundle_dir(runtime) / f"nachweispaket-{job_id}.zip"
         try:
             boards = resolve_boards(session, str(board_id) if board_id else None)
-            body = make_bundle(
+            written = make_bundle(
                 session,
                 boards=boards,
                 period=period,
                 now=runtime.clock.now(),
                 templates=runtime.templates,
                 generated_by=generated_by,
+                target=building,
                 progress=_progress(runtime, job_id),
             )
         except TumorboardError as err:
@@ -116,23 +121,23 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
             _finish(runtime, job_id, BundleStatus.FAILED, "Interner Fehler beim Erstellen; siehe Protokoll.")
             return
         session.rollback()
-    digest = hashlib.sha256(body).hexdigest()
+    digest = written.sha256
     name = f"nachweispaket-{job_id}-{digest[:12]}.zip"
-    write_atomically(bundle_dir(runtime) / name, body)
+    os.replace(building, bundle_dir(runtime) / name)
     with runtime.session_factory() as session:
         job = session.get(BundleJob, job_id)
         assert job is not None
         job.status = BundleStatus.DONE
         job.file_name = name
         job.sha256 = digest
-        job.size_bytes = len(body)
+        job.size_bytes = written.size
         job.message = "Fertig"
         job.finished_at = runtime.clock.now()
         job.progress_done = job.progress_total
         record_bundle(
             session,
             sha256=digest,
-            size=len(body),
+            size=written.size,
             board_id=board_id,
             period=period,
             job_id=job_id,
@@ -140,7 +145,7 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
             actor=SCHEDULER,
         )
         session.commit()
-    log.info("bundle job %s done (%d bytes)", job_id, len(body))
+    log.info("bundle job %s done (%d bytes)", job_id, written.size)
 
 
 def _finish(runtime: Runtime, job_id: int, status: BundleStatus, message: str) -> None:

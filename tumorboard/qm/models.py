@@ -65,6 +65,9 @@ class IndicatorDefinition(Base):
     #: Q1 only: a case protocol counts as timely if signed at most this many working days (Mon–Fri, no NRW
     #: holiday) after the session.
     working_days: Mapped[int | None]
+    #: P1–P3 only: which imported primary cases the denominator holds (entity-specific, qm.md), e.g.
+    #: "ICD=C19,C20 elektiv | ICD=C18 UICC=IV elektiv"; NULL or "": every primary case. See tumorboard.qm.cohort.
+    cohort_rule: Mapped[str | None] = mapped_column(Text)
     #: Where the definition comes from (sheet and its date, or "Vorgabe des Hauses").
     source: Mapped[str] = mapped_column(Text)
     #: Why this version replaces the previous one (NULL for the shipped version 1).

@@ -4,8 +4,9 @@ the denominator per board and year, all or nothing; the numerators count our pre
 Counting rules (qm.md): numerators count only cases that are in the denominator; a presentation counts only if
 the conference date lies inside the case's episode. The episode is an inference (the sheets do not define it):
 from the reference date (diagnosis; for P3 the recurrence or metastasis) for :data:`EPISODE_DAYS` days.
-Entity-specific denominators (Darm: elective rectal/colon UICC IV; Lunge P2: IB–IIIB …) are the export's job:
-the import takes the rows it is given.
+Entity-specific denominators (Darm: elective rectal/colon UICC IV; Lunge P2: IB–IIIB …) are configuration: the
+``cohort_rule`` of the P1/P2/P3 definition in force for the board (:mod:`tumorboard.qm.cohort`) selects which
+imported rows each denominator holds; criteria without a column in the import are the export's job.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tumorboard.errors import InvalidInput
 from tumorboard.i18n import N_
 from tumorboard.patients.models import Patient
 from tumorboard.patients.names import name_key
+from tumorboard.qm.cohort import parse_rule
+from tumorboard.qm.indicators import current_definitions
 from tumorboard.qm.models import IndicatorCode, PrimaryCase, PrimaryCaseImport
 from tumorboard.text import nfc
 
@@ -308,6 +311,8 @@ class Quota:
     code: IndicatorCode
     numerator: int
     denominator: int
+    #: The denominator's restriction in force ("" = every primary case).
+    rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +365,10 @@ def quota_result(session: Session, board: Board, year: int) -> QuotaResult | Non
         session.scalars(select(PrimaryCase).where(PrimaryCase.import_id == record.id).order_by(PrimaryCase.line))
     )
     shown = _presentations(session, [c.patient_number for c in cases])
-    counts = {code: [0, 0] for code in (IndicatorCode.P1, IndicatorCode.P2, IndicatorCode.P3)}
+    codes = (IndicatorCode.P1, IndicatorCode.P2, IndicatorCode.P3)
+    defs = current_definitions(session, board)
+    rules = {code: parse_rule(defs[code].cohort_rule if code in defs else None) for code in codes}
+    counts = {code: [0, 0] for code in codes}
     missing: list[NeverPresented] = []
 
     def count(code: IndicatorCode, case: PrimaryCase, reference: dt.date, presented: bool) -> None:
@@ -373,7 +381,11 @@ def quota_result(session: Session, board: Board, year: int) -> QuotaResult | Non
     earliest_event: dict[str, PrimaryCase] = {}
     for case in cases:
         seen = shown.get(case.patient_number, [])
-        if case.is_primary:
+
+        def within(code: IndicatorCode, case: PrimaryCase = case) -> bool:
+            return rules[code].matches(case.icd10_code, case.uicc_stage, case.is_emergency)
+
+        if case.is_primary and within(IndicatorCode.P1):
             last = case.therapy_start
             count(
                 IndicatorCode.P1,
@@ -386,22 +398,22 @@ def quota_result(session: Session, board: Board, year: int) -> QuotaResult | Non
                     for day, kind in seen
                 ),
             )
-            if case.is_operated and case.operation_date is not None:
-                op_day = case.operation_date
-                count(
-                    IndicatorCode.P2,
-                    case,
-                    op_day,
-                    any(
-                        kind in (ConferenceType.POSTOP, ConferenceType.POSTTH)
-                        and _in_episode(day, case.diagnosis_date)
-                        and day >= op_day
-                        for day, kind in seen
-                    ),
-                )
+        if case.is_primary and within(IndicatorCode.P2) and case.is_operated and case.operation_date is not None:
+            op_day = case.operation_date
+            count(
+                IndicatorCode.P2,
+                case,
+                op_day,
+                any(
+                    kind in (ConferenceType.POSTOP, ConferenceType.POSTTH)
+                    and _in_episode(day, case.diagnosis_date)
+                    and day >= op_day
+                    for day, kind in seen
+                ),
+            )
         event = case.recurrence_date
         # P3: an event in the year, not metastasis present at diagnosis (primary M1), earliest per patient.
-        if event is not None and event.year == year and event > case.diagnosis_date:
+        if event is not None and event.year == year and event > case.diagnosis_date and within(IndicatorCode.P3):
             held = earliest_event.get(case.patient_number)
             if held is None or (held.recurrence_date is not None and event < held.recurrence_date):
                 earliest_event[case.patient_number] = case
@@ -410,6 +422,8 @@ def quota_result(session: Session, board: Board, year: int) -> QuotaResult | Non
         assert event is not None
         seen = shown.get(case.patient_number, [])
         count(IndicatorCode.P3, case, event, any(_in_episode(day, event) for day, _ in seen))
-    quotas = tuple(Quota(code, n, d) for code, (n, d) in counts.items())
+    quotas = tuple(
+        Quota(code, n, d, defs[code].cohort_rule or "" if code in defs else "") for code, (n, d) in counts.items()
+    )
     order = {IndicatorCode.P1: 0, IndicatorCode.P2: 1, IndicatorCode.P3: 2}
     return QuotaResult(record, quotas, tuple(sorted(missing, key=lambda m: (order[m.code], m.line))))

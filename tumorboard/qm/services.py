@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from tumorboard.attendance.models import Attendance
 from tumorboard.cases.models import Case, CaseStatus, ConferenceType
 from tumorboard.clock import BERLIN
-from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
+from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind, SessionStatus
 from tumorboard.conferences.outcome import (
     Gap,
     HeldRate,
@@ -28,6 +29,7 @@ from tumorboard.conferences.schedule import is_working_day
 from tumorboard.conferences.services import day_range, find_board
 from tumorboard.errors import NotFound
 from tumorboard.i18n import N_
+from tumorboard.imaging.models import ImagingStudy
 from tumorboard.protocol.models import (
     DeviationCause,
     FollowUpStatus,
@@ -75,6 +77,8 @@ class ChartKind(enum.StrEnum):
     RUN = "run"
     #: A matrix of 0/1 (rows × columns) as a heatmap.
     HEATMAP = "heatmap"
+    #: A list to read, not a picture: shown as a table with its CSV, no chart.
+    TABLE = "table"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,9 @@ class Dashboard:
         raise NotFound(N_("Diese Kennzahl gibt es nicht."))
 
 
-FIGURE_KEYS = ("sitzungen", "quorum", "anwesenheit", "faelle", "spaet", "umsetzung", "signatur")
+FIGURE_KEYS = (
+    "sitzungen", "quorum", "anwesenheit", "faelle", "spaet", "umsetzung", "signatur", "wiedervorstellung", "bildgebung",
+)  # fmt: skip
 
 
 def resolve_boards(session: Session, board: str | None) -> tuple[Board, ...]:
@@ -170,6 +176,8 @@ def build_dashboard(session: Session, *, boards: Sequence[Board], period: Period
         _late_registrations(session, period, [cs.id for cs in rows]),
         _follow_up(session, held_ids),
         _days_to_signature(pairs, many),
+        _represented_after_deviation(session, rows, held_ids),
+        _without_imaging(session, rows, held_ids),
     )
     values, misses = indicator_values(session, boards=boards, pairs=pairs, now=now)
     quotas: list[tuple[Board, QuotaResult]] = []
@@ -368,6 +376,110 @@ def _days_to_signature(pairs: list[tuple[ConferenceSession, Outcome]], many: boo
         ChartKind.BARS,
         N_("Kalendertage zwischen Sitzung und erster Unterschrift (Version 1)."),
     )
+
+
+def _represented_after_deviation(
+    session: Session, rows: Sequence[ConferenceSession], held_ids: Sequence[int]
+) -> Figure:
+    """T5: each discussed case of a held session whose latest follow-up is a deviation, and whether (and when) the
+    patient was presented again afterwards: a discussed case in a later session that was not cancelled."""
+    latest = (
+        select(RecommendationFollowUp.case_id, func.max(RecommendationFollowUp.id).label("last_id"))
+        .group_by(RecommendationFollowUp.case_id)
+        .subquery()
+    )
+    deviated: list[tuple[int, int, int, DeviationCause | None]] = []
+    for part in _chunks(list(held_ids)):
+        deviated.extend(
+            session.execute(
+                select(Case.id, Case.session_id, Case.patient_id, RecommendationFollowUp.cause)
+                .join(latest, latest.c.case_id == Case.id)
+                .join(RecommendationFollowUp, RecommendationFollowUp.id == latest.c.last_id)
+                .where(
+                    Case.session_id.in_(part),
+                    Case.status == CaseStatus.DISCUSSED,
+                    RecommendationFollowUp.status == FollowUpStatus.DEVIATED,
+                )
+            ).all()
+        )
+    later: dict[int, list[dt.datetime]] = defaultdict(list)
+    for part in _chunks(sorted({patient for _, _, patient, _ in deviated})):
+        for patient_id, starts_at in session.execute(
+            select(Case.patient_id, ConferenceSession.starts_at)
+            .join(ConferenceSession, ConferenceSession.id == Case.session_id)
+            .where(
+                Case.patient_id.in_(part),
+                Case.status == CaseStatus.DISCUSSED,
+                ConferenceSession.status != SessionStatus.CANCELLED,
+            )
+        ):
+            later[patient_id].append(starts_at)
+    by_id = {cs.id: cs for cs in rows}
+    order = {cs.id: n for n, cs in enumerate(rows)}
+    out: list[tuple[str | int | float | None, ...]] = []
+    for case_id, session_id, patient_id, cause in sorted(deviated, key=lambda d: (order[d[1]], d[0])):
+        cs = by_id[session_id]
+        after = [t for t in later.get(patient_id, []) if _utc(t) > _utc(cs.starts_at)]
+        out.append(
+            (
+                f"F-{case_id}", _at(cs.starts_at), cs.board.short_name,
+                FOLLOW_UP_LABELS[(FollowUpStatus.DEVIATED, cause)], "ja" if after else "nein",
+                _at(min(after, key=_utc)) if after else "",
+            )
+        )  # fmt: skip
+    return Figure(
+        "wiedervorstellung",
+        N_("Wiedervorstellung nach Abweichung von der Empfehlung"),
+        ("Fall", "Sitzung", "Konferenz", "Abweichung", "wieder vorgestellt", "am"),
+        tuple(out),
+        ChartKind.TABLE,
+        N_(
+            "Fälle, deren Empfehlung nicht umgesetzt wurde (letzter Stand), und ob sie später erneut besprochen wurden."
+        ),
+    )
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC datetimes for aware columns in some paths; compare as aware UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _without_imaging(session: Session, rows: Sequence[ConferenceSession], held_ids: Sequence[int]) -> Figure:
+    """T6: discussed cases of held sessions registered with imaging expected, for which no study had arrived (and
+    been assigned to the case) by the start of the session."""
+    received = (
+        select(ImagingStudy.id)
+        .where(ImagingStudy.case_id == Case.id, ImagingStudy.first_received_at <= ConferenceSession.starts_at)
+        .exists()
+    )
+    found: dict[int, list[int]] = defaultdict(list)
+    for part in _chunks(list(held_ids)):
+        for case_id, session_id in session.execute(
+            select(Case.id, Case.session_id)
+            .join(ConferenceSession, ConferenceSession.id == Case.session_id)
+            .where(
+                Case.session_id.in_(part),
+                Case.status == CaseStatus.DISCUSSED,
+                Case.imaging_expected.is_(True),
+                ~received,
+            )
+            .order_by(Case.position, Case.id)
+        ):
+            found[session_id].append(case_id)
+    return Figure(
+        "bildgebung",
+        N_("Fälle ohne Bildgebung zu ihrer Sitzung"),
+        ("Sitzung", "Konferenz", "Fall"),
+        tuple(
+            (_at(cs.starts_at), cs.board.short_name, f"F-{case_id}") for cs in rows for case_id in found.get(cs.id, [])
+        ),
+        ChartKind.TABLE,
+        N_("Besprochene Fälle mit erwarteter Bildgebung, zu denen bis Sitzungsbeginn keine Studie eingegangen war."),
+    )
+
+
+def _at(value: dt.datetime) -> str:
+    return value.astimezone(BERLIN).isoformat(timespec="minutes")
 
 
 # --- indicator values ----------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from tumorboard.qm.models import BundleStatus, IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
-from tumorboard.qm.services import Dashboard, auditor_sessions, build_dashboard, resolve_boards
+from tumorboard.qm.services import ChartKind, Dashboard, auditor_sessions, build_dashboard, resolve_boards
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -71,6 +71,7 @@ def dashboard() -> Page:
         f.key: "data:image/svg+xml;base64,"
         + base64.b64encode(render_svg(f, title=translate(f.title, locale)).encode()).decode("ascii")
         for f in data.figures
+        if f.chart is not ChartKind.TABLE
     }
     from tumorboard.cme.submissions import deadline_overview
 
@@ -123,6 +124,7 @@ def _indicator_form(code: str, board: Board | None) -> IndicatorForm:
             )
             form.target_direction.data = current.target_direction.value
             form.working_days.data = current.working_days
+            form.cohort_rule.data = current.cohort_rule or ""
             form.source.data = current.source
     return form
 
@@ -153,6 +155,7 @@ def edit_indicator(code: str) -> Page:
                         else None,
                         target_direction=form.target_direction.data or "",
                         working_days=form.working_days.data,
+                        cohort_rule=form.cohort_rule.data,
                         source=form.source.data or "",
                         reason=form.reason.data,
                     ),
