@@ -40,6 +40,19 @@ def complete_studies(runtime: Runtime) -> int:
     return len(done)
 
 
+# --- findings that came by mail -----------------------------------------------------------------------------
+def attach_mail_findings(runtime: Runtime) -> int:
+    """Attach PDF findings that came by mail to their study's case once the study is matched (triage)."""
+    from tumorboard.imaging.mail.documents import attach_mail_documents
+
+    with runtime.session_factory() as session:
+        attached = attach_mail_documents(session, at=runtime.clock.now(), actor=SCHEDULER)
+        session.commit()
+    if attached:
+        log.info("%d findings from mails attached to their cases", attached)
+    return attached
+
+
 # --- previews -------------------------------------------------------------------------------------------------
 def render_previews(runtime: Runtime, *, limit: int = 50) -> int:
     """Render one preview per series (a middle slice, windowed) for series that got new instances since."""

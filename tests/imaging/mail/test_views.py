@@ -20,7 +20,7 @@ RAW = b"From: x@fremd.example\r\nSubject: irrelevant\r\n\r\n-----BEGIN PGP MESSA
 
 @pytest.fixture
 def quarantined(demo: Session, runtime: Runtime) -> int:
-    sha256 = RawStore(runtime.mail.raw_path).save(RAW)
+    sha256, _ = RawStore(runtime.mail.raw_path).save(RAW)
     mail = MailMessage(
         mailbox="alice@127.0.0.1/INBOX",
         uidvalidity=1,
