@@ -1,4 +1,5 @@
-"""mail findings: PDF findings that came by DICOM E-Mail (mail_document), case documents without an uploader
+"""mail findings: PDF findings that came by DICOM E-Mail (mail_document), case documents without an uploader;
+mail_message.released_at (a released partial set waits anew) and raw_purged_at (raw mail retention)
 
 Revision ID: 015add215a92
 Revises: c4a81e5d9f02
@@ -17,6 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("mail_message") as batch:
+        batch.add_column(sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("raw_purged_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("case_document") as batch:
         batch.alter_column("uploaded_by_id", existing_type=sa.Integer(), nullable=True)
     op.create_table(
@@ -62,3 +66,6 @@ def downgrade() -> None:
     op.execute("DELETE FROM case_document WHERE uploaded_by_id IS NULL")
     with op.batch_alter_table("case_document") as batch:
         batch.alter_column("uploaded_by_id", existing_type=sa.Integer(), nullable=False)
+    with op.batch_alter_table("mail_message") as batch:
+        batch.drop_column("raw_purged_at")
+        batch.drop_column("released_at")

@@ -404,6 +404,35 @@ def test_coordinator_releases_for_a_chosen_partner_or_discards_audited(mail_env:
     assert env.imap.count("Quarantine") == 2  # released or not, the mail stays where it was moved
 
 
+def test_incomplete_partial_set_is_released_as_a_whole_or_discarded_audited(mail_env: MailEnv) -> None:
+    env = mail_env
+    late_set = split_partial(env.mail(dicom_mail([dicom_bytes(patient_id="P-100")])), 3)
+    dropped_set = split_partial(env.mail(dicom_mail([dicom_bytes(patient_id="P-100")])), 2)
+    env.imap.append([*late_set[:2], dropped_set[0]])
+    assert _poll(env) == 3
+    env.clock.advance(dt.timedelta(seconds=env.settings.partial_timeout_s))
+    assert _poll(env) == 0  # both sets time out
+    env.imap.append([late_set[2]])  # the third fragment comes after that: it waits alone
+    assert _poll(env) == 1
+    assert [s for s, _ in _states(env)] == [MailState.QUARANTINED] * 3 + [MailState.WAITING]
+    with env.sessions() as session:
+        first, _, dropped, _ = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        test = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        assert test is not None
+        assert release_mail(session, first, test, at=env.clock.now(), actor=CLI) == 2  # the set, not one mail
+        assert discard_mail(session, dropped, at=env.clock.now(), actor=CLI) == 1
+        session.commit()
+        tags = session.scalars(select(AuditEvent.tag).where(AuditEvent.subject_type == "mail_message")).all()
+        assert (tags.count("imaging:mail:release"), tags.count("imaging:mail:discard")) == (2, 1)
+    assert _poll(env) == 0  # released fragments and the late one make the set complete
+    assert _states(env) == [(MailState.PROCESSED, None)] * 2 + [
+        (MailState.DISCARDED, QuarantineReason.INCOMPLETE_PARTIAL)
+    ] + [(MailState.PROCESSED, None)]
+    with env.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ImagingInstance)) == 1
+    assert len(env.receipts) == 3
+
+
 def _no_senders(session: Session) -> Partner:
     partner = create_partner(session, name="Ohne Mail", at=NOW, actor=CLI)
     session.flush()

@@ -338,7 +338,9 @@ class MailIntake:
             for row in waiting:
                 sets.setdefault(row.partial_id or "", []).append(row)
             for rows in sets.values():
-                if partial_expired(min(r.received_at for r in rows), now, timeout):
+                # A set's timeout runs from its first fragment, or from a coordinator's release.
+                since = max([min(r.received_at for r in rows), *(r.released_at for r in rows if r.released_at)])
+                if partial_expired(since, now, timeout):
                     self._finish(session, rows, refused=Refused(QuarantineReason.INCOMPLETE_PARTIAL))
                     expired += len(rows)
         return expired

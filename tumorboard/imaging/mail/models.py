@@ -59,6 +59,11 @@ class MailMessage(Base):
     partial_total: Mapped[int | None]
     received_at: Mapped[dt.datetime]
     processed_at: Mapped[dt.datetime | None]
+    #: When a coordinator last released it from quarantine (a released message/partial set waits a full timeout
+    #: from then for its missing fragments).
+    released_at: Mapped[dt.datetime | None]
+    #: When its raw file was deleted after the retention period (the row and its audit trail stay).
+    raw_purged_at: Mapped[dt.datetime | None]
     #: Name of the server folder the mail was moved to (Processed/Quarantine); None while still in the inbox.
     moved_to: Mapped[str | None] = mapped_column(String(100))
     #: When the receipt (MDN) was handed to SMTP; set *before* sending, so a crash loses a receipt rather than
