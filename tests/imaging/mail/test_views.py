@@ -8,12 +8,14 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import NOW, login, post_form
 from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI
 from tumorboard.bootstrap import Runtime
 from tumorboard.imaging.mail.intake import RawStore
 from tumorboard.imaging.mail.mime import QuarantineReason
 from tumorboard.imaging.mail.models import MailMessage, MailState
 from tumorboard.imaging.mail.pgp import Keyring
 from tumorboard.partners.models import Partner
+from tumorboard.partners.services import add_mail_sender
 
 RAW = b"From: x@fremd.example\r\nSubject: irrelevant\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n"
 
@@ -93,3 +95,15 @@ def test_admin_registers_a_mail_sender_with_its_key(client, demo, runtime, pgp_p
     )
     assert status == 200 and "pacs@nordstadt.example" in page and nordstadt.fingerprint in page
     assert Keyring(runtime.mail.gnupg_home).has_public_key(nordstadt.fingerprint)
+
+
+def test_admin_removes_a_mail_sender(client, demo) -> None:  # type: ignore[no-untyped-def]
+    partner = demo.scalar(select(Partner).order_by(Partner.id))
+    sender = add_mail_sender(
+        demo, partner, address="pacs@nordstadt.example", pgp_fingerprint="A" * 40, at=NOW, actor=CLI
+    )
+    demo.commit()
+    login(client, "admin")
+    status, page = post_form(client, "/admin/partners", f"/admin/partners/mail-senders/{sender.id}/delete", {})
+    assert status == 200 and "Mail-Absender entfernt" in page and "pacs@nordstadt.example" not in page
+    assert demo.scalar(select(AuditEvent).where(AuditEvent.tag == "partner:mail_sender:delete")) is not None
