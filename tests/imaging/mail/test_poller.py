@@ -198,6 +198,7 @@ def test_quarantine_keeps_every_raw_mail_with_its_reason_while_the_poller_runs_o
         env.clock.advance(dt.timedelta(seconds=env.settings.partial_timeout_s))
         env.imap.append([env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))])  # wakes the IDLE at once
         _wait(lambda: env.imap.count("Quarantine") == 7, "the truncated set in quarantine")
+        _wait(lambda: env.imap.count("Processed") == 2, "the second good mail processed")
         assert poller.is_alive()
     reasons = _states(env)
     assert reasons[5:7] == [(MailState.QUARANTINED, QuarantineReason.INCOMPLETE_PARTIAL)] * 2
@@ -233,7 +234,7 @@ def test_pdf_finding_is_attached_to_the_matched_case_audited(mail_env: MailEnv) 
         ]
         assert env.documents.read(docs[0].stored_name) == pdf
         event = session.scalar(
-            select(AuditEvent).where(AuditEvent.tag == "case:document:add", AuditEvent.subject_id == case_id)
+            select(AuditEvent).where(AuditEvent.tag == "case:document:add", AuditEvent.subject_id == str(case_id))
         )
         assert event is not None and event.actor_label == "system:mail-intake"
         waiting = session.scalar(select(MailDocument).where(MailDocument.case_document_id.is_(None)))
