@@ -14,7 +14,7 @@ throughput  a study of ``--mails`` (500) CT instances, 512×512×16 bit, one ins
             indexed in the database. Target ≤ 30 s for 500 mails (≥ 17 mails/s); goal 33 mails/s.
 memory      one mail of at least ``--big-mb`` (50) MB: 512×512 CT instances with noisy pixels (GnuPG's
             compression cannot shrink them), signed and encrypted; then one mail of that size carrying a single
-            CT instance (about 5000×5000); ``tumorboard mail poll --once`` on it, peak RSS of the
+            CT instance (about 4500×4500); ``tumorboard mail poll --once`` on it, peak RSS of the
             poller process (VmHWM from /proc, read every 20 ms until it exits) and the largest sum of its and its
             GnuPG children's RSS seen at one sample. Target < 300 MB for both. The same with an empty mailbox
             gives the floor (Python and imports).

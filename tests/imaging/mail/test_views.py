@@ -107,3 +107,31 @@ def test_admin_removes_a_mail_sender(client, demo) -> None:  # type: ignore[no-u
     status, page = post_form(client, "/admin/partners", f"/admin/partners/mail-senders/{sender.id}/delete", {})
     assert status == 200 and "Mail-Absender entfernt" in page and "pacs@nordstadt.example" not in page
     assert demo.scalar(select(AuditEvent).where(AuditEvent.tag == "partner:mail_sender:delete")) is not None
+
+
+def test_finding_that_came_by_mail_is_on_the_case_page(client, demo, runtime) -> None:  # type: ignore[no-untyped-def]
+    from tumorboard.cases.documents import DocumentStore, add_received_document
+    from tumorboard.cases.models import Case
+
+    case = demo.scalar(select(Case).order_by(Case.id))
+    store = DocumentStore(runtime.settings.instance_path / "documents")
+    pdf = b"%PDF-1.4\n% Befund aus der Teleradiologie\n"
+    source = runtime.settings.instance_path / "befund.pdf"
+    source.write_bytes(pdf)
+    doc = add_received_document(
+        demo,
+        case,
+        stored_name=store.write_file(source),
+        original_name="Befund CT Thorax.pdf",
+        size=len(pdf),
+        sha256="0" * 64,
+        source={"mail_message_id": 1},
+        at=NOW,
+        actor=CLI,
+    )
+    demo.commit()
+    login(client, "koordination")
+    page = client.get(f"/cases/{case.id}")
+    assert page.status_code == 200 and "Befund CT Thorax.pdf" in page.text
+    download = client.get(f"/documents/{doc.id}")
+    assert download.status_code == 200 and download.data == pdf
