@@ -457,3 +457,22 @@ def test_an_unreachable_mailbox_is_logged_and_the_others_are_still_polled(
     with env.sessions() as session:
         assert session.scalar(select(MailMessage.state)) is MailState.PROCESSED
     assert env.imap.count("Processed") == 1
+
+
+def test_a_mail_larger_than_a_slice_is_fetched_in_slices_to_disk(
+    mail_env: MailEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a 50 MB mail goes through (benchmarks/mail.py measures its memory), here with 1 kB slices."""
+    from tumorboard.imaging.mail import poller
+
+    env = mail_env
+    raw = env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))
+    assert len(raw) > 3000
+    monkeypatch.setattr(poller, "SLICE", 1000)
+    env.imap.append([raw, env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))])
+    assert _poll(env) == 2
+    with env.sessions() as session:
+        rows = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert [(r.state, r.object_count) for r in rows] == [(MailState.PROCESSED, 1)] * 2
+        stored = (env.settings.raw_path / rows[0].sha256[:2] / f"{rows[0].sha256}.eml").read_bytes()
+    assert stored == raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as the server holds it (CRLF)

@@ -94,9 +94,7 @@ def _slices(client: IMAPClient, uid: int) -> Iterator[bytes]:
         response = client.fetch([uid], [f"BODY.PEEK[]<{offset}.{SLICE}>"]).get(uid, {})
         data = next((v for k, v in response.items() if isinstance(k, bytes) and k.startswith(b"BODY[]")), None)
         if not isinstance(data, bytes):
-            if offset == 0:
-                raise _Gone
-            return
+            raise _Gone  # moved away by another client meanwhile: nothing of it is kept
         if data:
             yield data
         if len(data) < SLICE:
