@@ -14,7 +14,7 @@ APT_RUN := python3-venv fonts-dejavu-core fonts-noto-core fonts-noto-cjk
 APT_TEST := chromium fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils dcmtk orthanc nginx-light wrk dovecot-imapd gnupg libxml2-utils
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web bench-qm no-system-orthanc
+.PHONY: run test lint typecheck pytest translations translations-update clean bench-caselist bench-imaging bench-web bench-qm bench-mail no-system-orthanc
 
 # --- setup -----------------------------------------------------------------------------------------------
 # policy-rc.d (exit 101) for the install: packages such as nginx must not start their system service on port 80
@@ -96,6 +96,13 @@ bench-qm: $(VENV)/.installed-test translations
 bench-web: $(VENV)/.installed-test translations
 	$(call apt_install,wrk)
 	$(BIN)/python benchmarks/web_load.py
+
+# DICOM E-Mail intake (issue 14): a 500-mail study (one CT instance per signed and encrypted mail) through Dovecot
+# started by the benchmark, indexed within 30 s of its last mail; the poller's peak RSS with a 50 MB mail < 300 MB.
+# Figures in docs/benchmarks.md.
+bench-mail: $(VENV)/.installed-test
+	$(call apt_install,dovecot-imapd gnupg openssl)
+	$(BIN)/python benchmarks/mail.py
 
 # DICOM listener benchmark (issue 4): ours vs a minimal pynetdicom SCP, DCMTK storescp and Orthanc, same storescu;
 # then peak memory while receiving a 1 GB study. Figures in docs/benchmarks.md. Needs root (unshare --net).

@@ -22,7 +22,13 @@ from tumorboard.clock import BERLIN
 from tumorboard.cme.jobs import push_eiv
 from tumorboard.conferences.jobs import generate_upcoming_sessions
 from tumorboard.dbfaults import describe, is_busy
-from tumorboard.imaging.jobs import complete_studies, purge_discussed, render_previews
+from tumorboard.imaging.jobs import (
+    attach_mail_findings,
+    complete_studies,
+    purge_discussed,
+    purge_mail_raw,
+    render_previews,
+)
 from tumorboard.qm.jobs import build_bundles
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,8 @@ JOBS: tuple[Job, ...] = (
     Job("cases.freeze_agendas", freeze_agendas, CronTrigger(minute="*/5", timezone=BERLIN), True),
     Job("imaging.complete_studies", complete_studies, CronTrigger(second="*/10", timezone=BERLIN), False),
     Job("imaging.render_previews", render_previews, CronTrigger(second="5,35", timezone=BERLIN), False),
+    Job("imaging.attach_mail_documents", attach_mail_findings, CronTrigger(second=50, timezone=BERLIN), True),
+    Job("imaging.purge_mail_raw", purge_mail_raw, CronTrigger(hour=3, minute=29, timezone=BERLIN), True),
     Job("imaging.purge_discussed", purge_discussed, CronTrigger(hour=3, minute=17, timezone=BERLIN), True),
     # Evidence bundles requested on the QM dashboard; queued rows are built one by one (issue 11).
     Job("qm.build_bundles", build_bundles, CronTrigger(second="*/5", timezone=BERLIN), True),

@@ -264,6 +264,8 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("partners.add_endpoint", "POST"):          "401/401 403/403 403/403 403/403 403/403 422/422",
     ("partners.create", "POST"):                "401/401 403/403 403/403 403/403 403/403 422/422",
     ("partners.delete_endpoint", "POST"):       "401/401 403/403 403/403 403/403 403/403 302/302",
+    # 404: allowed, no such mail sender in the matrix's data
+    ("partners.delete_mail_sender", "POST"):    "401/401 403/403 403/403 403/403 403/403 404/404",
     ("partners.index", "GET"):                  "302/302 403/403 403/403 403/403 403/403 200/200",
     ("protocol.amend", "POST"):                 "401/401 403/403 403/403 403/403 403/403 403/403",
     ("protocol.case_pdf", "GET"):               "302/302 200/403 403/200 200/200 200/200 403/403",

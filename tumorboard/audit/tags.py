@@ -114,6 +114,8 @@ class Tag(enum.StrEnum):
     IMAGING_MAIL_RECEIVE = "imaging:mail:receive"
     IMAGING_MAIL_RELEASE = "imaging:mail:release"
     PARTNER_MAIL_SENDER_CREATE = "partner:mail_sender:create"
+    PARTNER_MAIL_SENDER_DELETE = "partner:mail_sender:delete"
+    IMAGING_MAIL_PURGE = "imaging:mail:purge"
 
 
 class SubjectType(enum.StrEnum):
@@ -226,6 +228,8 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.IMAGING_MAIL_RECEIVE: N_("DICOM-E-Mail empfangen"),
     Tag.IMAGING_MAIL_RELEASE: N_("DICOM-E-Mail aus der Quarantäne freigegeben"),
     Tag.PARTNER_MAIL_SENDER_CREATE: N_("Mail-Absender eines Partners angelegt"),
+    Tag.PARTNER_MAIL_SENDER_DELETE: N_("Mail-Absender eines Partners entfernt"),
+    Tag.IMAGING_MAIL_PURGE: N_("Rohdaten einer DICOM-E-Mail nach Ablauf der Aufbewahrungsfrist gelöscht"),
 }
 
 #: What the audit log shows for a subject type.

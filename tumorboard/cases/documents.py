@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,19 @@ class DocumentStore:
         tmp = self.root / f".{name}.part"
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.root / name)
+        return name
+
+    def write_file(self, source: Path) -> str:
+        """Like :meth:`write`, copying ``source`` block by block (a finding taken from a mail on disk)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        name = secrets.token_hex(16) + ".pdf"
+        tmp = self.root / f".{name}.part"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f, open(source, "rb") as src:
+            shutil.copyfileobj(src, f, 1024 * 1024)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.root / name)
@@ -117,5 +131,46 @@ def add_document(
         subject_id=case.id,
         at=at,
         after={"document_id": doc.id, "kind": kind.value, "size": len(data), "sha256": doc.sha256},
+    )
+    return doc
+
+
+def add_received_document(
+    session: Session,
+    case: Case,
+    *,
+    stored_name: str,
+    original_name: str,
+    size: int,
+    sha256: str,
+    source: dict[str, object],
+    at: dt.datetime,
+    actor: Actor,
+) -> CaseDocument:
+    """Attach a finding that arrived with a study (a PDF already checked and written to the document store by
+    the mail intake) to ``case`` as a :attr:`DocumentKind.FINDING` without an uploading user; ``source`` names
+    where it came from in the audit event (e.g. the mail's row id)."""
+    clean_name = "".join(c for c in os.path.basename(original_name or "befund.pdf") if c.isprintable())[:255]
+    doc = CaseDocument(
+        case=case,
+        kind=DocumentKind.FINDING,
+        original_name=clean_name or "befund.pdf",
+        stored_name=stored_name,
+        content_type="application/pdf",
+        size_bytes=size,
+        sha256=sha256,
+        uploaded_by_id=None,
+        uploaded_at=at,
+    )
+    session.add(doc)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.CASE_DOCUMENT_ADD,
+        subject_type=SubjectType.CASE,
+        subject_id=case.id,
+        at=at,
+        after={"document_id": doc.id, "kind": doc.kind.value, "size": size, "sha256": sha256, **source},
     )
     return doc

@@ -118,7 +118,8 @@ class CaseDocument(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
-    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
+    #: Who uploaded it; None for a finding that arrived with a study by DICOM E-Mail (see mail_document).
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
     uploaded_at: Mapped[dt.datetime]
 
     case: Mapped[Case] = relationship(back_populates="documents")

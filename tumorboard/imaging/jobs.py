@@ -40,6 +40,40 @@ def complete_studies(runtime: Runtime) -> int:
     return len(done)
 
 
+# --- findings that came by mail -----------------------------------------------------------------------------
+def attach_mail_findings(runtime: Runtime) -> int:
+    """Attach PDF findings that came by mail to their study's case once the study is matched (triage)."""
+    from tumorboard.imaging.mail.documents import attach_mail_documents
+
+    with runtime.session_factory() as session:
+        attached = attach_mail_documents(session, at=runtime.clock.now(), actor=SCHEDULER)
+        session.commit()
+    if attached:
+        log.info("%d findings from mails attached to their cases", attached)
+    return attached
+
+
+def purge_mail_raw(runtime: Runtime) -> int:
+    """Delete raw mails whose retention ended (processed or discarded, ``raw_retention_days`` ago)."""
+    from tumorboard.imaging.mail.intake import RawStore
+    from tumorboard.imaging.mail.retention import purge_raw_mails
+
+    with runtime.session_factory() as session:
+        files = purge_raw_mails(
+            session,
+            RawStore(runtime.mail.raw_path),
+            now=runtime.clock.now(),
+            retention_days=runtime.mail.raw_retention_days,
+            actor=SCHEDULER,
+        )
+        session.commit()
+    for path in files:  # after the commit: a crash before it leaves the files, and the next run finds them due
+        path.unlink(missing_ok=True)
+    if files:
+        log.info("%d raw mails deleted after their retention period", len(files))
+    return len(files)
+
+
 # --- previews -------------------------------------------------------------------------------------------------
 def render_previews(runtime: Runtime, *, limit: int = 50) -> int:
     """Render one preview per series (a middle slice, windowed) for series that got new instances since."""

@@ -79,6 +79,26 @@ def add(
         click.echo(f"Partner {partner.name} (id {partner.id}): {len(partner.endpoints)} Absender.")
 
 
+@partners.command("remove-mail")
+@click.argument("address")
+@handles_errors
+def remove_mail(address: str) -> None:
+    """Stop accepting DICOM E-Mail from ADDRESS (its next mails go to quarantine)."""
+    from sqlalchemy import select
+
+    from tumorboard.errors import NotFound
+    from tumorboard.i18n import N_
+    from tumorboard.partners.models import PartnerMailSender
+    from tumorboard.partners.services import remove_mail_sender
+
+    with unit_of_work() as (rt, session):
+        sender = session.scalar(select(PartnerMailSender).where(PartnerMailSender.address == address.strip().lower()))
+        if sender is None:
+            raise NotFound(N_("Diesen Mail-Absender gibt es nicht."))
+        remove_mail_sender(session, sender, at=rt.clock.now(), actor=CLI)
+    click.echo(f"Mail-Absender {address.strip().lower()} entfernt.")
+
+
 @partners.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @handles_errors

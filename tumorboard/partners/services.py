@@ -200,6 +200,23 @@ def add_mail_sender(
     return sender
 
 
+def remove_mail_sender(session: Session, sender: PartnerMailSender, *, at: dt.datetime, actor: Actor) -> None:
+    """Stop accepting DICOM E-Mail from this address: its next mails go to quarantine (unknown sender). The
+    partner's public key stays in our GnuPG home (it pins nothing once no sender names it); mails already
+    taken stay as they are."""
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.PARTNER_MAIL_SENDER_DELETE,
+        subject_type=SubjectType.PARTNER,
+        subject_id=sender.partner_id,
+        at=at,
+        before={"address": sender.address, "pgp_fingerprint": sender.pgp_fingerprint},
+    )
+    session.delete(sender)
+    session.flush()
+
+
 def find_mail_sender(session: Session, address: str) -> PartnerMailSender | None:
     """The registered sender of an active partner with this From address, or None (quarantine)."""
     return session.scalar(

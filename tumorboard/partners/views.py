@@ -11,7 +11,7 @@ from tumorboard.errors import NotFound, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.partners import services
 from tumorboard.partners.forms import DeleteForm, EndpointForm, MailSenderForm, PartnerForm
-from tumorboard.partners.models import PartnerEndpoint
+from tumorboard.partners.models import PartnerEndpoint, PartnerMailSender
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, now, requires
@@ -130,4 +130,18 @@ def add_mail_sender(partner_id: int) -> Page:
         return _page(error=message(err), code=status_of(err))
     db().commit()
     flash(_("Mail-Absender eingetragen."), "success")
+    return redirect(url_for("partners.index"))
+
+
+@bp.route("/mail-senders/<int:mail_sender_id>/delete", methods=["POST"])
+@requires(can_manage_partners)
+def delete_mail_sender(mail_sender_id: int) -> Page:
+    sender = db().get(PartnerMailSender, mail_sender_id)
+    if sender is None:
+        raise NotFound(N_("Diesen Mail-Absender gibt es nicht."))
+    if not DeleteForm().validate_on_submit():
+        return _page(error=_("Das Formular ist ungültig."), code=400)
+    services.remove_mail_sender(db(), sender, at=now(), actor=current_actor())
+    db().commit()
+    flash(_("Mail-Absender entfernt."), "success")
     return redirect(url_for("partners.index"))

@@ -1,14 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,7 +9,6 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
-from imapclient import IMAPClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +17,9 @@ from tests.conftest import NOW, make_settings
 from tests.imaging.conftest import free_port
 from tests.imaging.mail.keys import Party, introduce, make_party
 from tests.imaging.mail.mails import encrypt_mail
+from tests.imaging.mail.peers import Imap, dovecot
 from tumorboard.auth.actors import CLI
+from tumorboard.cases.documents import DocumentStore
 from tumorboard.clock import FixedClock
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.mail.config import MailSettings
@@ -51,119 +44,11 @@ def pgp_parties(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Party]:
     return parties
 
 
-# --- Dovecot (shared/testing-peers.md recipe), aiosmtpd, and the intake wired to both ---------------------------
-DOVECOT_CONF = """\
-protocols = imap
-listen = 127.0.0.1
-base_dir = {d}/run
-state_dir = {d}/state
-instance_name = dovecot-test-{port}
-log_path = {d}/dovecot.log
-info_log_path = {d}/dovecot.log
-ssl = yes
-ssl_cert = <{d}/cert.pem
-ssl_key = <{d}/key.pem
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-mail_location = maildir:~/Maildir
-first_valid_uid = 1
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {d}/users
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%n {d}/users
-}}
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    address = 127.0.0.1
-    port = 0
-  }}
-}}
-"""
-
-
-@dataclass
-class Imap:
-    port: int
-    cafile: Path
-    user: str = "alice"
-    password: str = "secret"
-
-    def client(self) -> IMAPClient:
-        context = ssl.create_default_context(cafile=str(self.cafile))
-        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
-        client.starttls(context)
-        client.login(self.user, self.password)
-        return client
-
-    def append(self, mails: list[bytes]) -> None:
-        with self.client() as client:
-            for raw in mails:
-                client.append("INBOX", raw)
-
-    def count(self, folder: str) -> int:
-        with self.client() as client:
-            if not client.folder_exists(folder):
-                return 0
-            return len(client.select_folder(folder, readonly=True) and client.search("ALL"))
-
-
+# --- Dovecot (tests/imaging/mail/peers.py), aiosmtpd, and the intake wired to both -------------------------------
 @pytest.fixture
 def imap_server() -> Iterator[Imap]:
-    """Dovecot on 127.0.0.1 with STARTTLS (a self-signed certificate made here), started and killed by the test.
-    Its folder is directly in /tmp: Dovecot's auth process (user dovecot) must traverse every parent, and
-    pytest's own temp root is 0700."""
-    d = Path(tempfile.mkdtemp(prefix="dovecot-"))
-    d.chmod(0o755)  # auth runs as user 'dovecot' and needs +x
-    port = free_port()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    (d / "dovecot.conf").write_text(DOVECOT_CONF.format(d=d, port=port))
-    home = d / "home" / "alice"
-    home.mkdir(parents=True)
-    shutil.chown(d / "home", "nobody", "nogroup")  # the mail uid must not be 0
-    shutil.chown(home, "nobody", "nogroup")
-    (d / "users").write_text(f"alice:{{PLAIN}}secret:65534:65534::{home}::\n")
-    (d / "users").chmod(0o644)
-    proc = subprocess.Popen(["dovecot", "-F", "-c", f"{d}/dovecot.conf"], start_new_session=True)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError((d / "dovecot.log").read_text() if (d / "dovecot.log").exists() else "dovecot")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                    if sock.recv(100).startswith(b"* OK"):
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        yield Imap(port, d / "cert.pem")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # a throwaway directory: no clean stop needed
-        proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
+    with dovecot() as imap:
+        yield imap
 
 
 class _Collect:
@@ -201,9 +86,10 @@ class MailEnv:
     receipts: list[bytes]
     parties: dict[str, Party]
     env: dict[str, str]
+    documents: DocumentStore
 
     def intake(self) -> MailIntake:
-        return MailIntake(self.sessions, self.clock, self.spool, self.settings)
+        return MailIntake(self.sessions, self.clock, self.spool, self.settings, self.documents)
 
     def mail(self, inner: EmailMessage | bytes, *, by: str = "nordstadt", sender: str = SENDER) -> bytes:
         signer = self.parties[by]
@@ -252,4 +138,5 @@ def mail_env(
         smtp_server[1],
         pgp_parties,
         environ,
+        DocumentStore(tmp_path / "documents"),
     )

@@ -12,6 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from tests.imaging.dicomfiles import ct_dataset
 from tumorboard.imaging.dicom.dataset import BadDataset
+from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.mail.intake import canonical_object
 
 STUDY = "1.2.826.0.1.3680043.9.7777.14"
@@ -31,17 +32,27 @@ def _with_meta(ds, syntax) -> bytes:
     return out.getvalue()
 
 
+def _canonical(data: bytes, tmp_path, name: str):
+    source = tmp_path / name
+    source.write_bytes(data)
+    spool = Spool(tmp_path / "images")
+    spool.create_folders()
+    obj = canonical_object(source, spool)
+    return obj, obj.temp.read_bytes()
+
+
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
-def test_a_data_set_without_file_meta_is_stored_as_the_same_object_with_it(syntax):
+def test_a_data_set_without_file_meta_is_stored_as_the_same_object_with_it(syntax, tmp_path):
     ds = ct_dataset(study_uid=STUDY, series_uid=STUDY + ".1", number=1)
-    bare = canonical_object(_bare(ds, implicit=syntax == ImplicitVRLittleEndian))
-    full = canonical_object(_with_meta(ds, syntax))
-    assert bare.data == full.data and bare.data[128:132] == b"DICM"
+    bare, bare_bytes = _canonical(_bare(ds, implicit=syntax == ImplicitVRLittleEndian), tmp_path, "bare")
+    full, full_bytes = _canonical(_with_meta(ds, syntax), tmp_path, "full")
+    assert bare_bytes == full_bytes and bare_bytes[128:132] == b"DICM"
     assert bare.header == full.header
     assert (bare.header.sop_instance_uid, bare.header.study_uid) == (str(ds.SOPInstanceUID), STUDY)
     assert bare.header.transfer_syntax_uid == syntax
 
 
-def test_bytes_that_are_no_data_set_are_still_refused():
+def test_bytes_that_are_no_data_set_are_still_refused(tmp_path):
     with pytest.raises(BadDataset):
-        canonical_object(b"%PDF-1.7 not a data set" * 20)
+        _canonical(b"%PDF-1.7 not a data set" * 20, tmp_path, "pdf")
+    assert list((tmp_path / "images" / "incoming").iterdir()) == []  # no temp file left behind

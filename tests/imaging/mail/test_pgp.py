@@ -6,8 +6,8 @@ import pytest
 
 from tests.imaging.mail.keys import Party
 from tests.imaging.mail.mails import dicom_bytes, dicom_mail, encrypt_mail
-from tumorboard.imaging.mail.mime import QuarantineReason, Refused, extract, parse
-from tumorboard.imaging.mail.pgp import Keyring, normalize_fingerprint
+from tumorboard.imaging.mail.mime import QuarantineReason, Refused, extract, split
+from tumorboard.imaging.mail.pgp import Keyring, ciphertext_of, normalize_fingerprint
 
 
 @pytest.fixture
@@ -28,22 +28,36 @@ def _mail(parties: dict[str, Party], *, by: str | None, to: str = "us") -> bytes
     return encrypt_mail(inner, gpg, recipient=parties[to].fingerprint, signer=parties[by].fingerprint if by else None)
 
 
-def _reason(keyring: Keyring, raw: bytes, pinned: str) -> QuarantineReason:
+def _open(keyring: Keyring, raw: bytes, pinned: str, work: Path) -> Path:
+    """The mail (on disk, as the intake holds it) split, its ciphertext decrypted into a file."""
+    work.mkdir()
+    (work / "mail.eml").write_bytes(raw)
+    headers, leaves = split(work / "mail.eml", work)
+    plaintext = work / "plaintext.eml"
+    assert keyring.open(ciphertext_of(headers, leaves), plaintext, pinned=pinned) == pinned
+    return plaintext
+
+
+def _reason(keyring: Keyring, raw: bytes, pinned: str, work: Path) -> QuarantineReason:
     with pytest.raises(Refused) as err:
-        keyring.open(parse(raw), pinned=pinned)
+        _open(keyring, raw, pinned, work)
     return err.value.reason
 
 
-def test_signed_and_encrypted_by_the_pinned_key_opens(keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
+def test_signed_and_encrypted_by_the_pinned_key_opens(
+    tmp_path: Path, keyring: Keyring, pgp_parties: dict[str, Party]
+) -> None:
     pinned = pgp_parties["nordstadt"].fingerprint
-    opened = keyring.open(parse(_mail(pgp_parties, by="nordstadt")), pinned=pinned)
-    assert opened.signer == pinned
-    assert len(extract(parse(opened.content)).objects) == 1
+    plaintext = _open(keyring, _mail(pgp_parties, by="nordstadt"), pinned, tmp_path / "w")
+    _, parts = split(plaintext, tmp_path / "w")
+    assert len(extract(parts, tmp_path / "w").objects) == 1
 
 
-def test_valid_signature_by_another_key_is_refused(keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
+def test_valid_signature_by_another_key_is_refused(
+    tmp_path: Path, keyring: Keyring, pgp_parties: dict[str, Party]
+) -> None:
     raw = _mail(pgp_parties, by="stranger")
-    assert _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint) == QuarantineReason.WRONG_KEY
+    assert _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint, tmp_path / "w") == QuarantineReason.WRONG_KEY
 
 
 def test_signature_by_a_key_we_do_not_hold_is_refused(
@@ -53,21 +67,24 @@ def test_signature_by_a_key_we_do_not_hold_is_refused(
     us = pgp_parties["us"]
     bare.import_key(us.gpg.export_keys(us.fingerprint, secret=True, expect_passphrase=False))
     pinned = pgp_parties["nordstadt"].fingerprint
-    assert _reason(bare, _mail(pgp_parties, by="nordstadt"), pinned) == QuarantineReason.WRONG_KEY
+    assert _reason(bare, _mail(pgp_parties, by="nordstadt"), pinned, tmp_path / "w") == QuarantineReason.WRONG_KEY
 
 
-def test_unsigned_is_refused(keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
-    assert _reason(keyring, _mail(pgp_parties, by=None), pgp_parties["nordstadt"].fingerprint) == "unsigned"
+def test_unsigned_is_refused(tmp_path: Path, keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
+    raw = _mail(pgp_parties, by=None)
+    assert _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint, tmp_path / "w") == "unsigned"
 
 
-def test_not_for_us_is_not_decryptable(keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
+def test_not_for_us_is_not_decryptable(tmp_path: Path, keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
     raw = _mail(pgp_parties, by="nordstadt", to="stranger")
-    assert _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint) == QuarantineReason.NOT_DECRYPTABLE
+    reason = _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint, tmp_path / "w")
+    assert reason == QuarantineReason.NOT_DECRYPTABLE
 
 
-def test_plain_mail_is_not_encrypted(keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
+def test_plain_mail_is_not_encrypted(tmp_path: Path, keyring: Keyring, pgp_parties: dict[str, Party]) -> None:
     raw = dicom_mail([dicom_bytes()]).as_bytes()
-    assert _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint) == QuarantineReason.NOT_ENCRYPTED
+    reason = _reason(keyring, raw, pgp_parties["nordstadt"].fingerprint, tmp_path / "w")
+    assert reason == QuarantineReason.NOT_ENCRYPTED
 
 
 def test_fingerprint_normalization() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import email
@@ -10,7 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +29,14 @@ from tests.imaging.mail.conftest import SENDER, MailEnv
 from tests.imaging.mail.mails import dicom_bytes, dicom_mail, split_partial
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.actors import CLI, SCHEDULER
+from tumorboard.cases.models import Case, CaseDocument
 from tumorboard.errors import Conflict, InvalidInput
+from tumorboard.imaging.mail.documents import attach_mail_documents
 from tumorboard.imaging.mail.mime import QuarantineReason
-from tumorboard.imaging.mail.models import MailMessage, MailState
+from tumorboard.imaging.mail.models import MailDocument, MailMessage, MailState
 from tumorboard.imaging.mail.poller import connect, poll_once, run_poller
 from tumorboard.imaging.mail.quarantine import discard_mail, release_mail
+from tumorboard.imaging.matching import assign_study
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy, StudyState
 from tumorboard.imaging.services import complete_quiet_studies
 from tumorboard.imaging.summaries import imaging_summaries
@@ -116,7 +122,43 @@ def test_200_signed_encrypted_mails_one_split_make_a_complete_study_on_its_case(
     assert len(env.receipts) == 202
 
 
-def test_quarantine_keeps_every_raw_mail_with_its_reason(mail_env: MailEnv) -> None:
+@contextlib.contextmanager
+def _running_poller(env: MailEnv) -> Iterator[threading.Thread]:
+    """``run_poller`` (the loop of ``tumorboard mail poll``: IDLE, then a pass) in a thread until the test ends."""
+    intake = env.intake()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            run_poller(env.sessions, env.clock, intake, env.settings, stop=stop)
+        except BaseException as err:  # reported by the test below
+            failures.append(err)
+
+    thread = threading.Thread(target=loop, name="poller")
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        intake.close()
+    assert not failures, failures
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _states(env: MailEnv) -> list[tuple[MailState, QuarantineReason | None]]:
+    with env.sessions() as session:
+        return [(r.state, r.reason) for r in session.scalars(select(MailMessage).order_by(MailMessage.uid))]
+
+
+def test_quarantine_keeps_every_raw_mail_with_its_reason_while_the_poller_runs_on(mail_env: MailEnv) -> None:
     from tests.imaging.mail.mails import zip_bytes, zip_mail
 
     env = mail_env
@@ -133,11 +175,10 @@ def test_quarantine_keeps_every_raw_mail_with_its_reason(mail_env: MailEnv) -> N
             dicom_mail([good], sender="x@fremd.example"), by="stranger", sender="x@fremd.example"
         ),
     }
-    env.imap.append([*cases.values(), *truncated])
-    assert _poll(env) == 7
-    with env.sessions() as session:
-        rows = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
-        reasons = [(r.state, r.reason) for r in rows]
+    with _running_poller(env) as poller:
+        env.imap.append([*cases.values(), *truncated])
+        _wait(lambda: env.imap.count("Quarantine") == 5, "five mails in quarantine")
+        reasons = _states(env)
         assert reasons[:5] == [
             (MailState.QUARANTINED, QuarantineReason.WRONG_KEY),
             (MailState.QUARANTINED, QuarantineReason.ARCHIVE_RATIO),
@@ -146,23 +187,72 @@ def test_quarantine_keeps_every_raw_mail_with_its_reason(mail_env: MailEnv) -> N
             (MailState.QUARANTINED, QuarantineReason.UNKNOWN_SENDER),
         ]
         assert reasons[5:] == [(MailState.WAITING, None)] * 2  # the partial set is still within its timeout
-        assert rows[4].sender == "x@fremd.example"
-        assert session.scalar(select(func.count()).select_from(ImagingInstance)) == 0
-    assert env.imap.count("Quarantine") == 5
-    assert env.imap.count("INBOX") == 2
+        with env.sessions() as session:
+            assert session.scalar(select(MailMessage.sender).where(MailMessage.uid == 5)) == "x@fremd.example"
+            assert session.scalar(select(func.count()).select_from(ImagingInstance)) == 0
+        assert env.imap.count("INBOX") == 2
 
-    env.clock.advance(dt.timedelta(seconds=env.settings.partial_timeout_s))
-    assert _poll(env) == 0
+        # The poller is still at work: a good mail after all that is taken, the partial set times out.
+        env.imap.append([env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))])
+        _wait(lambda: env.imap.count("Processed") == 1, "the good mail processed")
+        env.clock.advance(dt.timedelta(seconds=env.settings.partial_timeout_s))
+        env.imap.append([env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))])  # wakes the IDLE at once
+        _wait(lambda: env.imap.count("Quarantine") == 7, "the truncated set in quarantine")
+        _wait(lambda: env.imap.count("Processed") == 2, "the second good mail processed")
+        assert poller.is_alive()
+    reasons = _states(env)
+    assert reasons[5:7] == [(MailState.QUARANTINED, QuarantineReason.INCOMPLETE_PARTIAL)] * 2
+    assert reasons[7:] == [(MailState.PROCESSED, None)] * 2
     with env.sessions() as session:
-        rows = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
-        assert [(r.state, r.reason) for r in rows[5:]] == [
-            (MailState.QUARANTINED, QuarantineReason.INCOMPLETE_PARTIAL)
-        ] * 2
-        for row in rows:  # every raw mail kept, byte for byte
+        for row in session.scalars(select(MailMessage)):  # every raw mail kept, byte for byte
             assert (env.settings.raw_path / row.sha256[:2] / f"{row.sha256}.eml").stat().st_size == row.size
-    assert env.imap.count("Quarantine") == 7
     assert env.imap.count("INBOX") == 0
-    assert env.receipts == []  # no receipt for what was not processed
+    assert len(env.receipts) == 2  # receipts only for what was processed
+    assert not list((env.settings.raw_path / "work").iterdir())  # every mail's work folder removed
+
+
+def test_pdf_finding_is_attached_to_the_matched_case_audited(mail_env: MailEnv) -> None:
+    env = mail_env
+    now = env.clock.now()
+    with env.sessions() as session:
+        partner = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        case_id = make_case(session, now, partner=partner, partner_patient_id="P-100").id
+        other_case_id = make_case(session, now, family="Anders", partner=partner, partner_patient_id="P-999").id
+        session.commit()
+    pdf = b"%PDF-1.4\n% Befund\n" + b"x" * 5000
+    matched = dicom_mail([dicom_bytes(patient_id="P-100")])
+    matched.add_attachment(pdf, maintype="application", subtype="pdf", filename="Befund CT.pdf")
+    unmatched = dicom_mail([dicom_bytes(patient_id="P-UNBEKANNT")])
+    unmatched.add_attachment(pdf + b"2", maintype="application", subtype="pdf", filename="../Befund2.pdf")
+    unmatched.add_attachment(b"GIF89a", maintype="image", subtype="gif", filename="logo.gif")
+    env.imap.append([env.mail(matched), env.mail(unmatched)])
+    assert _poll(env) == 2
+    with env.sessions() as session:
+        docs = session.scalars(select(CaseDocument).order_by(CaseDocument.id)).all()
+        assert [(d.case_id, d.original_name, d.kind.value, d.uploaded_by_id) for d in docs] == [
+            (case_id, "Befund CT.pdf", "finding", None)
+        ]
+        assert env.documents.read(docs[0].stored_name) == pdf
+        event = session.scalar(
+            select(AuditEvent).where(AuditEvent.tag == "case:document:add", AuditEvent.subject_id == str(case_id))
+        )
+        assert event is not None and event.actor_label == "system:mail-intake"
+        waiting = session.scalar(select(MailDocument).where(MailDocument.case_document_id.is_(None)))
+        assert waiting is not None and waiting.name == "Befund2.pdf"
+        second = session.get(MailMessage, waiting.mail_message_id)
+        assert second is not None and "1 Anhänge" in second.detail  # the GIF is counted, stays in the raw mail
+        # The coordinator matches the unmatched study in the triage; the job attaches its finding.
+        study = session.scalar(select(ImagingStudy).where(ImagingStudy.case_id.is_(None)))
+        assert study is not None
+        assign_study(session, study, session.get(Case, other_case_id), at=now, actor=CLI)  # type: ignore[arg-type]
+        assert attach_mail_documents(session, at=now, actor=SCHEDULER) == 1
+        assert attach_mail_documents(session, at=now, actor=SCHEDULER) == 0  # once
+        session.commit()
+        docs = session.scalars(select(CaseDocument).order_by(CaseDocument.id)).all()
+        assert [(d.case_id, d.original_name) for d in docs] == [
+            (case_id, "Befund CT.pdf"),
+            (other_case_id, "Befund2.pdf"),
+        ]
 
 
 def _poller_env(env: MailEnv) -> dict[str, str]:
@@ -315,6 +405,35 @@ def test_coordinator_releases_for_a_chosen_partner_or_discards_audited(mail_env:
     assert env.imap.count("Quarantine") == 2  # released or not, the mail stays where it was moved
 
 
+def test_incomplete_partial_set_is_released_as_a_whole_or_discarded_audited(mail_env: MailEnv) -> None:
+    env = mail_env
+    late_set = split_partial(env.mail(dicom_mail([dicom_bytes(patient_id="P-100")])), 3)
+    dropped_set = split_partial(env.mail(dicom_mail([dicom_bytes(patient_id="P-100")])), 2)
+    env.imap.append([*late_set[:2], dropped_set[0]])
+    assert _poll(env) == 3
+    env.clock.advance(dt.timedelta(seconds=env.settings.partial_timeout_s))
+    assert _poll(env) == 0  # both sets time out
+    env.imap.append([late_set[2]])  # the third fragment comes after that: it waits alone
+    assert _poll(env) == 1
+    assert [s for s, _ in _states(env)] == [MailState.QUARANTINED] * 3 + [MailState.WAITING]
+    with env.sessions() as session:
+        first, _, dropped, _ = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        test = session.scalar(select(Partner).where(Partner.name == "Klinikum Test"))
+        assert test is not None
+        assert release_mail(session, first, test, at=env.clock.now(), actor=CLI) == 2  # the set, not one mail
+        assert discard_mail(session, dropped, at=env.clock.now(), actor=CLI) == 1
+        session.commit()
+        tags = session.scalars(select(AuditEvent.tag).where(AuditEvent.subject_type == "mail_message")).all()
+        assert (tags.count("imaging:mail:release"), tags.count("imaging:mail:discard")) == (2, 1)
+    assert _poll(env) == 0  # released fragments and the late one make the set complete
+    assert _states(env) == [(MailState.PROCESSED, None)] * 2 + [
+        (MailState.DISCARDED, QuarantineReason.INCOMPLETE_PARTIAL)
+    ] + [(MailState.PROCESSED, None)]
+    with env.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ImagingInstance)) == 1
+    assert len(env.receipts) == 3
+
+
 def _no_senders(session: Session) -> Partner:
     partner = create_partner(session, name="Ohne Mail", at=NOW, actor=CLI)
     session.flush()
@@ -338,3 +457,22 @@ def test_an_unreachable_mailbox_is_logged_and_the_others_are_still_polled(
     with env.sessions() as session:
         assert session.scalar(select(MailMessage.state)) is MailState.PROCESSED
     assert env.imap.count("Processed") == 1
+
+
+def test_a_mail_larger_than_a_slice_is_fetched_in_slices_to_disk(
+    mail_env: MailEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a 50 MB mail goes through (benchmarks/mail.py measures its memory), here with 1 kB slices."""
+    from tumorboard.imaging.mail import poller
+
+    env = mail_env
+    raw = env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))
+    assert len(raw) > 3000
+    monkeypatch.setattr(poller, "SLICE", 1000)
+    env.imap.append([raw, env.mail(dicom_mail([dicom_bytes(patient_id="P-100")]))])
+    assert _poll(env) == 2
+    with env.sessions() as session:
+        rows = session.scalars(select(MailMessage).order_by(MailMessage.uid)).all()
+        assert [(r.state, r.object_count) for r in rows] == [(MailState.PROCESSED, 1)] * 2
+        stored = (env.settings.raw_path / rows[0].sha256[:2] / f"{rows[0].sha256}.eml").read_bytes()
+    assert stored == raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # as the server holds it (CRLF)

@@ -77,3 +77,32 @@ def test_cli_refuses_a_key_file_without_that_fingerprint_and_an_unknown_key(
     assert no_fp.exit_code == 2
     with runtime.session_factory() as session:
         assert session.scalars(select(PartnerMailSender)).all() == []
+
+
+def test_removed_sender_is_unknown_again_audited(
+    runtime: Runtime, tmp_path: Path, pgp_parties: dict[str, Party]
+) -> None:
+    nordstadt = pgp_parties["nordstadt"]
+    key_file = tmp_path / "nordstadt.asc"
+    key_file.write_text(nordstadt.gpg.export_keys(nordstadt.fingerprint))
+    args = [
+        "partners",
+        "add",
+        "Klinikum Nordstadt",
+        "--mail",
+        "pacs@nordstadt.example",
+        "--mail",
+        "tele@nordstadt.example",
+    ]
+    assert _run(runtime, *args, "--pgp-fingerprint", nordstadt.fingerprint, "--pgp-key", str(key_file)).exit_code == 0
+    removed = _run(runtime, "partners", "remove-mail", "PACS@nordstadt.example")
+    assert removed.exit_code == 0, removed.output
+    assert _run(runtime, "partners", "remove-mail", "pacs@nordstadt.example").exit_code != 0  # gone already
+    with runtime.session_factory() as session:
+        assert find_mail_sender(session, "pacs@nordstadt.example") is None  # its next mail: unknown sender
+        assert find_mail_sender(session, "tele@nordstadt.example") is not None
+        event = session.scalar(select(AuditEvent).where(AuditEvent.tag == "partner:mail_sender:delete"))
+        assert event is not None and event.before == {
+            "address": "pacs@nordstadt.example",
+            "pgp_fingerprint": nordstadt.fingerprint,
+        }

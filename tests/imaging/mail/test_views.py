@@ -8,19 +8,21 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import NOW, login, post_form
 from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI
 from tumorboard.bootstrap import Runtime
 from tumorboard.imaging.mail.intake import RawStore
 from tumorboard.imaging.mail.mime import QuarantineReason
 from tumorboard.imaging.mail.models import MailMessage, MailState
 from tumorboard.imaging.mail.pgp import Keyring
 from tumorboard.partners.models import Partner
+from tumorboard.partners.services import add_mail_sender
 
 RAW = b"From: x@fremd.example\r\nSubject: irrelevant\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n"
 
 
 @pytest.fixture
 def quarantined(demo: Session, runtime: Runtime) -> int:
-    sha256 = RawStore(runtime.mail.raw_path).save(RAW)
+    sha256, _ = RawStore(runtime.mail.raw_path).save(RAW)
     mail = MailMessage(
         mailbox="alice@127.0.0.1/INBOX",
         uidvalidity=1,
@@ -93,3 +95,43 @@ def test_admin_registers_a_mail_sender_with_its_key(client, demo, runtime, pgp_p
     )
     assert status == 200 and "pacs@nordstadt.example" in page and nordstadt.fingerprint in page
     assert Keyring(runtime.mail.gnupg_home).has_public_key(nordstadt.fingerprint)
+
+
+def test_admin_removes_a_mail_sender(client, demo) -> None:  # type: ignore[no-untyped-def]
+    partner = demo.scalar(select(Partner).order_by(Partner.id))
+    sender = add_mail_sender(
+        demo, partner, address="pacs@nordstadt.example", pgp_fingerprint="A" * 40, at=NOW, actor=CLI
+    )
+    demo.commit()
+    login(client, "admin")
+    status, page = post_form(client, "/admin/partners", f"/admin/partners/mail-senders/{sender.id}/delete", {})
+    assert status == 200 and "Mail-Absender entfernt" in page and "pacs@nordstadt.example" not in page
+    assert demo.scalar(select(AuditEvent).where(AuditEvent.tag == "partner:mail_sender:delete")) is not None
+
+
+def test_finding_that_came_by_mail_is_on_the_case_page(client, demo, runtime) -> None:  # type: ignore[no-untyped-def]
+    from tumorboard.cases.documents import DocumentStore, add_received_document
+    from tumorboard.cases.models import Case
+
+    case = demo.scalar(select(Case).order_by(Case.id))
+    store = DocumentStore(runtime.settings.instance_path / "documents")
+    pdf = b"%PDF-1.4\n% Befund aus der Teleradiologie\n"
+    source = runtime.settings.instance_path / "befund.pdf"
+    source.write_bytes(pdf)
+    doc = add_received_document(
+        demo,
+        case,
+        stored_name=store.write_file(source),
+        original_name="Befund CT Thorax.pdf",
+        size=len(pdf),
+        sha256="0" * 64,
+        source={"mail_message_id": 1},
+        at=NOW,
+        actor=CLI,
+    )
+    demo.commit()
+    login(client, "koordination")
+    page = client.get(f"/cases/{case.id}")
+    assert page.status_code == 200 and "Befund CT Thorax.pdf" in page.text
+    download = client.get(f"/documents/{doc.id}")
+    assert download.status_code == 200 and download.data == pdf

@@ -20,6 +20,7 @@ def mail() -> None:
 @handles_errors
 def poll(once: bool) -> None:
     """Fetch DICOM E-Mails from the configured mailboxes (TUMORBOARD_MAIL_IMAP_URLS) in the foreground."""
+    from tumorboard.cases.documents import DocumentStore
     from tumorboard.imaging.mail.intake import MailIntake
     from tumorboard.imaging.mail.poller import run_poller
 
@@ -33,7 +34,12 @@ def poll(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     intake = MailIntake(
-        rt.session_factory, rt.clock, rt.store, rt.mail, index_timeout=float(rt.imaging.index_timeout_s)
+        rt.session_factory,
+        rt.clock,
+        rt.store,
+        rt.mail,
+        DocumentStore(rt.settings.instance_path / "documents"),
+        index_timeout=float(rt.imaging.index_timeout_s),
     )
     try:
         run_poller(rt.session_factory, rt.clock, intake, rt.mail, once=once, stop=stop)

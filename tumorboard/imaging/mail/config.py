@@ -57,6 +57,8 @@ class MailSettings:
     smtp: Smtp | None
     #: Our address, the From of receipts.
     from_address: str
+    #: Days a processed or discarded mail's raw file is kept after it was decided (quarantined ones: until then).
+    raw_retention_days: int = 30
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
 
     @classmethod
@@ -77,6 +79,7 @@ class MailSettings:
             partial_timeout_s=_int(env, "TUMORBOARD_MAIL_PARTIAL_TIMEOUT", 3600, 1, 7 * 86400),
             smtp=_smtp(smtp_url) if smtp_url else None,
             from_address=env.get("TUMORBOARD_MAIL_FROM", "tumorboard@localhost"),
+            raw_retention_days=_int(env, "TUMORBOARD_MAIL_RAW_RETENTION_DAYS", 30, 1, 3650),
         )
 
 

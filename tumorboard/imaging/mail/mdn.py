@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tumorboard.clock import Clock
 from tumorboard.imaging.mail.config import MailSettings, Smtp
 from tumorboard.imaging.mail.intake import RawStore
-from tumorboard.imaging.mail.mime import parse
+from tumorboard.imaging.mail.mime import read_headers
 from tumorboard.imaging.mail.models import MailMessage, MailState
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def send_receipts(session_factory: sessionmaker[Session], clock: Clock, settings
         ).all()
         client: smtplib.SMTP | None = None
         for row in due:
-            original = parse(raw.read(row.sha256))
+            original = read_headers(raw.path(row.sha256))  # the headers only: a mail may be 50 MB
             to = recipient_of(original)
             row.mdn_sent_at = clock.now()
             session.commit()  # marked before sending: at most once

@@ -59,6 +59,11 @@ class MailMessage(Base):
     partial_total: Mapped[int | None]
     received_at: Mapped[dt.datetime]
     processed_at: Mapped[dt.datetime | None]
+    #: When a coordinator last released it from quarantine (a released message/partial set waits a full timeout
+    #: from then for its missing fragments).
+    released_at: Mapped[dt.datetime | None]
+    #: When its raw file was deleted after the retention period (the row and its audit trail stay).
+    raw_purged_at: Mapped[dt.datetime | None]
     #: Name of the server folder the mail was moved to (Processed/Quarantine); None while still in the inbox.
     moved_to: Mapped[str | None] = mapped_column(String(100))
     #: When the receipt (MDN) was handed to SMTP; set *before* sending, so a crash loses a receipt rather than
@@ -67,3 +72,28 @@ class MailMessage(Base):
 
     def __repr__(self) -> str:
         return f"<MailMessage id={self.id} {self.state}>"
+
+
+class MailDocument(Base):
+    """A PDF finding (Befund) that came in a DICOM E-Mail beside the study's objects: kept in the document store
+    at once, attached to the case as a :class:`~tumorboard.cases.models.CaseDocument` as soon as its study is
+    matched (at ingest, or later by the triage and the ``imaging.attach_mail_documents`` job)."""
+
+    __tablename__ = "mail_document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mail_message_id: Mapped[int] = mapped_column(ForeignKey("mail_message.id", ondelete="RESTRICT"), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="SET NULL"))
+    #: Study Instance UID of the objects the mail carried: the document follows that study's case.
+    study_uid: Mapped[str] = mapped_column(String(64), index=True)
+    #: The file name as sent (display only, never a path).
+    name: Mapped[str] = mapped_column(String(255))
+    #: Our file name in the document store (random hex + ".pdf").
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime]
+    #: The case document made from it once the study had a case; None while the study is unmatched.
+    case_document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_document.id", ondelete="SET NULL"), unique=True
+    )

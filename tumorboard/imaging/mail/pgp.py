@@ -10,13 +10,12 @@ model plays no part (every partner key is pinned by fingerprint in our registry)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage
 from pathlib import Path
 
 import gnupg
 
-from tumorboard.imaging.mail.mime import QuarantineReason, Refused
+from tumorboard.imaging.mail.mime import Leaf, QuarantineReason, Refused
 
 FINGERPRINT_RE = re.compile(r"^[0-9A-F]{40}$")
 
@@ -25,14 +24,6 @@ def normalize_fingerprint(value: str) -> str | None:
     """A v4 fingerprint as 40 upper-case hex digits (spaces removed); None when it is not one."""
     clean = re.sub(r"\s+", "", value).upper()
     return clean if FINGERPRINT_RE.match(clean) else None
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A decrypted mail: the enclosed MIME entity and the fingerprint (primary key) that signed it."""
-
-    content: bytes
-    signer: str
 
 
 class Keyring:
@@ -53,11 +44,13 @@ class Keyring:
     def has_public_key(self, fingerprint: str) -> bool:
         return any(key["fingerprint"] == fingerprint for key in self.gpg.list_keys(keys=[fingerprint]))
 
-    def open(self, message: Message, *, pinned: str) -> Opened:
-        """Decrypt ``message`` and check that the key ``pinned`` (a partner's fingerprint) signed it; raises
-        :class:`Refused` with the quarantine reason otherwise."""
-        ciphertext = _ciphertext(message)
-        result = self.gpg.decrypt(ciphertext)
+    def open(self, ciphertext: Path, output: Path, *, pinned: str) -> str:
+        """Decrypt the OpenPGP message in ``ciphertext`` into ``output`` (file to file: GnuPG streams, nothing
+        is held in memory) and check that the key ``pinned`` (a partner's fingerprint) signed it; returns the
+        signer. Raises :class:`Refused` with the quarantine reason otherwise (``output`` is then to be
+        discarded: GnuPG writes the plaintext before it reports on the signature)."""
+        with open(ciphertext, "rb") as fh:
+            result = self.gpg.decrypt_file(fh, output=str(output))
         if not result.ok:
             raise Refused(QuarantineReason.NOT_DECRYPTABLE, str(result.status or ""))
         signer = result.pubkey_fingerprint or result.fingerprint
@@ -71,18 +64,20 @@ class Keyring:
             raise Refused(QuarantineReason.WRONG_KEY, str(signer))
         if signer != pinned:
             raise Refused(QuarantineReason.WRONG_KEY, str(signer))
-        return Opened(bytes(result.data), signer)
+        return str(signer)
 
 
-def _ciphertext(message: Message) -> bytes:
-    if message.get_content_type() != "multipart/encrypted" or message.get_param("protocol") != (
+def ciphertext_of(headers: EmailMessage, leaves: list[Leaf]) -> Path:
+    """The file holding the OpenPGP message of a PGP/MIME mail (its headers and leaf parts, as
+    :func:`~tumorboard.imaging.mail.mime.split` returns them); :class:`Refused` for anything else."""
+    if headers.get_content_type() != "multipart/encrypted" or headers.get_param("protocol") != (
         "application/pgp-encrypted"
     ):
         raise Refused(QuarantineReason.NOT_ENCRYPTED)
-    parts = message.get_payload()
-    if not isinstance(parts, list) or len(parts) != 2 or not isinstance(parts[1], Message):
+    if len(leaves) != 2:
         raise Refused(QuarantineReason.MALFORMED, "multipart/encrypted ohne zwei Teile")
-    data = parts[1].get_payload(decode=True)
-    if not isinstance(data, bytes) or b"-----BEGIN PGP MESSAGE-----" not in data:
+    with open(leaves[1].path, "rb") as fh:
+        start = fh.read(64 * 1024)
+    if b"-----BEGIN PGP MESSAGE-----" not in start:
         raise Refused(QuarantineReason.NOT_DECRYPTABLE, "kein OpenPGP-Block")
-    return data
+    return leaves[1].path

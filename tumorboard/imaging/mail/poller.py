@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from imapclient import IMAPClient
 from sqlalchemy import select
@@ -23,12 +24,17 @@ from tumorboard.clock import Clock
 from tumorboard.imaging.mail.config import Mailbox, MailSettings
 from tumorboard.imaging.mail.intake import MailIntake
 from tumorboard.imaging.mail.mdn import send_receipts
+from tumorboard.imaging.mail.mime import read_headers
 from tumorboard.imaging.mail.models import MailMessage, MailState
 
 log = logging.getLogger(__name__)
 
-#: Mails fetched per FETCH command (bounds memory: a batch of 50 MB mails is still a few hundred MB at most).
+#: Mails fetched per FETCH command, and the most bytes one FETCH may bring (what imaplib holds in memory).
 FETCH_BATCH = 20
+FETCH_BYTES = 8 * 1024 * 1024
+#: A mail larger than this is fetched in slices of this size (RFC 3501 partial FETCH, BODY.PEEK[]<offset.size>)
+#: and written to disk slice by slice: a 50 MB mail never sits in the poller's memory whole.
+SLICE = 4 * 1024 * 1024
 #: Mails processed at once (decrypting, hashing, storing).
 WORKERS = 4
 
@@ -55,10 +61,49 @@ def poll_once(client: IMAPClient, box: Mailbox, intake: MailIntake, settings: Ma
         return _poll_once(client, box, intake, settings, workers)
 
 
-def _looks_partial(raw: bytes) -> bool:
-    end = raw.find(b"\r\n\r\n")
-    head = raw[: end if end >= 0 else 8192].lower()
-    return b"message/partial" in head
+def _looks_partial(path: Path) -> bool:
+    try:
+        return read_headers(path).get_content_type() == "message/partial"
+    except Exception:  # unreadable headers: processed (and quarantined) like any whole mail
+        return False
+
+
+def _batches(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
+    """Consecutive groups of mails to fetch with one FETCH: at most FETCH_BATCH mails and FETCH_BYTES bytes; a
+    mail over SLICE alone (it is fetched in slices)."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= FETCH_BATCH or total + size > FETCH_BYTES or size > SLICE):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+        if size > SLICE:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
+
+
+def _slices(client: IMAPClient, uid: int) -> Iterator[bytes]:
+    """The mail ``uid`` in slices of SLICE bytes, each fetched when the previous one is written."""
+    offset = 0
+    while True:
+        response = client.fetch([uid], [f"BODY.PEEK[]<{offset}.{SLICE}>"]).get(uid, {})
+        data = next((v for k, v in response.items() if isinstance(k, bytes) and k.startswith(b"BODY[]")), None)
+        if not isinstance(data, bytes):
+            raise _Gone  # moved away by another client meanwhile: nothing of it is kept
+        if data:
+            yield data
+        if len(data) < SLICE:
+            return
+        offset += len(data)
+
+
+class _Gone(Exception):
+    """The mail disappeared from the folder between SEARCH and FETCH (another client moved it)."""
 
 
 def _poll_once(
@@ -70,17 +115,29 @@ def _poll_once(
         intake.process(mail_id)
     known = intake.known_uids(box.name, uidvalidity)
     new = [uid for uid in client.search("ALL") if uid not in known]
-    for start in range(0, len(new), FETCH_BATCH):
-        batch = new[start : start + FETCH_BATCH]
-        fetched = client.fetch(batch, ["BODY.PEEK[]"])
+    sizes = {
+        uid: int(data.get(b"RFC822.SIZE", 0))
+        for uid, data in (client.fetch(new, ["RFC822.SIZE"]) if new else {}).items()
+    }
+    new = [uid for uid in new if uid in sizes]
+    for batch in _batches(new, sizes):
         whole: list[int] = []
         fragments: list[int] = []
-        for uid in batch:
-            data = fetched.get(uid, {}).get(b"BODY[]")
-            if not isinstance(data, bytes):
-                continue  # gone meanwhile (another client moved it)
-            mail_id = intake.receive(box.name, uidvalidity, uid, data)
-            (fragments if _looks_partial(data) else whole).append(mail_id)
+        if len(batch) == 1 and sizes[batch[0]] > SLICE:
+            try:
+                received = [(batch[0], intake.receive(box.name, uidvalidity, batch[0], _slices(client, batch[0])))]
+            except _Gone:
+                received = []
+        else:
+            fetched = client.fetch(batch, ["BODY.PEEK[]"])
+            received = []
+            for uid in batch:
+                data = fetched.get(uid, {}).get(b"BODY[]")
+                if isinstance(data, bytes):  # else gone meanwhile (another client moved it)
+                    received.append((uid, intake.receive(box.name, uidvalidity, uid, data)))
+            del fetched
+        for _, mail_id in received:
+            (fragments if _looks_partial(intake.raw_path(mail_id)) else whole).append(mail_id)
         # Whole mails in parallel (GnuPG runs as a subprocess, fsyncs release the GIL, and the group indexer
         # commits what the workers hand it together); fragments one after the other, so that the last one of a
         # set always sees the others.

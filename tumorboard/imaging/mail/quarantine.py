@@ -32,45 +32,69 @@ def get_mail(session: Session, mail_id: int) -> MailMessage:
     return mail
 
 
-def release_mail(session: Session, mail: MailMessage, partner: Partner, *, at: dt.datetime, actor: Actor) -> None:
+def quarantined_set(session: Session, mail: MailMessage) -> list[MailMessage]:
+    """The mail, or — for a message/partial fragment — every quarantined fragment of its set (a late fragment
+    that came after the set's timeout included): a set is released or discarded as a whole."""
+    if mail.partial_id is None:
+        return [mail]
+    return list(
+        session.scalars(
+            select(MailMessage)
+            .where(MailMessage.partial_id == mail.partial_id, MailMessage.state == MailState.QUARANTINED)
+            .order_by(MailMessage.partial_number, MailMessage.id)
+        )
+    )
+
+
+def release_mail(session: Session, mail: MailMessage, partner: Partner, *, at: dt.datetime, actor: Actor) -> int:
     """Hand a quarantined mail back to the intake for ``partner``: its signature must still be valid and made
-    by one of that partner's pinned keys (nothing is accepted unsigned)."""
+    by one of that partner's pinned keys (nothing is accepted unsigned). A fragment of an incomplete
+    message/partial set releases the whole set: it waits for its missing fragments once more, a full timeout
+    from now, and is taken as soon as it is complete (or goes back to quarantine). Returns how many mails."""
     if mail.state is not MailState.QUARANTINED:
         raise Conflict(N_("Nur Mails in der Quarantäne können freigegeben werden."))
-    if mail.partial_id is not None:
-        raise InvalidInput(N_("Unvollständige Teilnachrichten lassen sich nicht freigeben."))
     if not partner.mail_senders:
         raise InvalidInput(N_("Für diesen Partner ist kein Mail-Absender mit Schlüssel eingetragen."), field="partner")
-    before = {"state": mail.state.value, "reason": mail.reason.value if mail.reason else None}
-    mail.state = MailState.RELEASED
-    mail.partner_id = partner.id
-    mail.reason = None
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        tag=Tag.IMAGING_MAIL_RELEASE,
-        subject_type=SubjectType.MAIL_MESSAGE,
-        subject_id=mail.id,
-        at=at,
-        before=before,
-        after={"state": mail.state.value, "partner_id": partner.id},
-    )
+    rows = quarantined_set(session, mail)
+    for row in rows:
+        before = {"state": row.state.value, "reason": row.reason.value if row.reason else None}
+        row.state = MailState.RELEASED
+        row.partner_id = partner.id
+        row.reason = None
+        row.released_at = at
+        session.flush()
+        record_event(
+            session,
+            actor=actor,
+            tag=Tag.IMAGING_MAIL_RELEASE,
+            subject_type=SubjectType.MAIL_MESSAGE,
+            subject_id=row.id,
+            at=at,
+            before=before,
+            after={"state": row.state.value, "partner_id": partner.id},
+        )
+    return len(rows)
 
 
-def discard_mail(session: Session, mail: MailMessage, *, at: dt.datetime, actor: Actor) -> None:
+def discard_mail(session: Session, mail: MailMessage, *, at: dt.datetime, actor: Actor) -> int:
+    """Discard a quarantined mail (a fragment: its whole set); the raw mail stays until its retention ends.
+    Returns how many mails."""
     if mail.state is not MailState.QUARANTINED:
         raise Conflict(N_("Nur Mails in der Quarantäne können verworfen werden."))
-    before = {"state": mail.state.value, "reason": mail.reason.value if mail.reason else None}
-    mail.state = MailState.DISCARDED
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        tag=Tag.IMAGING_MAIL_DISCARD,
-        subject_type=SubjectType.MAIL_MESSAGE,
-        subject_id=mail.id,
-        at=at,
-        before=before,
-        after={"state": mail.state.value},
-    )
+    rows = quarantined_set(session, mail)
+    for row in rows:
+        before = {"state": row.state.value, "reason": row.reason.value if row.reason else None}
+        row.state = MailState.DISCARDED
+        row.processed_at = at
+        session.flush()
+        record_event(
+            session,
+            actor=actor,
+            tag=Tag.IMAGING_MAIL_DISCARD,
+            subject_type=SubjectType.MAIL_MESSAGE,
+            subject_id=row.id,
+            at=at,
+            before=before,
+            after={"state": row.state.value},
+        )
+    return len(rows)

@@ -60,13 +60,22 @@ def release(mail_id: int) -> Page:
     if partner is None:
         raise NotFound(N_("Diesen Partner gibt es nicht."))
     try:
-        quarantine.release_mail(db(), mail, partner, at=now(), actor=current_actor())
+        count = quarantine.release_mail(db(), mail, partner, at=now(), actor=current_actor())
     except TumorboardError as err:
         db().rollback()
         flash(message(err), "error")
         return redirect(url_for("mail.quarantine_list"))
     db().commit()
-    flash(_("Mail freigegeben; sie wird beim nächsten Abruf erneut verarbeitet."), "success")
+    if mail.partial_id is None:
+        flash(_("Mail freigegeben; sie wird beim nächsten Abruf erneut verarbeitet."), "success")
+    else:
+        flash(
+            _(
+                "%(count)d Teilnachrichten freigegeben; sie werden übernommen, sobald die Nachricht vollständig ist.",
+                count=count,
+            ),
+            "success",
+        )
     return redirect(url_for("mail.quarantine_list"))
 
 
@@ -78,13 +87,13 @@ def discard(mail_id: int) -> Page:
         flash(_("Das Formular ist abgelaufen; bitte erneut versuchen."), "error")
         return redirect(url_for("mail.quarantine_list"))
     try:
-        quarantine.discard_mail(db(), mail, at=now(), actor=current_actor())
+        count = quarantine.discard_mail(db(), mail, at=now(), actor=current_actor())
     except TumorboardError as err:
         db().rollback()
         flash(message(err), "error")
         return redirect(url_for("mail.quarantine_list"))
     db().commit()
-    flash(_("Mail verworfen."), "success")
+    flash(_("Mail verworfen.") if count == 1 else _("%(count)d Mails verworfen.", count=count), "success")
     return redirect(url_for("mail.quarantine_list"))
 
 
