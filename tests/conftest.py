@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.databases import Template
-from tests.live import live_db  # noqa: F401 - a fixture: a fresh database served by real processes
+from tests.live import demo_instance, live_db  # noqa: F401 - fixtures: demo instance, database with real processes
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.clock import FixedClock
 from tumorboard.config import Settings

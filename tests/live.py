@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -362,6 +363,35 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, headers: 
     assert match, out
     requests, duration_us, bad, sock, p50, p99 = (int(g) for g in match.groups())
     return WrkResult(requests, duration_us / 1e6, bad, sock, p50 / 1000, p99 / 1000)
+
+
+@dataclass(frozen=True)
+class DemoInstance:
+    """An instance folder — SQLite database and image store — as ``tumorboard db upgrade`` and ``tumorboard demo
+    load`` leave it (what ``make run`` starts on). Made once per run: the demo load renders ten protocol PDFs and
+    checks ten signatures (seconds of CPU), and the tests that start ``tumorboard run`` or ``imaging listen`` on the
+    demo each copy the folder instead."""
+
+    path: Path
+
+    def copy_to(self, instance: Path) -> None:
+        shutil.copytree(self.path, instance, dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def demo_instance(tmp_path_factory: pytest.TempPathFactory) -> DemoInstance:
+    path = tmp_path_factory.mktemp("demo-instance")
+    env = {
+        **os.environ,
+        "TUMORBOARD_ENV": "development",
+        "TUMORBOARD_INSTANCE_PATH": str(path),
+        "TUMORBOARD_SECRET_KEY": "d" * 48,  # nothing stored depends on it
+    }
+    env.pop("TUMORBOARD_DATABASE_URL", None)  # the instance's own SQLite file, as in `make run`
+    for command in (("db", "upgrade"), ("demo", "load")):
+        cli = [sys.executable, "-m", "tumorboard", *command]
+        subprocess.run(cli, env=env, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return DemoInstance(path)
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,16 @@ import pytest
 
 from tests.imaging.conftest import free_port
 from tests.imaging.dicomfiles import echoscu
+from tests.live import DemoInstance
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "tumorboard"]
 
 
 @pytest.fixture
-def demo_env(tmp_path: Path) -> dict[str, str]:
+def demo_env(tmp_path: Path, demo_instance: DemoInstance) -> dict[str, str]:
+    """An instance with the demo loaded (``tumorboard db upgrade`` and ``demo load``, once per run, copied here)."""
+    demo_instance.copy_to(tmp_path)
     env = {
         **os.environ,
         "TUMORBOARD_ENV": "development",
@@ -29,8 +32,6 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         "TUMORBOARD_DICOM_PORT": str(free_port()),
     }
     env.pop("TUMORBOARD_DATABASE_URL", None)
-    subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*CLI, "demo", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
     return env
 
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import matplotlib as mpl
-from matplotlib.figure import Figure as MplFigure
-
 from tumorboard.qm.services import ChartKind, Figure
 
 _RC: Any = {
@@ -32,6 +29,11 @@ def _values(value: object) -> float:
 
 def render_svg(figure: Figure, *, title: str) -> str:
     """``figure`` as an SVG document (German labels come from its table's header)."""
+    # matplotlib loads when the first chart is drawn, not with the module: importing it costs about a second of CPU
+    # in every web worker, CLI command and listener that starts, and only the QM pages draw.
+    import matplotlib as mpl
+    from matplotlib.figure import Figure as MplFigure
+
     with mpl.rc_context(_RC):
         fig = MplFigure(figsize=(8, 3.2), layout="constrained")
         ax = fig.add_subplot()

@@ -16,7 +16,6 @@ from tumorboard.bootstrap import Runtime
 from tumorboard.conferences.models import Board
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.cli import write_atomically
-from tumorboard.exports.qm_bundle import render_bundle
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.i18n import translate
 from tumorboard.qm.bundle import collect_bundle
@@ -39,6 +38,10 @@ def make_bundle(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> bytes:
     """Collect and render one bundle (the CLI and the job share it)."""
+    # WeasyPrint and matplotlib load when a bundle is built, not with the job table: every CLI command imports this
+    # module, and the listener and the scheduler start through the CLI.
+    from tumorboard.exports.qm_bundle import render_bundle
+
     data = collect_bundle(session, boards=boards, period=period, now=now, progress=progress)
     return render_bundle(data, templates=templates, generated_by=generated_by, generated_at=now, progress=progress)
 
