@@ -395,9 +395,15 @@ def demo_instance(tmp_path_factory: pytest.TempPathFactory) -> DemoInstance:
 
 
 @pytest.fixture(scope="session")
-def live_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDatabase]:
+def live_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDatabase]:
     """A fresh database with the demo loaded, for tests with real processes: SQLite in the first run of
     ``make test``, PostgreSQL in its second. Shared by the session (the demo load takes seconds)."""
     with LiveDatabase.create(tmp_path_factory.mktemp("live"), os.environ.get("TUMORBOARD_TEST_PG_ADMIN_URL")) as db:
-        db.prepare()
+        if db.is_sqlite:  # the same commands' result, made once per run for the tests that start `tumorboard run`
+            demo: DemoInstance = request.getfixturevalue("demo_instance")
+            demo.copy_to(db.tmp)
+            for path in db.tmp.glob("tumorboard.sqlite*"):  # with its -wal file, should one be left
+                path.rename(db.tmp / path.name.replace("tumorboard.sqlite", "live.sqlite"))
+        else:
+            db.prepare()
         yield db
