@@ -83,7 +83,9 @@ class LiveDatabase:
         env.update(extra)
         return env
 
-    def cli(self, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "tumorboard", *args],
             env=self.env(**extra),
@@ -92,6 +94,7 @@ class LiveDatabase:
             capture_output=True,
             text=True,
             timeout=300,
+            input=stdin,
         )
 
     def prepare(self) -> None:
