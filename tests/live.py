@@ -329,7 +329,9 @@ _WRK_SCRIPT = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) bad = 0 end
-function response(status, headers, body) if status < 200 or status > 299 then bad = bad + 1 end end
+function response(status, headers, body)
+  if status < 200 or (status > 299 and status ~= OK_304) then bad = bad + 1 end
+end
 function done(summary, latency, requests)
   local total = 0
   for _, t in ipairs(threads) do total = total + t:get("bad") end
@@ -340,11 +342,20 @@ end
 """
 
 
-def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, headers: tuple[str, ...] = ()) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    threads: int = 2,
+    headers: tuple[str, ...] = (),
+    not_modified_ok: bool = False,
+) -> WrkResult:
     """``wrk`` (Debian) against ``url``; every answer that is not 2xx counts as an error (wrk's own count leaves
-    redirects out, and a redirect to the login page is a failure here)."""
+    redirects out, and a redirect to the login page is a failure here) — but 304 Not Modified if ``not_modified_ok``
+    (conditional requests)."""
     script = Path(os.environ.get("TMPDIR", "/tmp")) / f"wrk-{uuid.uuid4().hex}.lua"
-    script.write_text(_WRK_SCRIPT)
+    script.write_text(f"OK_304 = {304 if not_modified_ok else -1}\n" + _WRK_SCRIPT)
     try:
         args = [
             "wrk",
