@@ -68,6 +68,9 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
+# The PostgreSQL pass runs after the SQLite pass, not beside it: on two cores both would share them, and tests with
+# real processes and deadlines (a listener back within 10 s, a registration that waits out a 15 s lock, wrk, the
+# login-timing medians) are written for a busy machine, not for one that the suite itself keeps twice as busy.
 pytest: $(VENV)/.installed-test translations
 	$(call apt_install,$(APT_TEST))
 	@$(MAKE) -s no-system-orthanc

@@ -1,7 +1,9 @@
 """Benchmark (issue 16): everyday web load. Real gunicorn with 4 workers (tumorboard/web/gunicorn_conf.py, as
 ``tumorboard run`` starts it) on a fresh database with the demo loaded; ``wrk`` (Debian) with 32 connections for 30 s
 on a case page (signed in as the coordinator: the session cookie goes with ``-H``; every view writes an access
-event), the session page and the calendar feed. Every answer that is not 2xx counts as an error. SQLite, then
+event), the session page and the calendar feed — once as a first download, once conditional as calendar clients
+ask again (If-None-Match with its ETag: 304 is the right answer there). Every other answer that is not 2xx counts as
+an error. SQLite, then
 PostgreSQL (a database the benchmark creates and drops, if PostgreSQL answers).
 
     make bench-web
@@ -52,18 +54,28 @@ def run(db_kind: str, *, connections: int, seconds: int, workers: int) -> list[s
         with gunicorn(db, workers=workers) as server:
             browser = Browser(server.base)
             browser.login("koordination")
+            feed = browser.feed_path()
+            etag = browser.request(feed).headers["ETag"]
             paths = {
-                f"case page /cases/{case_id}": f"/cases/{case_id}",
-                f"session page /sessions/{session_id}": f"/sessions/{session_id}",
-                "calendar feed /feeds/…/all.ics": browser.feed_path(),
+                f"case page /cases/{case_id}": (f"/cases/{case_id}", ()),
+                f"session page /sessions/{session_id}": (f"/sessions/{session_id}", ()),
+                "calendar feed /feeds/…/all.ics": (feed, ()),
+                # What a calendar client sends once it has the feed: its ETag back; answered 304 without a body.
+                "calendar feed, If-None-Match (304)": (feed, (f"If-None-Match: {etag}",)),
             }
             cookie = f"Cookie: {browser.cookie_header()}"
             print(f"{db_kind}: before: {_uptime()}", flush=True)
-            for name, path in paths.items():
+            for name, (path, extra) in paths.items():
                 assert browser.request(path).status == 200, name
                 # One connection first: what one request costs on this machine, without queueing.
                 for conns, secs in ((1, min(5, seconds)), (connections, seconds)):
-                    r = wrk(server.base + path, connections=conns, seconds=secs, headers=(cookie,))
+                    r = wrk(
+                        server.base + path,
+                        connections=conns,
+                        seconds=secs,
+                        headers=(cookie, *extra),
+                        not_modified_ok=bool(extra),
+                    )
                     row = (
                         f"| {db_kind} | {name} | {conns} | {r.requests} | {r.per_second:.0f} | {r.p50_ms:.1f} "
                         f"| {r.p99_ms:.1f} | {r.non_2xx} | {r.socket_errors} |"

@@ -9,18 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.live import live_db  # noqa: F401 - a fixture: a fresh database served by real processes
+from tests.databases import Template
+from tests.live import demo_instance, live_db  # noqa: F401 - fixtures: demo instance, database with real processes
 from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.clock import FixedClock
 from tumorboard.config import Settings
@@ -29,6 +28,8 @@ from tumorboard.db import make_engine
 #: A Monday morning in Berlin (09:00 CET); the demo's next sessions are that afternoon.
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 PG_ADMIN_URL = os.environ.get("TUMORBOARD_TEST_PG_ADMIN_URL")
+#: How far ahead the ``demo`` fixture's sessions reach.
+DEMO_HORIZON_WEEKS = 12
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,35 +66,57 @@ def make_settings(tmp: Path, url: str, **environ: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not PG_ADMIN_URL:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
-        return
-    name = f"tumorboard_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    """An empty database migrated to head by the real migrations, once per run; tests that need a database of
+    their own (a listener's) get a copy."""
+    with Template.build(tmp_path_factory.mktemp("db"), "migrated", PG_ADMIN_URL) as template:
+        yield template
+
+
+@pytest.fixture(scope="session")
+def database_url(migrated: Template) -> Iterator[str]:
+    with migrated.copy(label="test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    from tumorboard.migrate import upgrade
-
     eng = make_engine(database_url)
-    upgrade(eng)  # the real migrations build the test schema
     yield eng
     eng.dispose()
 
 
+def _load_demo(engine: Engine) -> None:
+    from tumorboard.auth.actors import CLI
+    from tumorboard.demo.data import load_demo
+
+    with Session(engine) as session:
+        assert load_demo(session, at=NOW, actor=CLI, horizon_weeks=DEMO_HORIZON_WEEKS)
+        session.commit()
+
+
+@pytest.fixture(scope="session")
+def demo_database(_cheap_password_hashing: None, migrated: Template) -> Iterator[tuple[str, Engine]]:
+    """The demo as the ``demo`` fixture loads it, committed once to a database of its own (loading it per test cost
+    about a second each, in some 130 tests and both runs)."""
+    with Template.build(migrated.tmp, "demo", PG_ADMIN_URL, fill=_load_demo) as template, template.copy() as url:
+        eng = make_engine(url)
+        yield url, eng
+        eng.dispose()
+
+
 @pytest.fixture
-def connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
+def test_database(request: pytest.FixtureRequest, database_url: str, engine: Engine) -> tuple[str, Engine]:
+    """The database a test runs in: the demo's if it asks for ``demo``, the empty one otherwise."""
+    if "demo" in request.fixturenames:
+        demo_url, demo_engine = request.getfixturevalue("demo_database")
+        return demo_url, demo_engine
+    return database_url, engine
+
+
+@pytest.fixture
+def connection(test_database: tuple[str, Engine]) -> Iterator[Connection]:
+    with test_database[1].connect() as conn:
         trans = conn.begin()
         yield conn
         trans.rollback()
@@ -117,18 +140,17 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def runtime(
-    tmp_path: Path, database_url: str, engine: Engine, session_factory: sessionmaker[Session], clock: FixedClock
+    tmp_path: Path, test_database: tuple[str, Engine], session_factory: sessionmaker[Session], clock: FixedClock
 ) -> Runtime:
-    return bootstrap(make_settings(tmp_path, database_url), engine=engine, session_factory=session_factory, clock=clock)
+    url, engine = test_database
+    return bootstrap(make_settings(tmp_path, url), engine=engine, session_factory=session_factory, clock=clock)
 
 
 @pytest.fixture
 def demo(db_session: Session, clock: FixedClock) -> Session:
-    from tumorboard.auth.actors import CLI
-    from tumorboard.demo.data import load_demo
-
-    assert load_demo(db_session, at=clock.now(), actor=CLI, horizon_weeks=12)
-    db_session.commit()
+    """The demo (boards, users, cases; without history and studies), loaded at ``NOW`` — in the demo database,
+    where it was committed once (:func:`demo_database`); the test's changes are rolled back as everywhere."""
+    assert clock.now() == NOW, "the demo was loaded at NOW; a test that needs another time advances the clock after"
     return db_session
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,7 +83,9 @@ class LiveDatabase:
         env.update(extra)
         return env
 
-    def cli(self, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "tumorboard", *args],
             env=self.env(**extra),
@@ -91,6 +94,7 @@ class LiveDatabase:
             capture_output=True,
             text=True,
             timeout=300,
+            input=stdin,
         )
 
     def prepare(self) -> None:
@@ -325,7 +329,9 @@ _WRK_SCRIPT = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) bad = 0 end
-function response(status, headers, body) if status < 200 or status > 299 then bad = bad + 1 end end
+function response(status, headers, body)
+  if status < 200 or (status > 299 and status ~= OK_304) then bad = bad + 1 end
+end
 function done(summary, latency, requests)
   local total = 0
   for _, t in ipairs(threads) do total = total + t:get("bad") end
@@ -336,11 +342,20 @@ end
 """
 
 
-def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, headers: tuple[str, ...] = ()) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    threads: int = 2,
+    headers: tuple[str, ...] = (),
+    not_modified_ok: bool = False,
+) -> WrkResult:
     """``wrk`` (Debian) against ``url``; every answer that is not 2xx counts as an error (wrk's own count leaves
-    redirects out, and a redirect to the login page is a failure here)."""
+    redirects out, and a redirect to the login page is a failure here) — but 304 Not Modified if ``not_modified_ok``
+    (conditional requests)."""
     script = Path(os.environ.get("TMPDIR", "/tmp")) / f"wrk-{uuid.uuid4().hex}.lua"
-    script.write_text(_WRK_SCRIPT)
+    script.write_text(f"OK_304 = {304 if not_modified_ok else -1}\n" + _WRK_SCRIPT)
     try:
         args = [
             "wrk",
@@ -364,10 +379,45 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, headers: 
     return WrkResult(requests, duration_us / 1e6, bad, sock, p50 / 1000, p99 / 1000)
 
 
+@dataclass(frozen=True)
+class DemoInstance:
+    """An instance folder — SQLite database and image store — as ``tumorboard db upgrade`` and ``tumorboard demo
+    load`` leave it (what ``make run`` starts on). Made once per run: the demo load renders ten protocol PDFs and
+    checks ten signatures (seconds of CPU), and the tests that start ``tumorboard run`` or ``imaging listen`` on the
+    demo each copy the folder instead."""
+
+    path: Path
+
+    def copy_to(self, instance: Path) -> None:
+        shutil.copytree(self.path, instance, dirs_exist_ok=True)
+
+
 @pytest.fixture(scope="session")
-def live_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDatabase]:
+def demo_instance(tmp_path_factory: pytest.TempPathFactory) -> DemoInstance:
+    path = tmp_path_factory.mktemp("demo-instance")
+    env = {
+        **os.environ,
+        "TUMORBOARD_ENV": "development",
+        "TUMORBOARD_INSTANCE_PATH": str(path),
+        "TUMORBOARD_SECRET_KEY": "d" * 48,  # nothing stored depends on it
+    }
+    env.pop("TUMORBOARD_DATABASE_URL", None)  # the instance's own SQLite file, as in `make run`
+    for command in (("db", "upgrade"), ("demo", "load")):
+        cli = [sys.executable, "-m", "tumorboard", *command]
+        subprocess.run(cli, env=env, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return DemoInstance(path)
+
+
+@pytest.fixture(scope="session")
+def live_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDatabase]:
     """A fresh database with the demo loaded, for tests with real processes: SQLite in the first run of
     ``make test``, PostgreSQL in its second. Shared by the session (the demo load takes seconds)."""
     with LiveDatabase.create(tmp_path_factory.mktemp("live"), os.environ.get("TUMORBOARD_TEST_PG_ADMIN_URL")) as db:
-        db.prepare()
+        if db.is_sqlite:  # the same commands' result, made once per run for the tests that start `tumorboard run`
+            demo: DemoInstance = request.getfixturevalue("demo_instance")
+            demo.copy_to(db.tmp)
+            for path in db.tmp.glob("tumorboard.sqlite*"):  # with its -wal file, should one be left
+                path.rename(db.tmp / path.name.replace("tumorboard.sqlite", "live.sqlite"))
+        else:
+            db.prepare()
         yield db

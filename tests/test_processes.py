@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.live import DemoInstance
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,18 +30,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_run_serves_and_stops_on_ctrl_c(tmp_path):
-    env = {
-        **os.environ,
-        "TUMORBOARD_ENV": "development",
-        "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
-        "TUMORBOARD_SECRET_KEY": "r" * 48,
-        "TUMORBOARD_DICOM_PORT": str(_free_port()),  # the listener starts too; 11112 may be taken
-    }
-    env.pop("TUMORBOARD_DATABASE_URL", None)
+def test_run_serves_and_stops_on_ctrl_c(tmp_path, demo_instance):
+    env = _env(tmp_path, demo_instance)
     cli = [sys.executable, "-m", "tumorboard"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*cli, "demo", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
     port = _free_port()
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -87,17 +80,18 @@ def test_run_serves_and_stops_on_ctrl_c(tmp_path):
 CLI = [sys.executable, "-m", "tumorboard"]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, demo: DemoInstance) -> dict[str, str]:
+    """An instance in ``tmp_path`` with the demo loaded (``tumorboard db upgrade`` and ``demo load``, once per run
+    and copied here), as ``make run`` starts on."""
+    demo.copy_to(tmp_path)
     env = {
         **os.environ,
         "TUMORBOARD_ENV": "development",
         "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
         "TUMORBOARD_SECRET_KEY": "r" * 48,
-        "TUMORBOARD_DICOM_PORT": str(_free_port()),
+        "TUMORBOARD_DICOM_PORT": str(_free_port()),  # the listener starts too; 11112 may be taken
     }
     env.pop("TUMORBOARD_DATABASE_URL", None)
-    subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*CLI, "demo", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
     return env
 
 
@@ -197,8 +191,8 @@ def _stop_and_check_nothing_left(proc: subprocess.Popen[bytes], sig: int, log: P
     assert time.monotonic() - started < 10
 
 
-def test_a_killed_listener_comes_back_while_the_web_keeps_answering(tmp_path):
-    env, port = _env(tmp_path), _free_port()
+def test_a_killed_listener_comes_back_while_the_web_keeps_answering(tmp_path, demo_instance):
+    env, port = _env(tmp_path, demo_instance), _free_port()
     dicom_port, log = int(env["TUMORBOARD_DICOM_PORT"]), tmp_path / "run.log"
     with _run(tmp_path, env, port) as proc:
         _wait_until(lambda: _login_ok(port) and _echo_ok(dicom_port), 60, proc, log)
@@ -215,10 +209,10 @@ def test_a_killed_listener_comes_back_while_the_web_keeps_answering(tmp_path):
         _stop_and_check_nothing_left(proc, signal.SIGTERM, log)
 
 
-def test_ctrl_c_stops_everything_within_10_s_even_when_started_with_sigint_ignored(tmp_path):
+def test_ctrl_c_stops_everything_within_10_s_even_when_started_with_sigint_ignored(tmp_path, demo_instance):
     """Started as a shell starts a background job, SIGINT still stops the supervisor, and the children it started
     (which inherit its dispositions across exec) stop on its SIGTERM."""
-    env, port = _env(tmp_path), _free_port()
+    env, port = _env(tmp_path, demo_instance), _free_port()
     dicom_port, log = int(env["TUMORBOARD_DICOM_PORT"]), tmp_path / "run.log"
     with _run(tmp_path, env, port, preexec_fn=_ignore_sigint_and_sigquit) as proc:
         _wait_until(lambda: _login_ok(port) and _echo_ok(dicom_port), 60, proc, log)

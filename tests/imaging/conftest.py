@@ -9,20 +9,18 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import NOW, PG_ADMIN_URL
+from tests.conftest import NOW
+from tests.databases import Template
 from tests.imaging.dicomfiles import echoscu
 from tumorboard.auth.actors import CLI
 from tumorboard.db import make_engine, make_session_factory
-from tumorboard.migrate import upgrade
 from tumorboard.partners.services import add_endpoint, create_partner
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -98,22 +96,12 @@ class Listener:
 
 
 @pytest.fixture
-def listener_engine(tmp_path: Path) -> Iterator[Engine]:
-    if not PG_ADMIN_URL:
-        eng = make_engine(f"sqlite:///{tmp_path / 'listener.sqlite'}")
-    else:
-        name = f"tumorboard_dicom_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        eng = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-    if PG_ADMIN_URL:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def listener_engine(migrated: Template, tmp_path: Path) -> Iterator[Engine]:
+    """A database of the listener's own (the test run's holds a transaction open), a copy of the migrated one."""
+    with migrated.copy(tmp_path, "listener") as url:
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()
 
 
 @pytest.fixture

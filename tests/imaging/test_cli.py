@@ -1,5 +1,6 @@
-"""The listener as the commands start it: `tumorboard run` (what `make run` runs) starts it with the web server and
-the scheduler, and `imaging listen --host/--port/--ae-title` override the configuration."""
+"""The listener as `imaging listen` starts it: `--host/--port/--ae-title` override the configuration, and SIGINT stops
+it even when it was started with SIGINT ignored. Under `tumorboard run` (what `make run` runs) it is tested in
+tests/test_processes.py: it answers C-ECHO there, and Ctrl-C stops it with the others."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import pytest
 
 from tests.imaging.conftest import free_port
 from tests.imaging.dicomfiles import echoscu
+from tests.live import DemoInstance
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "tumorboard"]
 
 
 @pytest.fixture
-def demo_env(tmp_path: Path) -> dict[str, str]:
+def demo_env(tmp_path: Path, demo_instance: DemoInstance) -> dict[str, str]:
+    """An instance with the demo loaded (``tumorboard db upgrade`` and ``demo load``, once per run, copied here)."""
+    demo_instance.copy_to(tmp_path)
     env = {
         **os.environ,
         "TUMORBOARD_ENV": "development",
@@ -29,8 +33,6 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         "TUMORBOARD_DICOM_PORT": str(free_port()),
     }
     env.pop("TUMORBOARD_DATABASE_URL", None)
-    subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*CLI, "demo", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
     return env
 
 
@@ -40,26 +42,6 @@ def _wait_for_echo(port: int, proc: subprocess.Popen[bytes], log: Path, **kw: st
         if time.monotonic() > deadline or proc.poll() is not None:
             pytest.fail(log.read_text())
         time.sleep(0.3)
-
-
-def test_run_starts_the_dicom_listener_and_ctrl_c_stops_it(demo_env, tmp_path):
-    dicom_port = int(demo_env["TUMORBOARD_DICOM_PORT"])
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*CLI, "run", "--port", str(free_port())], env=demo_env, cwd=ROOT, stdout=log, stderr=log,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            # The demo registers partner AE titles for 127.0.0.1.
-            _wait_for_echo(dicom_port, proc, log_path, aet="NORDSTADT_GW")
-            os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=20) == 0
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-    assert echoscu(dicom_port, aet="NORDSTADT_GW").returncode != 0  # stopped with the others
 
 
 def test_listen_options_override_the_configuration(demo_env, tmp_path):

@@ -6,13 +6,14 @@ Services validate, change, flush and write the audit event; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tumorboard import text as text_input
@@ -508,12 +509,39 @@ def sessions_between(
     board: Board | None = None,
     include_holidays: bool = True,
 ) -> Sequence[ConferenceSession]:
-    query = select(ConferenceSession).where(ConferenceSession.starts_at >= start, ConferenceSession.starts_at < end)
+    query = _between(select(ConferenceSession), start, end, board=board, include_holidays=include_holidays)
+    return session.scalars(query.order_by(ConferenceSession.starts_at, ConferenceSession.board_id)).all()
+
+
+def _between(
+    query: Select[Any], start: dt.datetime, end: dt.datetime, *, board: Board | None, include_holidays: bool
+) -> Select[Any]:
+    query = query.where(ConferenceSession.starts_at >= start, ConferenceSession.starts_at < end)
     if board is not None:
         query = query.where(ConferenceSession.board_id == board.id)
     if not include_holidays:
         query = query.where(ConferenceSession.status != SessionStatus.HOLIDAY)
-    return session.scalars(query.order_by(ConferenceSession.starts_at, ConferenceSession.board_id)).all()
+    return query
+
+
+def sessions_fingerprint(
+    session: Session,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    board: Board | None = None,
+    include_holidays: bool = True,
+) -> str:
+    """A digest of every stored value of the sessions :func:`sessions_between` returns, and of their boards: equal
+    digests, equal sessions. A calendar feed is cached and answered 304 by it (issue 16). Computed from the rows
+    themselves, not from ``updated_at``: a board's room or name reaches all of its sessions without changing them,
+    and two changes may carry the same time."""
+    columns = [*ConferenceSession.__table__.c, *Board.__table__.c]
+    query = _between(select(*columns).join(Board), start, end, board=board, include_holidays=include_holidays)
+    digest = hashlib.sha256()
+    for row in session.execute(query.order_by(ConferenceSession.id)):
+        digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()
 
 
 def day_range(first: dt.date, last_exclusive: dt.date) -> tuple[dt.datetime, dt.datetime]:

@@ -11,9 +11,6 @@ import io
 import textwrap
 from typing import Any
 
-import matplotlib as mpl
-from matplotlib.figure import Figure as MplFigure
-
 from tumorboard.qm.services import ChartKind, Figure
 
 _RC: Any = {
@@ -37,6 +34,11 @@ def _values(value: object) -> float:
 
 def render_svg(figure: Figure, *, title: str) -> str:
     """``figure`` as an SVG document (German labels come from its table's header)."""
+    # matplotlib loads when the first chart is drawn, not with the module: importing it costs about a second of CPU
+    # in every web worker, CLI command and listener that starts, and only the QM pages draw.
+    import matplotlib as mpl
+    from matplotlib.figure import Figure as MplFigure
+
     with mpl.rc_context(_RC):
         # Fixed margins instead of layout="constrained" (which measures every text several times per figure).
         fig = MplFigure(figsize=(8, 3.2))

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,7 +16,6 @@ from tumorboard.auth.actors import SCHEDULER
 from tumorboard.bootstrap import Runtime
 from tumorboard.conferences.models import Board
 from tumorboard.errors import TumorboardError
-from tumorboard.exports.qm_bundle import WrittenBundle, write_bundle
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.i18n import translate
 from tumorboard.qm.bundle import collect_bundle
@@ -23,6 +23,9 @@ from tumorboard.qm.bundles import claim_next, record_bundle
 from tumorboard.qm.models import BundleJob, BundleStatus
 from tumorboard.qm.period import Period, PeriodKind, year_period
 from tumorboard.qm.services import resolve_boards
+
+if TYPE_CHECKING:
+    from tumorboard.exports.qm_bundle import WrittenBundle
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,10 @@ def make_bundle(
 ) -> WrittenBundle:
     """Collect one bundle and write it to ``target`` (the CLI and the job share it); nothing is left at
     ``target`` if it fails."""
+    # WeasyPrint, fpdf2 and matplotlib load when a bundle is built, not with the job table: every CLI command
+    # imports this module, and the listener and the scheduler start through the CLI.
+    from tumorboard.exports.qm_bundle import write_bundle
+
     data = collect_bundle(session, boards=boards, period=period, now=now, progress=progress)
     return write_bundle(
         data, target, templates=templates, generated_by=generated_by, generated_at=now, progress=progress
