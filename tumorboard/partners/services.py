@@ -153,9 +153,7 @@ def authorize_peer(session: Session, calling_ae_title: str, address: str) -> Par
 def partner_networks(session: Session) -> list[str]:
     """The addresses or networks active partners' DICOM senders connect from (the listener keeps room for them)."""
     return list(
-        session.scalars(
-            select(PartnerEndpoint.network).join(Partner).where(Partner.active.is_(True)).distinct()
-        ).all()
+        session.scalars(select(PartnerEndpoint.network).join(Partner).where(Partner.active.is_(True)).distinct()).all()
     )
 
 
