@@ -48,6 +48,7 @@ from pynetdicom import AE
 from pynetdicom.transport import AssociationServer
 
 from tumorboard.imaging.config import AssociationLimits
+from tumorboard.imaging.dicom.reactor import QuietRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,13 @@ class GuardedSocket:
         data = self._sock.recv(min(bufsize, self._left))
         self._left -= len(data)
         return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        if self._left is None:
+            return self._sock.recv_into(buffer, nbytes)
+        data = self.recv(nbytes or len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def lift(self) -> None:
         """Authorized: no limit beyond pynetdicom's own."""
@@ -343,7 +351,14 @@ class ListenerAE(AE):
         server = cast(
             GuardedServer,
             super().make_server(
-                address, ae_title, contexts, ssl_context, evt_handlers, server_class=GuardedServer, **kwargs
+                address,
+                ae_title,
+                contexts,
+                ssl_context,
+                evt_handlers,
+                server_class=GuardedServer,
+                request_handler=QuietRequestHandler,
+                **kwargs,
             ),
         )
         server.gate = self.gate
