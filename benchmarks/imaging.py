@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -219,6 +220,61 @@ def tree_rss_mb(pid: int) -> float:
     return total
 
 
+class ThreadCPU:
+    """With --spy: CPU time of each thread of ours during a transfer (sampled every 50 ms, as threads end with
+    their association), reported per kind of thread (names from py-spy's stacks) in ms per instance."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stop = threading.Event()
+
+    def _sample(self) -> None:
+        assert self.pid is not None
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            self.first.setdefault(int(task.name), cpu)
+            self.last[int(task.name)] = cpu
+
+    def __enter__(self) -> ThreadCPU:
+        if self.pid is not None:
+            self._sample()
+
+            def run() -> None:
+                while not self.stop.wait(0.05):
+                    self._sample()
+
+            self.thread = threading.Thread(target=run, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pid is not None:
+            self.stop.set()
+            self.thread.join()
+            self._sample()
+
+    def report(self, instances: int) -> None:
+        time.sleep(1)  # py-spy has seen every thread by now
+        names: dict[int, str] = {}
+        for raw in Path(SPY[0]).parent.glob(Path(SPY[0]).name + ".*"):
+            for line in raw.read_text().splitlines():
+                found = re.match(r"thread \((\d+)\): ([^;]+)", line)
+                if found:
+                    names[int(found[1])] = re.sub(r"[-@_]?\d+", "", found[2]).strip()
+        kinds: collections.Counter[str] = collections.Counter()
+        for tid, cpu in self.last.items():
+            kinds[names.get(tid, "?")] += cpu - self.first.get(tid, 0.0)
+        print(
+            "    CPU ms/inst by thread: " + ", ".join(f"{k} {v * 1000 / instances:.2f}" for k, v in kinds.most_common())
+        )
+
+
 def uptime() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -253,7 +309,8 @@ def load_scenarios(root: Path, rounds: int, count: int, only: list[str], receive
                 try:
                     wait_for(name, proc)
                     cpu = cpu_seconds(proc.pid)
-                    elapsed, ok = send_many(name, folders)
+                    with ThreadCPU(proc.pid if SPY and name == "ours" else None) as threads:
+                        elapsed, ok = send_many(name, folders)
                     cpu = cpu_seconds(proc.pid) - cpu
                     if name == "ours" and scenario == "ten":
                         rss.append(tree_rss_mb(proc.pid))
@@ -262,6 +319,8 @@ def load_scenarios(root: Path, rounds: int, count: int, only: list[str], receive
                 results[scenario][name].append(elapsed)
                 acknowledged[scenario][name].append(ok)
                 line.append(f"{name} {elapsed:.2f} s ({ok}/{total} acknowledged, {cpu * 1000 / total:.1f} ms CPU/inst)")
+                if threads.pid is not None:
+                    threads.report(total)
             print(f"{scenario} round {rnd + 1} [load {uptime()}]: " + ", ".join(line), flush=True)
         for name in receivers:
             med = statistics.median(results[scenario][name])
@@ -346,7 +405,7 @@ def start(name: str, work: Path) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "tumorboard", "imaging", "listen"]
         proc = _popen(cmd, work, cwd=CHECKOUT, env=env, stdout=out, stderr=subprocess.STDOUT)
         if SPY:  # py-spy attaches to the listener and writes its stacks when the listener exits
-            spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "--threads", "-r", "250"]
+            spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "-r", "250"]
             spy += ["-f", "raw", "-o", f"{SPY[0]}.{time.monotonic_ns()}", "--pid", str(proc.pid)]
             subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return proc
