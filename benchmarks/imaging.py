@@ -267,12 +267,11 @@ class ThreadCPU:
                 found = re.match(r"thread \((\d+)\): ([^;]+)", line)
                 if found:
                     names[int(found[1])] = re.sub(r"[-@_]?\d+", "", found[2]).strip()
-        kinds: collections.Counter[str] = collections.Counter()
+        kinds: dict[str, float] = collections.defaultdict(float)
         for tid, cpu in self.last.items():
             kinds[names.get(tid, "?")] += cpu - self.first.get(tid, 0.0)
-        print(
-            "    CPU ms/inst by thread: " + ", ".join(f"{k} {v * 1000 / instances:.2f}" for k, v in kinds.most_common())
-        )
+        ranked = sorted(kinds.items(), key=lambda kv: -kv[1])
+        print("    CPU ms/inst by thread: " + ", ".join(f"{k} {v * 1000 / instances:.2f}" for k, v in ranked))
 
 
 def uptime() -> str:
@@ -323,8 +322,8 @@ def load_scenarios(root: Path, rounds: int, count: int, only: list[str], receive
                     threads.report(total)
             print(f"{scenario} round {rnd + 1} [load {uptime()}]: " + ", ".join(line), flush=True)
         for name in receivers:
-            med = statistics.median(results[scenario][name])
-            print(f"  {scenario:<4} {name:<8} median {med:6.2f} s  {total / med:7.1f} inst/s")
+            median = statistics.median(results[scenario][name])
+            print(f"  {scenario:<4} {name:<8} median {median:6.2f} s  {total / median:7.1f} inst/s")
     med = {s: {n: statistics.median(t) for n, t in r.items()} for s, r in results.items()}
     print("\nresult:")
     if {"ours", "orthanc"} <= set(med.get("four", {})):
