@@ -560,7 +560,7 @@ def main() -> None:
     parser.add_argument("--syscalls", action="store_true", help="count durability syscalls instead of timing")
     parser.add_argument("--load", action="store_true", help="issue 16: four/one/ten concurrent associations")
     parser.add_argument("--scenarios", default="four,one,ten", help="with --load: which of four,one,ten to run")
-    parser.add_argument("--spy", metavar="FILE", help="py-spy record ours (raw stacks to FILE.<n>)")
+    parser.add_argument("--spy", metavar="FILE", help="py-spy record ours to FILE.<n> (py-spy in the venv; not pinned)")
     args = parser.parse_args()
     if args.spy:
         SPY[:] = [args.spy]
