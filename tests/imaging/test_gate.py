@@ -245,3 +245,74 @@ def test_an_association_request_larger_than_a_megabyte_is_cut_off(listener: List
         sock.close()
     assert "association request larger than 1048576 bytes" in listener.log.read_text()
     assert listener.alive()
+
+
+@pytest.mark.db
+def test_strangers_filling_the_pool_of_unauthorized_connections_do_not_keep_a_registered_partner_out(
+    listener: Listener, listener_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    _, files = write_study(tmp_path / "out", series=1, per_series=20)
+    # Four addresses outside every partner network, four idle connections each: the whole pool of 16.
+    idle = [_connect(listener.port, f"127.0.0.{host}", HEADER_ONLY) for host in (2, 3, 4, 5) for _ in range(4)]
+    one_more = _connect(listener.port, "127.0.0.6")
+    try:
+        time.sleep(0.5)
+        assert _closed_by_peer(one_more, 2)  # the pool is full for strangers
+        start = time.monotonic()
+        echo = echoscu(listener.port)
+        assert echo.returncode == 0, echo.stdout + echo.stderr
+        result = storescu(listener.port, files)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert list(parse_storescu(result.stdout + result.stderr).values()) == ["success"] * 20
+        assert time.monotonic() - start < 5
+        assert [_closed_by_peer(sock, 0.05) for sock in idle] == [False] * 16  # still held (until the timeout)
+    finally:
+        for sock in [*idle, one_more]:
+            sock.close()
+    with listener_sessions() as session:
+        assert session.scalar(select(func.count(ImagingInstance.id))) == 20
+    assert "too many unauthorized connections from addresses outside the partner networks" in listener.log.read_text()
+
+
+@pytest.mark.db
+def test_a_connection_closed_by_its_peer_frees_its_slot_at_once(listener: Listener) -> None:
+    # Default timeouts (30 s): a slot that comes free here was freed by the peer's close, not by a timeout.
+    first = [_connect(listener.port, "127.0.0.7", HEADER_ONLY if n % 2 else b"") for n in range(4)]
+    time.sleep(0.3)
+    assert [_closed_by_peer(sock, 0.05) for sock in first] == [False] * 4
+    for sock in first:
+        sock.close()
+    time.sleep(0.3)
+    again = [_connect(listener.port, "127.0.0.7") for _ in range(5)]
+    try:
+        assert [_closed_by_peer(sock, 0.5) for sock in again] == [False] * 4 + [True]
+    finally:
+        for sock in again:
+            sock.close()
+
+
+@pytest.mark.db
+def test_a_partner_address_over_its_limit_waits_for_a_slot_instead_of_being_closed(
+    listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    proc = Listener(
+        listener_engine.url.render_as_string(hide_password=False),
+        tmp_path / "imaging",
+        tmp_path / "listener.log",
+        TUMORBOARD_DICOM_NETWORK_TIMEOUT="3",
+    )
+    proc.start()
+    # Four connections from the partner's own address that never complete a request fill its four slots.
+    idle = [_connect(proc.port, "127.0.0.1") for _ in range(4)]
+    try:
+        time.sleep(1)
+        start = time.monotonic()
+        echo = echoscu(proc.port)
+        assert echo.returncode == 0, echo.stdout + echo.stderr
+        # It got in when the idle ones were timed out (3 s), not earlier: it waited rather than being closed.
+        assert time.monotonic() - start > 1
+        assert all(_closed_by_peer(sock, 1) for sock in idle)
+    finally:
+        for sock in idle:
+            sock.close()
+        proc.stop()

@@ -85,13 +85,10 @@ def _register_cases(
 
 @pytest.fixture
 def listener(listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Listener]:
-    """Ten partner sites have ten addresses; here all ten send from 127.0.0.1, so the limit of unauthorized
-    connections per address (4 by default, tests/imaging/test_gate.py) is set to the number of sites."""
+    """Ten partner sites, all sending from 127.0.0.1, with the default limits: of ten connections opened at once
+    from one partner address, those beyond its four unauthorized slots wait for one (tests/imaging/test_gate.py)."""
     proc = Listener(
-        listener_engine.url.render_as_string(hide_password=False),
-        tmp_path / "imaging",
-        tmp_path / "listener.log",
-        TUMORBOARD_DICOM_MAX_UNAUTHORIZED_PER_ADDRESS=str(ASSOCIATIONS),
+        listener_engine.url.render_as_string(hide_password=False), tmp_path / "imaging", tmp_path / "listener.log"
     )
     proc.start()
     yield proc

@@ -14,7 +14,13 @@ from tumorboard.auth.actors import CLI
 from tumorboard.cli import main
 from tumorboard.errors import Conflict, InvalidInput
 from tumorboard.partners.models import Partner
-from tumorboard.partners.services import add_endpoint, authorize_peer, create_partner, known_ae_title
+from tumorboard.partners.services import (
+    add_endpoint,
+    authorize_peer,
+    create_partner,
+    known_ae_title,
+    partner_networks,
+)
 
 
 def _run(runtime, *args: str):
@@ -35,6 +41,19 @@ def test_peer_must_match_ae_title_and_address_or_network(db_session):
     assert authorize_peer(db_session, "SUED_PACS", "10.20.3.4") is None
     tags = db_session.scalars(select(AuditEvent.tag).where(AuditEvent.subject_type == "partner")).all()
     assert tags == ["partner:partner:create", "partner:endpoint:create", "partner:endpoint:create"]
+
+
+def test_partner_networks_are_those_of_active_partners_once_each(db_session):
+    # The listener keeps room for connections from these (tumorboard/imaging/dicom/gate.py).
+    sued = create_partner(db_session, name="Klinikum Süd", at=NOW, actor=CLI)
+    add_endpoint(db_session, sued, ae_title="SUED_PACS", address="10.20.0.0/16", at=NOW, actor=CLI)
+    add_endpoint(db_session, sued, ae_title="SUED_CT", address="10.20.0.0/16", at=NOW, actor=CLI)
+    nord = create_partner(db_session, name="Praxis Nord", at=NOW, actor=CLI)
+    add_endpoint(db_session, nord, ae_title="NORD", address="192.168.7.9", at=NOW, actor=CLI)
+    assert sorted(partner_networks(db_session)) == ["10.20.0.0/16", "192.168.7.9/32"]
+    nord.active = False
+    db_session.flush()
+    assert partner_networks(db_session) == ["10.20.0.0/16"]
 
 
 @pytest.mark.parametrize(

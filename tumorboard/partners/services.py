@@ -150,6 +150,13 @@ def authorize_peer(session: Session, calling_ae_title: str, address: str) -> Par
     return None
 
 
+def partner_networks(session: Session) -> list[str]:
+    """The addresses or networks active partners' DICOM senders connect from (the listener keeps room for them)."""
+    return list(
+        session.scalars(select(PartnerEndpoint.network).join(Partner).where(Partner.active.is_(True)).distinct()).all()
+    )
+
+
 def known_ae_title(session: Session, calling_ae_title: str) -> bool:
     return (
         session.scalar(select(PartnerEndpoint.id).where(PartnerEndpoint.ae_title == calling_ae_title.strip()).limit(1))

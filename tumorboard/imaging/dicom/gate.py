@@ -8,28 +8,39 @@ length) and then nothing blocks its DUL thread in ``recv`` for good, and the ass
 Here each accepted connection is *unauthorized* until our EVT_REQUESTED handler has authorized its calling AE
 title for its address, and:
 
-- per peer IP address and in total, only so many unauthorized connections are held; a further one is closed
-  right at ``accept`` (``verify_request``), before pynetdicom starts a thread for it;
+- per peer IP address only so many unauthorized connections are held (default 4). A further one from an address
+  inside a registered partner network *waits* (no thread, no bytes read) until one of that address's earlier
+  connections has been authorized or has ended — ten associations a partner site opens at once all get through,
+  one after the other, in milliseconds; from any other address it is closed right at ``accept``;
+- connections from addresses outside every registered partner network share a pool of ``max_unauthorized``
+  (default 16); connections from partner addresses do not count against it. A handful of strangers' addresses
+  can fill that pool, never keep a registered partner out; a partner address is bounded by its own per-address
+  limit (and its waiting line by ``max_associations``). The partner networks are re-read every few seconds;
 - every socket gets the network timeout (pynetdicom does the same for the sockets it opens as a requestor), so
   no read or write waits longer;
 - a connection that has not completed its association request within the network timeout is shut down by the
-  server loop's sweep (``service_actions``, twice a second), which also catches peers that trickle a byte at a
-  time — the DUL's ``recv`` returns and pynetdicom ends the association as if the peer had closed;
+  server loop's sweep (``service_actions``, twenty times a second), which also catches peers that trickle a byte
+  at a time — the DUL's ``recv`` returns and pynetdicom ends the association as if the peer had closed; a
+  waiting connection whose time is over is closed;
 - until it is authorized a connection may send at most :data:`MAX_REQUEST_BYTES`: pynetdicom reads a PDU whole
   into memory, whatever length its header claims (up to 4 GiB).
 
-An unauthorized connection leaves the count when it is authorized or when its association thread has ended
-(rejected ones only after their audit attempt, so rejections cannot pile up threads either).
-"""
+An unauthorized connection leaves the count when it is authorized, when its association thread has ended
+(rejected ones only after their audit attempt, so rejections cannot pile up threads either), or as soon as its
+peer has closed it (pynetdicom's association thread would wait the ACSE timeout for a request that never comes)."""
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import gc
+import ipaddress
 import logging
+import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -37,6 +48,7 @@ from pynetdicom import AE
 from pynetdicom.transport import AssociationServer
 
 from tumorboard.imaging.config import AssociationLimits
+from tumorboard.imaging.dicom.reactor import QuietRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +79,13 @@ class GuardedSocket:
         self._left -= len(data)
         return data
 
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        if self._left is None:
+            return self._sock.recv_into(buffer, nbytes)
+        data = self.recv(nbytes or len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
     def lift(self) -> None:
         """Authorized: no limit beyond pynetdicom's own."""
         self._left = None
@@ -83,42 +102,114 @@ class _Pending:
     guarded: GuardedSocket
     assoc: Any = None
     closed_by_us: bool = field(default=False)
+    #: From an address inside a registered partner network (does not count against ``max_unauthorized``).
+    partner: bool = False
 
     def over(self) -> bool:
-        """The connection is gone: its association thread ended (or, before it had one, its socket closed)."""
-        if self.assoc is not None:
-            return not self.assoc.is_alive()
-        return self.sock.fileno() == -1
+        """The connection is gone: its socket was closed (by pynetdicom or by its peer) or its association thread
+        ended."""
+        if self.assoc is not None and not self.assoc.is_alive():
+            return True
+        return peer_closed(self.sock)
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """Whether ``sock`` is closed, or its peer has closed or reset the connection — without reading anything
+    and without waiting: a non-blocking ``MSG_PEEK`` on a duplicate of the descriptor (the socket itself has a
+    timeout, and Python would wait up to it before a ``recv``)."""
+    try:
+        fd = sock.fileno()
+    except OSError:
+        return True
+    if fd == -1:
+        return True
+    try:
+        probe = socket.socket(fileno=os.dup(fd))  # closing the probe closes only the duplicate
+    except OSError:
+        return True
+    try:
+        probe.setblocking(False)
+        return probe.recv(1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError):
+        return False  # open, nothing to read
+    except OSError:
+        return True  # reset, not connected
+    finally:
+        probe.close()
+
+
+class Admission(enum.Enum):
+    ADMIT = "admit"
+    WAIT = "wait"
+    REFUSE = "refuse"
+
+
+@dataclass(eq=False)
+class _Waiting:
+    sock: socket.socket
+    client_address: Any
+    address: str
+    deadline: float
 
 
 class Gate:
-    """Unauthorized connections: admitted within the limits, timed out, forgotten once authorized or ended."""
+    """Unauthorized connections: admitted within the limits, made to wait or refused, timed out, forgotten once
+    authorized or ended."""
 
     def __init__(self, limits: AssociationLimits, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
+        self._waiting: list[_Waiting] = []
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
 
-    def admit(self, sock: socket.socket, address: str) -> bool:
-        """Called at ``accept``: hold the connection (with the network timeout on its socket) or refuse it."""
+    def set_partner_networks(self, networks: Iterable[str]) -> None:
+        """The addresses registered partners connect from (their endpoints' networks)."""
+        parsed = [ipaddress.ip_network(n, strict=False) for n in networks]
+        with self._lock:
+            self._networks = parsed
+
+    def is_partner_address(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)
+
+    def admit(self, sock: socket.socket, address: str, client_address: Any = None) -> Admission:
+        """Called at ``accept``: hold the connection (with the network timeout on its socket), let it wait for a
+        slot of its address (partner addresses only) or refuse it."""
+        partner = self.is_partner_address(address)
         with self._lock:
             self._pending = [p for p in self._pending if not p.over()]
             same = sum(1 for p in self._pending if p.address == address)
-            if same >= self.limits.max_unauthorized_per_address or len(self._pending) >= self.limits.max_unauthorized:
-                too_many = "from this address" if same >= self.limits.max_unauthorized_per_address else "in total"
-                log.warning(
-                    "connection from %s closed: too many unauthorized connections %s (%d from it, %d in total)",
-                    address,
-                    too_many,
-                    same,
-                    len(self._pending),
-                )
-                return False
-            sock.settimeout(self.limits.network_timeout)
-            deadline = self._monotonic() + self.limits.network_timeout
-            self._pending.append(_Pending(sock, address, deadline, GuardedSocket(sock, address)))
-            return True
+            strangers = sum(1 for p in self._pending if not p.partner)
+            if same >= self.limits.max_unauthorized_per_address:
+                waiting = sum(1 for w in self._waiting if w.address == address)
+                if partner and waiting < self.limits.max_associations:
+                    sock.settimeout(self.limits.network_timeout)
+                    deadline = self._monotonic() + self.limits.network_timeout
+                    self._waiting.append(_Waiting(sock, client_address, address, deadline))
+                    return Admission.WAIT
+                reason = "from this address"
+            elif not partner and strangers >= self.limits.max_unauthorized:
+                reason = "from addresses outside the partner networks"
+            else:
+                self._hold(sock, address, partner, self._monotonic() + self.limits.network_timeout)
+                return Admission.ADMIT
+        log.warning(
+            "connection from %s closed: too many unauthorized connections %s (%d from it, %d in total)",
+            address,
+            reason,
+            same,
+            strangers if not partner else same,
+        )
+        return Admission.REFUSE
+
+    def _hold(self, sock: socket.socket, address: str, partner: bool, deadline: float) -> None:
+        sock.settimeout(self.limits.network_timeout)
+        self._pending.append(_Pending(sock, address, deadline, GuardedSocket(sock, address), partner=partner))
 
     def guarded(self, sock: socket.socket) -> GuardedSocket | socket.socket:
         """The admitted socket as pynetdicom gets it."""
@@ -141,14 +232,28 @@ class Gate:
                     pending.guarded.lift()
             self._pending = [p for p in self._pending if p.assoc is not assoc]
 
-    def sweep(self) -> None:
-        """Shut down the connections whose time to complete the association request is over."""
+    def sweep(self) -> list[tuple[socket.socket, Any]]:
+        """Shut down the connections whose time to complete the association request is over, close the waiting
+        ones whose time is over, and return the waiting ones that now have a slot (to be served, in order)."""
         now = self._monotonic()
         with self._lock:
             self._pending = [p for p in self._pending if not p.over()]
             expired = [p for p in self._pending if p.deadline <= now and not p.closed_by_us]
             for pending in expired:
                 pending.closed_by_us = True
+            released: list[tuple[socket.socket, Any]] = []
+            late: list[_Waiting] = []
+            still: list[_Waiting] = []
+            for waiting in self._waiting:
+                same = sum(1 for p in self._pending if p.address == waiting.address)
+                if waiting.deadline <= now or peer_closed(waiting.sock):
+                    late.append(waiting)
+                elif same < self.limits.max_unauthorized_per_address:
+                    self._hold(waiting.sock, waiting.address, True, waiting.deadline)
+                    released.append((waiting.sock, waiting.client_address))
+                else:
+                    still.append(waiting)
+            self._waiting = still
         for pending in expired:
             log.warning(
                 "connection from %s closed: no association request completed within %d s",
@@ -157,10 +262,24 @@ class Gate:
             )
             with contextlib.suppress(OSError):  # already closed
                 pending.sock.shutdown(socket.SHUT_RDWR)  # wakes a DUL blocked in recv(); pynetdicom closes it
+        for waiting in late:
+            log.warning("connection from %s closed: waited for a free slot of its address too long", waiting.address)
+            with contextlib.suppress(OSError):
+                waiting.sock.shutdown(socket.SHUT_RDWR)
+            waiting.sock.close()
+        return released
 
     def unauthorized(self) -> int:
         with self._lock:
             return sum(1 for p in self._pending if not p.over())
+
+    def is_waiting(self, sock: socket.socket) -> bool:
+        with self._lock:
+            return any(w.sock is sock for w in self._waiting)
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
 
 
 def _raw_socket(assoc: Any) -> Any:
@@ -174,17 +293,40 @@ class GuardedServer(AssociationServer):
     association before the next one is admitted."""
 
     gate: Gate
+    #: Seconds between two sweeps when no connection arrives (pynetdicom: 0.5): a waiting connection gets its
+    #: slot at most this long after an earlier one of its address was authorized.
+    POLL_INTERVAL = 0.05
+    #: pynetdicom collects garbage every 60th loop (dead association threads); at our interval, every 30 s.
+    GC_INTERVAL = 30.0
+    _last_gc = 0.0
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
-        return self.gate.admit(request, str(client_address[0]))
+        verdict = self.gate.admit(request, str(client_address[0]), client_address)
+        return verdict is Admission.ADMIT  # WAIT: the gate holds the socket; process_request comes with sweep()
+
+    def shutdown_request(self, request: Any) -> None:
+        if self.gate.is_waiting(request):
+            return  # waiting for a slot, not refused
+        super().shutdown_request(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
         super().process_request(cast(socket.socket, self.gate.guarded(request)), client_address)
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        super().serve_forever(min(poll_interval, self.POLL_INTERVAL))
+
     def service_actions(self) -> None:
-        super().service_actions()
-        self.gate.sweep()
+        now = time.monotonic()
+        if now - self._last_gc >= self.GC_INTERVAL:
+            self._last_gc = now
+            gc.collect()
+        for request, client_address in self.gate.sweep():
+            try:
+                self.process_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+                super().shutdown_request(request)
 
 
 class ListenerAE(AE):
@@ -209,7 +351,14 @@ class ListenerAE(AE):
         server = cast(
             GuardedServer,
             super().make_server(
-                address, ae_title, contexts, ssl_context, evt_handlers, server_class=GuardedServer, **kwargs
+                address,
+                ae_title,
+                contexts,
+                ssl_context,
+                evt_handlers,
+                server_class=GuardedServer,
+                request_handler=QuietRequestHandler,
+                **kwargs,
             ),
         )
         server.gate = self.gate

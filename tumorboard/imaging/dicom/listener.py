@@ -15,6 +15,7 @@ import logging
 import mmap
 import os
 import shutil
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
 from tumorboard.imaging.index import is_indexed
 from tumorboard.imaging.indexer import GroupIndexer, IndexUnavailable
 from tumorboard.imaging.reconcile import reconcile_store
-from tumorboard.partners.services import authorize_peer, known_ae_title
+from tumorboard.partners.services import authorize_peer, known_ae_title, partner_networks
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ PROCESSING_FAILURE = 0x0110
 _REJECT_PERMANENT, _REJECT_TRANSIENT, _SERVICE_USER = 0x01, 0x02, 0x01
 _NO_REASON, _CALLING_AE_NOT_RECOGNIZED, _CALLED_AE_NOT_RECOGNIZED = 0x01, 0x03, 0x07
 DEFAULT_LIMITS = AssociationLimits()
+#: Seconds between two readings of the partner networks the gate keeps room for.
+PARTNER_NETWORKS_REFRESH_S = 5.0
 #: Seconds the audit event of a rejection may wait for a PostgreSQL lock (SQLite: its busy timeout, 10 s).
 AUDIT_LOCK_TIMEOUT_S = 10
 
@@ -130,6 +133,7 @@ class Intake:
         self.spool = spool
         self.ae_title = ae_title
         self.peers: WeakKeyDictionary[Any, Peer] = WeakKeyDictionary()
+        self._stopping = threading.Event()
 
     # --- association ---------------------------------------------------------------------------------------------
     def check_association(self, assoc: Any) -> bool:
@@ -193,6 +197,23 @@ class Intake:
             log.exception(
                 "audit event of a rejected association could not be written (calling %r, from %s)", calling, address
             )
+
+    def refresh_partner_networks(self, gate: Gate) -> None:
+        """Tell the gate which addresses registered partners connect from (a failure keeps the last list)."""
+        try:
+            with self.read_sessions() as session:
+                gate.set_partner_networks(partner_networks(session))
+        except Exception as err:
+            log.warning("partner networks could not be read (%s): the gate keeps the previous ones", type(err).__name__)
+
+    def keep_partner_networks_fresh(self, gate: Gate, interval: float = PARTNER_NETWORKS_REFRESH_S) -> None:
+        """Re-read the partner networks every ``interval`` seconds in a daemon thread."""
+
+        def run() -> None:
+            while not self._stopping.wait(interval):
+                self.refresh_partner_networks(gate)
+
+        threading.Thread(target=run, name="dicom-partner-networks", daemon=True).start()
 
     # --- C-STORE ---------------------------------------------------------------------------------------------
     def store(self, assoc: Any, request: Any, temp: Path, transfer_syntax: str) -> int:
@@ -394,6 +415,8 @@ def start_listener(
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
     gate = Gate(limits)
+    intake.refresh_partner_networks(gate)
+    intake.keep_partner_networks_fresh(gate)
     ae = build_ae(ae_title, limits, gate)
     handlers = [
         (evt.EVT_CONN_OPEN, handle_open, [gate]),
