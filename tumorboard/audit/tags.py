@@ -52,6 +52,7 @@ class Tag(enum.StrEnum):
     CONFERENCE_BOARD_UPDATE = "conference:board:update"
     CONFERENCE_SESSION_ADD = "conference:session:add"
     CONFERENCE_SESSION_CANCEL = "conference:session:cancel"
+    CONFERENCE_SESSION_CASES = "conference:session:cases"
     CONFERENCE_SESSION_GENERATE = "conference:session:generate"
     CONFERENCE_SESSION_MOVE = "conference:session:move"
     CONFERENCE_SESSION_REALIGN = "conference:session:realign"
@@ -165,6 +166,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.CONFERENCE_BOARD_UPDATE: N_("Tumorkonferenz geändert"),
     Tag.CONFERENCE_SESSION_ADD: N_("Zusätzliche Sitzung angelegt"),
     Tag.CONFERENCE_SESSION_CANCEL: N_("Sitzung abgesagt"),
+    Tag.CONFERENCE_SESSION_CASES: N_("Fälle einer abgesagten oder verschobenen Sitzung: Entscheidung"),
     Tag.CONFERENCE_SESSION_GENERATE: N_("Sitzungen der Serie erzeugt"),
     Tag.CONFERENCE_SESSION_MOVE: N_("Sitzung verschoben"),
     Tag.CONFERENCE_SESSION_REALIGN: N_("Sitzung an geänderte Serie angepasst"),

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_plan_sessions, can_view_schedule
+from tumorboard.cases import services as cases_services
 from tumorboard.cases.pages import case_list_context, log_list_access
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
@@ -181,6 +182,7 @@ def _render_session(
         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
     )
     context = case_list_context(cs)
+    movable = cases_services.movable_cases(db(), cs) if context["can_manage"] and cs.takes_place else []
     if log and context["can_read_cases"]:
         log_list_access(Tag.CASE_LIST_VIEW, SubjectType.SESSION, cs.id, context["cases"], context["visible"])
     return render_template(
@@ -192,8 +194,12 @@ def _render_session(
         move_form=move,
         reinstate_form=forms.get("reinstate") or ReinstateForm(formdata=None),
         error=error,
+        error_form=next(iter(forms), None),
         can_plan=can_plan_sessions(current_user()),
         is_past=cs.starts_at <= now(),
+        movable=movable,
+        next_session=cases_services.next_session_after(db(), cs, at=now(), generate=False) if movable else None,
+        target_choices=cases_services.target_choices(db(), cs, at=now()) if movable else [],
     ), status
 
 
@@ -219,7 +225,15 @@ def cancel_session(session_id: int) -> Page:
         session_id,
         "cancel",
         CancelForm(),
-        lambda cs, f: conf.cancel_session(db(), cs, reason=f.reason.data, at=now(), actor=current_actor()),
+        lambda cs, f: cases_services.cancel_session_with_cases(
+            db(),
+            cs,
+            reason=f.reason.data,
+            disposition=f.cases.data,
+            target_id=f.target_id(),
+            at=now(),
+            actor=current_actor(),
+        ),
         _("Sitzung abgesagt. Abonnierte Kalender zeigen sie als abgesagt."),
     )
 
@@ -243,12 +257,14 @@ def move_session(session_id: int) -> Page:
         session_id,
         "move",
         MoveForm(),
-        lambda cs, f: conf.move_session(
+        lambda cs, f: cases_services.move_session_with_cases(
             db(),
             cs,
             day=f.date.data,
             start=f.start.data,
             reason=f.reason.data,
+            disposition=f.cases.data,
+            target_id=f.target_id(),
             duration_minutes=f.duration_minutes.data,
             at=now(),
             actor=current_actor(),

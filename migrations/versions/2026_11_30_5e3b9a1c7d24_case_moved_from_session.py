@@ -1,0 +1,36 @@
+"""case moved from session: the session a case was on before its last move (issue 13)
+
+Revision ID: 5e3b9a1c7d24
+Revises: c4a81e5d9f02
+Create Date: 2026-11-30 00:10:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "5e3b9a1c7d24"
+down_revision: str | None = "c4a81e5d9f02"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("case_registration", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("moved_from_session_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_case_registration_moved_from_session_id_conference_session"),
+            "conference_session",
+            ["moved_from_session_id"],
+            ["id"],
+            ondelete="RESTRICT",
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("case_registration", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_case_registration_moved_from_session_id_conference_session"), type_="foreignkey"
+        )
+        batch_op.drop_column("moved_from_session_id")
