@@ -1,4 +1,4 @@
-"""case moved from session: the session a case was on before its last move (issue 13)
+"""issue 13: the session a case was on before its last move; a participant may leave and return (two rows)
 
 Revision ID: 5e3b9a1c7d24
 Revises: c4a81e5d9f02
@@ -26,9 +26,14 @@ def upgrade() -> None:
             ["id"],
             ondelete="RESTRICT",
         )
+    with op.batch_alter_table("attendance", schema=None) as batch_op:
+        batch_op.drop_index("uq_attendance_session_user")
 
 
 def downgrade() -> None:
+    # fails if someone left and returned in a session (two rows for one account): the old schema cannot hold that
+    with op.batch_alter_table("attendance", schema=None) as batch_op:
+        batch_op.create_index("uq_attendance_session_user", ["session_id", "user_id"], unique=True)
     with op.batch_alter_table("case_registration", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_case_registration_moved_from_session_id_conference_session"), type_="foreignkey"

@@ -22,6 +22,7 @@ from tumorboard.conferences.models import Board
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
+expect.set_options(timeout=TIMEOUT)
 NAMES = ("Abendroth", "Brückner", "Czerny")
 
 

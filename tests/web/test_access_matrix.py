@@ -124,6 +124,8 @@ def _data(endpoint: str, ids: dict[str, int]) -> dict[str, object]:
         "attendance.check_in_external": {"name": "Dr. Erfunden", "institution": "Nirgendwo", "discipline": "Pathologie",
                                          "mode": "video"},
         "attendance.check_in_self": {"mode": "in_person"},
+        "attendance.correct": {"mode": "in_person", "reason": ""},  # 422 once permitted: a reason is required
+        "attendance.undo": {"reason": ""},
         "protocol.sign": {"password": DEMO_PASSWORD},
         "protocol.record": {**rec, "quorum_reason": "Test der Matrix"},
         "protocol.amend": {**rec, "reason": "Korrektur", "password": DEMO_PASSWORD},
@@ -183,6 +185,9 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("attendance.cme_pdf", "GET"):              "302/302 200/403 403/200 200/200 200/200 200/200",
     # 422: own departure allowed (not before arrival)
     ("attendance.leave", "POST"):               "401/401 422/403 403/422 422/422 403/403 403/403",
+    # correct/undo a check-in: coordinator or the board's moderation (422: permitted, the reason is missing)
+    ("attendance.correct", "POST"):             "401/401 403/403 403/403 422/422 403/403 403/403",
+    ("attendance.undo", "POST"):                "401/401 403/403 403/403 422/422 403/403 403/403",
     ("attendance.live", "GET"):                 "302/302 200/200 200/200 200/200 200/200 200/200",
     ("attendance.quorum_fragment", "GET"):      "302/302 200/200 200/200 200/200 200/200 200/200",
     ("audit.log", "GET"):                       "302/302 403/403 403/403 403/403 200/200 200/200",

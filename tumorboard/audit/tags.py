@@ -20,6 +20,8 @@ class Tag(enum.StrEnum):
     """``domain:subject:action``; the member name repeats it (subject left out where it is the domain)."""
 
     ATTENDANCE_CHECK_IN = "attendance:participant:check_in"
+    ATTENDANCE_CORRECT = "attendance:participant:correct"
+    ATTENDANCE_UNDO = "attendance:participant:undo"
     ATTENDANCE_LEAVE = "attendance:participant:leave"
 
     AUTH_FEED_TOKEN_RENEW = "auth:feed_token:renew"  # noqa: S105 (a tag, not a secret)
@@ -137,6 +139,8 @@ class SubjectType(enum.StrEnum):
 #: What the audit log shows for a tag (German source string, translated for the reader).
 TAG_LABELS: dict[Tag, str] = {
     Tag.ATTENDANCE_CHECK_IN: N_("Teilnahme eingetragen"),
+    Tag.ATTENDANCE_CORRECT: N_("Check-in korrigiert"),
+    Tag.ATTENDANCE_UNDO: N_("Check-in zurückgenommen"),
     Tag.ATTENDANCE_LEAVE: N_("Teilnahme beendet"),
     Tag.AUTH_FEED_TOKEN_RENEW: N_("Kalender-Link erneuert"),
     Tag.AUTH_FEED_TOKEN_REVOKE: N_("Kalender-Link widerrufen"),
