@@ -20,6 +20,7 @@ from tumorboard.conferences import services as conf
 from tumorboard.conferences.forms import BoardForm, CancelForm, ExtraSessionForm, MoveForm, ReinstateForm
 from tumorboard.conferences.models import Board, ConferenceSession, HolidayPolicy
 from tumorboard.conferences.outcome import rhythm_of
+from tumorboard.conferences.pages import worklist
 from tumorboard.conferences.quorum import parse_quorum
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.ical import render_calendar
@@ -52,7 +53,14 @@ def overview() -> Page:
         if cs.takes_place and cs.starts_at >= now():
             next_by_board.setdefault(cs.board_id, cs)
     weeks = [(key, list(rows)) for key, rows in groupby(sessions, key=lambda cs: cs.local_start.isocalendar()[:2])]
-    return render_template("conferences/overview.html", boards=boards, next_by_board=next_by_board, weeks=weeks)
+    return render_template(
+        "conferences/overview.html",
+        boards=boards,
+        next_by_board=next_by_board,
+        weeks=weeks,
+        at=now(),
+        **worklist(db(), current_user(), at=now()),
+    )
 
 
 @bp.route("/boards/<int:board_id>")
