@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
+from tumorboard.cases import checklist
 from tumorboard.cases.models import ACTIVE_STATUSES, AgendaVersion, Case, CaseStatus
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
@@ -54,6 +55,11 @@ class AgendaEntry:
     late: bool
     change: AgendaChange | None  #: None: unchanged since the previous version (or the first version)
     note: str  #: e.g. the target session of a moved-out case
+    #: Issue 13 (absent from versions frozen before; the defaults read them): TNM as registered, ECOG 0–5, and the
+    #: board's checklist items not done when the version was made (imaging has its own column, so not here).
+    tnm: str = ""
+    ecog: int | None = None
+    missing: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,7 +87,19 @@ def _entry(case: Case, number: int | None, change: AgendaChange | None = None, n
         late=case.is_late,
         change=change,
         note=note,
+        tnm=case.tnm or "",
+        ecog=case.ecog,
+        missing=_missing(case),
     )
+
+
+def _missing(case: Case) -> tuple[str, ...]:
+    """The board's checklist items a case has not done yet, imaging left out (the agenda has a column for it)."""
+    session = object_session(case)
+    if session is None:
+        return ()
+    results = checklist.evaluate(case, checklist.items_of(session, case.board), None)
+    return tuple(r.label for r in results if not r.done and r.rule is not checklist.ChecklistRule.IMAGING)
 
 
 def _live_cases(session: Session, cs: ConferenceSession) -> Sequence[Case]:
@@ -187,7 +205,13 @@ def current_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime) 
 
 def agenda_version(cs: ConferenceSession, row: AgendaVersion) -> Agenda:
     entries = [
-        AgendaEntry(**{**e, "change": AgendaChange(e["change"]) if e["change"] else None})
+        AgendaEntry(
+            **{
+                **e,
+                "change": AgendaChange(e["change"]) if e["change"] else None,
+                "missing": tuple(e.get("missing", ())),
+            }
+        )
         for e in row.snapshot["entries"]
     ]
     return Agenda(session=cs, version=row.version, as_of=row.created_at, entries=entries)
