@@ -300,3 +300,24 @@ def test_session_page_tells_the_two_half_past_twos_apart(client, demo):
     page = client.get(f"/sessions/{cs.id}").text
     assert "So., 31.10.2027, 02:30 MESZ – 02:30 MEZ Uhr" in page
     assert "02:30 – 02:30" not in page
+
+
+def test_board_page_says_its_rhythm_in_words_and_the_deadline_in_proper_german(client, demo):
+    """Issue 13: no raw RRULE, no weekday of the series start, no "Arbeitstag(e)"."""
+    login(client, "koordination")
+    board = demo.scalar(select(Board).where(Board.short_name == "Viszeral"))
+    page = client.get(f"/boards/{board.id}").text
+    rhythm = page.split('id="board-rhythm">', 1)[1].split("</dd>", 1)[0]
+    assert "dienstags" in rhythm and "15:15–16:15 Uhr" in rhythm
+    assert "FREQ=" not in page and "Arbeitstag(e)" not in page
+    assert "1 Arbeitstag vorher" in page
+
+
+def test_arrows_say_what_they_did_next_to_the_case_list(client, demo):
+    login(client, "koordination")
+    cs = _first_planned(demo, "Viszeral")
+    second = cases_services.session_cases(demo, cs)[1]
+    page = client.get(f"/sessions/{cs.id}").text
+    response = client.post(f"/cases/{second.id}/up", data={"csrf_token": csrf_from(page)}, follow_redirects=True)
+    section = response.text.split('<section id="faelle">', 1)[1]
+    assert "Fall nach oben verschoben." in section.split("</h2>", 1)[1].split("<table", 1)[0]

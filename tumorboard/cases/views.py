@@ -232,7 +232,7 @@ def order(session_id: int) -> Page:
             ids = []
         cases.reorder_cases(db(), cs, ids, at=now(), actor=current_actor())
         db().commit()
-        flash(_("Reihenfolge gespeichert."), "success")
+        flash(_("Reihenfolge gespeichert."), "order")
     return redirect(url_for("conferences.session_detail", session_id=cs.id) + "#faelle", 303)
 
 
@@ -252,6 +252,7 @@ def _step(case_id: int, delta: int) -> Page:
     case = cases.get_case(db(), case_id)  # CSRF is checked for every POST by CSRFProtect
     cases.move_case_by(db(), case, delta, at=now(), actor=current_actor())
     db().commit()
+    flash(_("Fall nach oben verschoben.") if delta < 0 else _("Fall nach unten verschoben."), "order")
     return redirect(url_for("conferences.session_detail", session_id=case.session_id) + f"#fall-{case.id}", 303)
 
 

@@ -91,6 +91,9 @@ def _render_board(
         past=past,
         outcomes=outcomes,
         rhythm=rhythm_of(board),
+        board_end=(
+            dt.datetime.combine(dt.date(2000, 1, 3), board.start_time) + dt.timedelta(minutes=board.duration_minutes)
+        ).time(),
         quorum=conf.quorum_of(board),
         extra_form=extra_form or ExtraSessionForm(),
         error=error,
