@@ -44,7 +44,14 @@ class RegisterCaseForm(BaseForm):
             SelectChoice("ther", _l("Therapieplanung")),
         ],
     )
-    question = TextAreaField(_l("Fragestellung an die Konferenz"), validators=[Length(max=4000)])
+    #: Required, and checked with the other fields, so all errors show at once next to their fields (issue 13).
+    question = TextAreaField(
+        _l("Fragestellung an die Konferenz"),
+        validators=[
+            DataRequired(_l("Bitte die Fragestellung an die Konferenz angeben.")),
+            Length(min=5, max=4000, message=_l("Die Fragestellung hat 5 bis 4000 Zeichen.")),
+        ],
+    )
     presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
     accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
     imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.fields.choices import SelectChoice
 
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
@@ -102,14 +103,18 @@ def _register_form(*, fresh: bool) -> RegisterCaseForm:
     known = {b.id for b in boards}
     wanted = (form.board.data, request.args.get("board", type=int))
     board_id = next((b for b in wanted if b in known), boards[0].id if boards else None)
-    form.session.choices = [(0, _("nächste Sitzung mit offenem Anmeldeschluss"))]
+    form.session.choices = [SelectChoice("0", _("nächste Sitzung mit offenem Anmeldeschluss"))]
     if can_manage_case_list(current_user()) and board_id:
-        for cs in _upcoming(board_id):
+        # Every board's sessions, each marked with its board: static/register.js shows those of the chosen board,
+        # so changing the board no longer leaves the first board's sessions in the list (issue 13); a session of
+        # another board is refused by the service with its own message.
+        for cs in _upcoming():
             deadline = conf.registration_deadline(cs)
             label = cs.local_start.strftime("%d.%m.%Y %H:%M")
             if deadline <= now():
                 label += " — " + _("Anmeldeschluss vorbei: Nachmeldung")
-            form.session.choices.append((cs.id, label))
+            render = {"data-board": str(cs.board_id)} | ({} if cs.board_id == board_id else {"hidden": True})
+            form.session.choices.append(SelectChoice(str(cs.id), label, render_kw=render))
     if fresh:
         form.board.data = board_id
         user = current_user()
