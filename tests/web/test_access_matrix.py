@@ -126,6 +126,8 @@ def _data(endpoint: str, ids: dict[str, int]) -> dict[str, object]:
         "attendance.check_in_self": {"mode": "in_person"},
         "attendance.correct": {"mode": "in_person", "reason": ""},  # 422 once permitted: a reason is required
         "attendance.undo": {"reason": ""},
+        "cases.edit": {"icd10_code": "C50.4", "icd10_text": "Mamma", "conference_type": "praeth",
+                       "question": "Matrix: Frage an die Konferenz?"},
         "protocol.sign": {"password": DEMO_PASSWORD},
         "protocol.record": {**rec, "quorum_reason": "Test der Matrix"},
         "protocol.amend": {**rec, "reason": "Korrektur", "password": DEMO_PASSWORD},
@@ -200,6 +202,8 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("calendar.renew", "POST"):                 "401/401 303/303 303/303 303/303 303/303 303/303",
     ("calendar.revoke", "POST"):                "401/401 303/303 303/303 303/303 303/303 303/303",
     ("calendar.subscription", "GET"):           "302/302 200/200 200/200 200/200 200/200 200/200",
+    # editing a case: its registrant (not the one here) or the coordination
+    ("cases.edit", "POST"):                     "401/401 403/403 403/403 303/303 403/403 403/403",
     # names: coordinator and members
     ("cases.agenda_csv", "GET"):                "302/302 200/403 403/200 200/200 403/403 403/403",
     ("cases.agenda_pdf", "GET"):                "302/302 200/403 403/200 200/200 403/403 403/403",

@@ -43,6 +43,7 @@ class Tag(enum.StrEnum):
     CASE_DOCUMENT_ADD = "case:document:add"
     CASE_DOCUMENT_VIEW = "case:document:view"
     CASE_LIST_REORDER = "case:list:reorder"
+    CASE_EDIT = "case:case:edit"
     CASE_MOVE = "case:case:move"
     CASE_PRESENTER = "case:case:presenter"
     CASE_REGISTER = "case:case:register"
@@ -160,6 +161,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.CASE_DOCUMENT_ADD: N_("Dokument hinzugefügt"),
     Tag.CASE_DOCUMENT_VIEW: N_("Dokument angesehen"),
     Tag.CASE_LIST_REORDER: N_("Fallliste umsortiert"),
+    Tag.CASE_EDIT: N_("Fall bearbeitet"),
     Tag.CASE_MOVE: N_("Fall verlegt"),
     Tag.CASE_PRESENTER: N_("Vorstellende Person geändert"),
     Tag.CASE_REGISTER: N_("Fall angemeldet"),

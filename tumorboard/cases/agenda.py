@@ -8,6 +8,7 @@ version renders exactly as it was sent out.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ class AgendaChange(enum.StrEnum):
     MOVED_IN = "moved_in"  #: registered earlier for another session, moved here
     MOVED_OUT = "moved_out"  #: moved to another session (kept, struck through, with the target as note)
     WITHDRAWN = "withdrawn"  #: withdrawn (kept, struck through, with the reason as note)
+    EDITED = "edited"  #: on the list before, its registration edited since (issue 13)
 
     @property
     def gone(self) -> bool:
@@ -125,6 +127,15 @@ def versions(session: Session, cs: ConferenceSession) -> Sequence[AgendaVersion]
     ).all()
 
 
+#: What an edit of a case changes on the printed agenda (versions frozen before issue 13 lack the last three).
+_EDIT_KEYS = ("icd10", "icd10_text", "conference_type", "question", "tnm", "ecog")
+
+
+def _edited(before: dict[str, Any], entry: AgendaEntry) -> bool:
+    now = entry.as_dict()
+    return any(before.get(k, now[k]) != now[k] for k in _EDIT_KEYS)
+
+
 def _comparable(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     keys = ("case_id", "number", "patient_name", "icd10", "question", "presenter", "late")
     return [tuple(e[k] for k in keys) for e in entries if e["number"] is not None]
@@ -172,11 +183,15 @@ def refresh_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime, 
     before: list[dict[str, Any]] = [e for e in previous.snapshot["entries"] if e["number"] is not None]
     before_ids = {e["case_id"] for e in before}
     entries: list[AgendaEntry] = []
+    before_by_id = {e["case_id"]: e for e in before}
     for n, case in enumerate(live, start=1):
         change = None
         if case.id not in before_ids:
             change = AgendaChange.MOVED_IN if case.registered_at <= previous.created_at else AgendaChange.ADDED
-        entries.append(_entry(case, n, change))
+        entry = _entry(case, n, change)
+        if change is None and _edited(before_by_id[case.id], entry):
+            entry = dataclasses.replace(entry, change=AgendaChange.EDITED)
+        entries.append(entry)
     live_ids = {c.id for c in live}
     for gone in before:
         if gone["case_id"] in live_ids:
@@ -189,7 +204,8 @@ def refresh_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime, 
         else:
             target = left.session.local_start.strftime("%d.%m.%Y %H:%M")
             entries.append(_entry(left, None, AgendaChange.MOVED_OUT, f"{left.board.short_name} {target}"))
-    if _comparable([e.as_dict() for e in entries]) == _comparable(before):
+    edited = any(e.change is AgendaChange.EDITED for e in entries)
+    if not edited and _comparable([e.as_dict() for e in entries]) == _comparable(before):
         return None
     return _store(session, cs, entries, version=previous.version + 1, at=at, actor=actor)
 

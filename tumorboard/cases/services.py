@@ -678,3 +678,67 @@ def move_session_with_cases(
     assert cs.move_reason is not None
     why = _prefixed("Sitzung verschoben", cs.move_reason)
     return _dispose_cases(session, cs, cases, disposition, target_id=target_id, why=why, at=at, actor=actor)
+
+
+#: The case fields an edit may change (issue 13); patient, board and session change by their own actions.
+EDITABLE = ("icd10_code", "icd10_text", "icdo_morphology", "tnm", "ecog", "conference_type", "question",
+            "accession_number", "imaging_expected")  # fmt: skip
+
+
+def _case_values(case: Case) -> dict[str, object]:
+    values = {name: getattr(case, name) for name in EDITABLE}
+    values["conference_type"] = case.conference_type.value
+    return values
+
+
+def edit_case(
+    session: Session,
+    case: Case,
+    data: CaseInput,
+    *,
+    editor: User,
+    reason: str | None,
+    frozen: bool,
+    at: dt.datetime,
+    actor: Actor,
+) -> Case:
+    """Correct a registered case (a typo need not mean withdraw and register again). Until the agenda is frozen
+    (``frozen``: the session has an agenda version) the registrant or a coordinator may; afterwards only a
+    coordinator, with a reason, and the agenda's next version marks the case as changed. Before and after go to the
+    audit log, only the fields that changed."""
+    if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
+        raise Conflict(N_("Nur angemeldete oder vollständige Fälle können bearbeitet werden."))
+    coordinator = can_manage_case_list(editor)
+    if not coordinator and editor.id != case.registered_by_id:
+        raise PermissionDenied(N_("Einen Fall bearbeiten die anmeldende Person und die Koordination."))
+    text = None
+    if frozen:
+        if not coordinator:
+            raise PermissionDenied(
+                N_("Die Tagesordnung ist eingefroren; Änderungen nimmt jetzt nur die Koordination vor.")
+            )
+        text = require_reason(reason, N_("Bitte einen Grund für die Änderung nach dem Einfrieren angeben."))
+    data = dataclasses.replace(data, presenter_id=None, referring_partner_id=None)
+    ctype, _, _ = _validate(session, data)
+    before = _case_values(case)
+    case.icd10_code, case.icd10_text, case.icdo_morphology = data.icd10_code, data.icd10_text, data.icdo_morphology
+    case.tnm, case.ecog, case.conference_type, case.question = data.tnm, data.ecog, ctype, data.question
+    case.accession_number, case.imaging_expected = data.accession_number, data.imaging_expected
+    after = _case_values(case)
+    if after == before:
+        raise InvalidInput(N_("Es wurde nichts geändert."), field="question")
+    case.updated_at = at
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.CASE_EDIT,
+        subject_type=SubjectType.CASE,
+        subject_id=case.id,
+        at=at,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+        reason=text,
+    )
+    _agenda_changed(session, case.session, at=at, actor=actor)
+    return case

@@ -23,10 +23,12 @@ from tumorboard.auth.permissions import (
 from tumorboard.auth.services import active_physicians
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
+from tumorboard.cases.agenda import versions as agenda_versions
 from tumorboard.cases.documents import DocumentStore, add_document, download_name
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
     DocumentForm,
+    EditCaseForm,
     MoveCaseForm,
     OrderForm,
     PresenterForm,
@@ -34,7 +36,7 @@ from tumorboard.cases.forms import (
     RegisterCaseForm,
     StatusForm,
 )
-from tumorboard.cases.models import Case, CaseDocument
+from tumorboard.cases.models import Case, CaseDocument, CaseStatus
 from tumorboard.cases.pages import log_list_access
 from tumorboard.cases.permissions import CaseAccess, authorize_case, case_access, sees_board_patients
 from tumorboard.clock import BERLIN
@@ -283,6 +285,10 @@ def _render_case(
         move_form=move,
         presenter_form=presenter,
         withdraw_form=forms.get("withdraw") or ReasonForm(formdata=None),
+        edit_form=forms.get("edit") or _edit_form(case),
+        can_edit=_can_edit(case),
+        frozen=bool(agenda_versions(db(), case.session)),
+        error_form=next(iter(forms), None),
         status_form=StatusForm(formdata=None),
         document_form=forms.get("document") or DocumentForm(formdata=None),
         imaging=imaging.get(case.id),
@@ -291,6 +297,54 @@ def _render_case(
         can_upload=_can_upload(case),
         late_deadline=conf.registration_deadline(case.session),
     ), status
+
+
+def _edit_form(case: Case) -> EditCaseForm:
+    return EditCaseForm(
+        formdata=None,
+        **{name: getattr(case, name) for name in cases.EDITABLE if name != "conference_type"},
+        conference_type=case.conference_type.value,
+    )
+
+
+def _can_edit(case: Case) -> bool:
+    """The edit form is shown to the registrant and the coordination (the service decides about frozen agendas)."""
+    user = current_user()
+    active = case.status in (CaseStatus.REGISTERED, CaseStatus.COMPLETE)
+    return active and (can_manage_case_list(user) or user.id == case.registered_by_id)
+
+
+@bp.route("/cases/<int:case_id>/edit", methods=["POST"])
+@requires(can_register_case)
+def edit(case_id: int) -> Page:
+    case = cases.get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
+    form = EditCaseForm()
+    if not form.validate_on_submit():
+        return _render_case(case, error=_("Bitte die markierten Felder prüfen."), status=422, forms={"edit": form})
+    data = cases.CaseInput(
+        icd10_code=form.icd10_code.data or "",
+        icd10_text=form.icd10_text.data or "",
+        conference_type=form.conference_type.data or "",
+        question=form.question.data or "",
+        icdo_morphology=form.icdo_morphology.data,
+        tnm=form.tnm.data,
+        ecog=form.ecog.data,
+        accession_number=form.accession_number.data,
+        imaging_expected=bool(form.imaging_expected.data),
+    )
+    try:
+        cases.edit_case(
+            db(), case, data, editor=current_user(), reason=form.reason.data,
+            frozen=bool(agenda_versions(db(), case.session)), at=now(), actor=current_actor(),
+        )  # fmt: skip
+    except TumorboardError as err:
+        db().rollback()
+        case = cases.get_case(db(), case_id)
+        return _render_case(case, error=message(err), status=status_of(err), forms={"edit": form})
+    db().commit()
+    flash(_("Fall gespeichert."), "success")
+    return redirect(url_for("cases.detail", case_id=case.id), 303)
 
 
 def _can_upload(case: Case) -> bool:

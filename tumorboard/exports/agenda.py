@@ -35,6 +35,7 @@ CHANGE_LABELS: dict[AgendaChange, str] = {
     AgendaChange.MOVED_IN: N_("hierher verlegt"),
     AgendaChange.MOVED_OUT: N_("verlegt nach"),
     AgendaChange.WITHDRAWN: N_("zurückgezogen"),
+    AgendaChange.EDITED: N_("geändert"),
 }
 
 
