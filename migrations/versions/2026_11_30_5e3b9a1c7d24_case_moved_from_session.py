@@ -1,4 +1,5 @@
-"""issue 13: the session a case was on before its last move; a participant may leave and return (two rows)
+"""issue 13: the session a case was on before its last move; a participant may leave and return (two rows);
+a study can be rejected in the triage
 
 Revision ID: 5e3b9a1c7d24
 Revises: c4a81e5d9f02
@@ -28,9 +29,15 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("attendance", schema=None) as batch_op:
         batch_op.drop_index("uq_attendance_session_user")
+    with op.batch_alter_table("imaging_study", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("rejected_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("reject_reason", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("imaging_study", schema=None) as batch_op:
+        batch_op.drop_column("reject_reason")
+        batch_op.drop_column("rejected_at")
     # fails if someone left and returned in a session (two rows for one account): the old schema cannot hold that
     with op.batch_alter_table("attendance", schema=None) as batch_op:
         batch_op.create_index("uq_attendance_session_user", ["session_id", "user_id"], unique=True)

@@ -248,3 +248,37 @@ def test_case_list_checklist_sees_complete_imaging(runtime, client, inbox, demo)
     page = client.get(f"/sessions/{case.session_id}").text
     assert "✓ Bildgebung eingegangen" in page and "✗ Bildgebung eingegangen" not in page
     assert "✓ Bildgebung eingegangen" in client.get(f"/cases/{case.id}").text  # the case page agrees
+
+
+def test_a_wrong_case_number_is_a_message_at_the_study_not_a_404_page(client, inbox, demo):
+    """Issue 13."""
+    _, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/assign", {"case_id": "999999"})
+    assert status == 200 and "Einen Fall mit dieser Nummer gibt es nicht." in page
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).case_id is None
+
+
+def test_a_study_sent_by_mistake_is_rejected_kept_audited_and_purged_with_the_retention_rule(
+    runtime, client, inbox, demo
+):
+    """Issue 13: out of the inbox, still on record, purged ``retention_days`` after the rejection."""
+    _, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": ""})
+    assert status == 200 and "Bitte einen Grund angeben, warum die Studie abgelehnt wird." in page
+    status, page = post_form(
+        client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": "Falscher Patient vom Partner"}
+    )
+    assert status == 200 and "Studie abgelehnt" in page
+    assert "Mueller, Juergen" not in client.get("/imaging/triage").text
+    demo.expire_all()
+    row = demo.get(ImagingStudy, study.id)
+    assert row is not None and row.rejected_at is not None and row.reject_reason == "Falscher Patient vom Partner"
+    ev = demo.scalars(select(AuditEvent).where(AuditEvent.tag == "imaging:study:reject")).one()
+    assert ev.reason == "Falscher Patient vom Partner"
+    days = runtime.imaging.retention_days
+    assert jobs.purge_studies(demo, now=NOW + dt.timedelta(days=days - 1), retention_days=days, actor=CLI) == []
+    assert jobs.purge_studies(demo, now=NOW + dt.timedelta(days=days + 1), retention_days=days, actor=CLI)
+    assert demo.get(ImagingStudy, study.id).state.value == "purged"

@@ -126,6 +126,7 @@ def _data(endpoint: str, ids: dict[str, int]) -> dict[str, object]:
         "attendance.check_in_self": {"mode": "in_person"},
         "attendance.correct": {"mode": "in_person", "reason": ""},  # 422 once permitted: a reason is required
         "attendance.undo": {"reason": ""},
+        "imaging.reject": {"reason": ""},  # permitted, then refused for the missing reason (flash, redirect)
         "cases.edit": {"icd10_code": "C50.4", "icd10_text": "Mamma", "conference_type": "praeth",
                        "question": "Matrix: Frage an die Konferenz?"},
         "protocol.sign": {"password": DEMO_PASSWORD},
@@ -240,6 +241,7 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("imaging.assign", "POST"):                 "401/401 403/403 403/403 302/302 403/403 302/302",
     ("imaging.preview", "GET"):                 "302/302 200/403 403/200 200/200 200/200 403/403",
     ("imaging.triage", "GET"):                  "302/302 403/403 403/403 200/200 403/403 200/200",
+    ("imaging.reject", "POST"):                 "401/401 403/403 403/403 302/302 403/403 302/302",
     ("imaging.unassign", "POST"):               "401/401 403/403 403/403 302/302 403/403 302/302",
     # DICOM E-Mail quarantine: coordination (404: allowed, no such mail); the raw mail: admin only
     ("mail.discard", "POST"):                   "401/401 403/403 403/403 404/404 403/403 404/404",

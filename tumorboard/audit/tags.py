@@ -67,6 +67,7 @@ class Tag(enum.StrEnum):
     IMAGING_STUDY_COMPLETE = "imaging:study:complete"
     IMAGING_STUDY_PURGE = "imaging:study:purge"
     IMAGING_STUDY_RECEIVE = "imaging:study:receive"
+    IMAGING_STUDY_REJECT = "imaging:study:reject"
     IMAGING_STUDY_REOPEN = "imaging:study:reopen"
     IMAGING_STUDY_UNASSIGN = "imaging:study:unassign"
 
@@ -181,6 +182,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.IMAGING_STORE_RECONCILE: N_("Bildspeicher beim Start abgeglichen"),
     Tag.IMAGING_STUDY_ASSIGN: N_("Bildgebung einem Fall zugeordnet"),
     Tag.IMAGING_STUDY_COMPLETE: N_("Bildgebung vollständig"),
+    Tag.IMAGING_STUDY_REJECT: N_("Studie im Bildeingang abgelehnt (irrtümlich gesendet)"),
     Tag.IMAGING_STUDY_PURGE: N_("Bildgebung gelöscht"),
     Tag.IMAGING_STUDY_RECEIVE: N_("Bildgebung empfangen"),
     Tag.IMAGING_STUDY_REOPEN: N_("Bildgebung wieder im Empfang"),

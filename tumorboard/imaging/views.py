@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
-from wtforms import IntegerField
-from wtforms.validators import InputRequired
+from wtforms import IntegerField, StringField
+from wtforms.validators import InputRequired, Length
 
 from tumorboard.access.services import log_access
 from tumorboard.audit.tags import SubjectType, Tag
@@ -61,8 +61,9 @@ def assign(study_id: int) -> Page:
         flash(_("Bitte einen Fall wählen."), "error")
         return redirect(url_for("imaging.triage"))
     case = db().get(Case, form.case_id.data)
-    if case is None:
-        raise NotFound(N_("Diesen Fall gibt es nicht."))
+    if case is None:  # issue 13: a message at the study, not a 404 page
+        flash(_("Einen Fall mit dieser Nummer gibt es nicht."), "error")
+        return redirect(url_for("imaging.triage") + f"#studie-{study.id}")
     try:
         matching.assign_study(db(), study, case, at=now(), actor=current_actor())
     except TumorboardError as err:
@@ -71,6 +72,28 @@ def assign(study_id: int) -> Page:
         return redirect(url_for("imaging.triage"))
     db().commit()
     flash(_("Studie dem Fall zugeordnet."), "success")
+    return redirect(url_for("imaging.triage"))
+
+
+class RejectForm(BaseForm):
+    reason = StringField(validators=[Length(max=1000)])
+
+
+@bp.route("/studies/<int:study_id>/reject", methods=["POST"])
+@requires(can_triage_imaging)
+def reject(study_id: int) -> Page:
+    study = services.get_study(db(), study_id)
+    form = RejectForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        matching.reject_study(db(), study, reason=form.reason.data, at=now(), actor=current_actor())
+    except TumorboardError as err:
+        db().rollback()
+        flash(message(err), "error")
+        return redirect(url_for("imaging.triage") + f"#studie-{study_id}")
+    db().commit()
+    flash(_("Studie abgelehnt; sie ist aus dem Eingang und wird nach der Aufbewahrungsfrist gelöscht."), "success")
     return redirect(url_for("imaging.triage"))
 
 
