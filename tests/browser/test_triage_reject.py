@@ -1,6 +1,6 @@
-"""Issue 13 in the browser: in the triage inbox the coordinator assigns a study to its suggested case, gets a
-message at the study for a case number that does not exist, and rejects a study sent by mistake (with a reason);
-both leave the inbox."""
+"""Issue 13 in the browser: in the triage inbox the coordinator finds a study's case by searching (birth date),
+gets a message at the study for a case number that does not exist, and rejects a study sent by mistake (with a
+reason); both leave the inbox."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def test_assign_and_reject_in_the_triage(page: Page, live_server: LiveServer, ar
     page.goto("/imaging/triage")
 
     wrong = page.locator(f"#studie-{wrong_id}")
+    wrong.get_by_text("Zuordnen über die Fallnummer").click()
     wrong.get_by_label("Fall-Nr.").fill("987654")
     wrong.get_by_role("button", name="Zuordnen", exact=True).click()
     expect(page.locator(".flash.error")).to_contain_text("Einen Fall mit dieser Nummer gibt es nicht.")
@@ -58,8 +59,16 @@ def test_assign_and_reject_in_the_triage(page: Page, live_server: LiveServer, ar
     expect(page.get_by_role("status").first).to_contain_text("Studie abgelehnt")
     expect(page.locator(f"#studie-{wrong_id}")).to_have_count(0)
 
+    # found by searching, not by an internal number
     match = page.locator(f"#studie-{match_id}")
-    match.locator("li", has_text="Sonnenschein, Theodor").get_by_role("button", name="Diesem Fall zuordnen").click()
+    match.get_by_label("Fall suchen").fill("Irrtum")
+    match.get_by_role("button", name="Suchen").click()
+    expect(page.locator(f"#studie-{match_id} .search-results")).to_contain_text("Kein angemeldeter Fall passt")
+    match = page.locator(f"#studie-{match_id}")
+    match.get_by_label("Fall suchen").fill("09.09.1949")
+    match.get_by_role("button", name="Suchen").click()
+    results = page.locator(f"#studie-{match_id} .search-results")
+    results.locator("li", has_text="Sonnenschein, Theodor").get_by_role("button", name="Diesem Fall zuordnen").click()
     expect(page.get_by_role("status").first).to_contain_text("Studie dem Fall zugeordnet.")
     expect(page.locator(f"#studie-{match_id}")).to_have_count(0)
     page.screenshot(path=artifacts / "i13-triage-after.png", full_page=True)

@@ -282,3 +282,17 @@ def test_a_study_sent_by_mistake_is_rejected_kept_audited_and_purged_with_the_re
     assert jobs.purge_studies(demo, now=NOW + dt.timedelta(days=days - 1), retention_days=days, actor=CLI) == []
     assert jobs.purge_studies(demo, now=NOW + dt.timedelta(days=days + 1), retention_days=days, actor=CLI)
     assert demo.get(ImagingStudy, study.id).state.value == "purged"
+
+
+def test_the_case_is_found_by_name_or_birth_date_by_post_and_the_access_is_logged(client, inbox, demo):
+    """Issue 13: no internal number needed; the query never travels in a URL."""
+    case, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/search", {"q": "14.03.1958"})
+    assert status == 200
+    results = page.split('class="search-results"', 1)[1].split("</div>", 1)[0]
+    assert "Müller, Jürgen" in results and f'value="{case.id}"' in results
+    logged = demo.scalars(select(AuditEvent).where(AuditEvent.tag == "imaging:triage:view")).all()
+    assert any(case.id in (ev.after or {}).get("case_ids", []) for ev in logged)
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/search", {"q": "Niemand"})
+    assert "Kein angemeldeter Fall passt zu „Niemand“." in page

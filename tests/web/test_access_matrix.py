@@ -242,6 +242,7 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("imaging.preview", "GET"):                 "302/302 200/403 403/200 200/200 200/200 403/403",
     ("imaging.triage", "GET"):                  "302/302 403/403 403/403 200/200 403/403 200/200",
     ("imaging.reject", "POST"):                 "401/401 403/403 403/403 302/302 403/403 302/302",
+    ("imaging.search_cases", "POST"):           "401/401 403/403 403/403 200/200 403/403 200/200",
     ("imaging.unassign", "POST"):               "401/401 403/403 403/403 302/302 403/403 302/302",
     # DICOM E-Mail quarantine: coordination (404: allowed, no such mail); the raw mail: admin only
     ("mail.discard", "POST"):                   "401/401 403/403 403/403 404/404 403/403 404/404",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 from wtforms import IntegerField, StringField
@@ -10,14 +10,17 @@ from wtforms.validators import InputRequired, Length
 
 from tumorboard.access.services import log_access
 from tumorboard.audit.tags import SubjectType, Tag
+from tumorboard.auth.forms import EmptyForm
 from tumorboard.auth.permissions import can_read_cases, can_triage_imaging
-from tumorboard.cases.models import Case
+from tumorboard.cases.models import Case, CaseStatus
 from tumorboard.cases.permissions import authorize_case
+from tumorboard.cases.services import cases_of_patients
 from tumorboard.errors import NotFound, PermissionDenied, TumorboardError
 from tumorboard.forms import BaseForm
 from tumorboard.i18n import N_
 from tumorboard.imaging import matching, services
 from tumorboard.imaging.previews import preview_file_name
+from tumorboard.patients.services import search_patients
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -38,9 +41,13 @@ class UnassignForm(BaseForm):
 @bp.route("/triage")
 @requires(can_triage_imaging)
 def triage() -> Page:
+    return _render_triage()
+
+
+def _render_triage(*, search_study: int | None = None, query: str = "", found: list[Case] | None = None) -> Page:
     studies = matching.triage_inbox(db())
-    case_ids = {s["case_id"] for st in studies for s in st.suggestions}
-    if studies:  # the inbox shows patient data of the studies and of the suggested cases
+    case_ids = {s["case_id"] for st in studies for s in st.suggestions} | {c.id for c in found or []}
+    if studies:  # the inbox shows patient data of the studies, the suggested cases and the cases searched for
         log_access(db(), tag=Tag.IMAGING_TRIAGE_VIEW, subject_type=SubjectType.INBOX, subject_id="-",
                    case_ids=sorted(case_ids), at=now(), actor=current_actor())  # fmt: skip
         db().commit()
@@ -49,7 +56,25 @@ def triage() -> Page:
         studies=studies,
         cases=matching.cases_by_id(db(), case_ids),
         form=AssignForm(),
+        search_study=search_study,
+        query=query,
+        found=found or [],
     )
+
+
+@bp.route("/studies/<int:study_id>/search", methods=["POST"])
+@requires(can_triage_imaging)
+def search_cases(study_id: int) -> Page:
+    """Find the case for a study by name, birth date or patient number instead of an internal number (issue 13).
+    POST, so that no name lands in a URL; results show at the study."""
+    study = services.get_study(db(), study_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    query = (request.form.get("q") or "").strip()[:100]
+    patients = list(search_patients(db(), query)) if len(query) >= 2 else []
+    found = [c for c in cases_of_patients(db(), [p.id for p in patients])
+             if c.status in (CaseStatus.REGISTERED, CaseStatus.COMPLETE)]  # fmt: skip
+    return _render_triage(search_study=study.id, query=query, found=found)
 
 
 @bp.route("/studies/<int:study_id>/assign", methods=["POST"])
