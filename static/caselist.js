@@ -12,7 +12,19 @@
     rows.forEach(function (row, i) { row.querySelector("td.num").textContent = String(i + 1); ids.push(row.dataset.case); });
     input.value = ids.join(",");
     save.hidden = false;
+    dirty = true;
+    var note = document.getElementById("order-unsaved");
+    if (note) { note.hidden = false; }
   }
+  // issue 13: an unsaved drag order is not lost without a warning
+  var dirty = false;
+  var form = document.getElementById("order-form");
+  if (form) { form.addEventListener("submit", function () { dirty = false; }); }
+  window.addEventListener("beforeunload", function (e) {
+    if (!dirty) { return; }
+    e.preventDefault();
+    e.returnValue = form ? form.dataset.unsaved : "";
+  });
   table.addEventListener("dragstart", function (e) {
     dragged = e.target.closest("tr[data-case]");
     if (!dragged) { return; }

@@ -40,6 +40,7 @@ def test_coordinator_cancels_a_session(page: Page, artifacts: Path) -> None:
 
     expect(page.get_by_role("heading", name=f"Sitzung Viszeral, {when}")).to_be_visible()
     page.get_by_label("Grund der Absage", exact=True).fill(REASON)
+    page.get_by_label("Auf der abgesagten Sitzung belassen").check()  # the demo session has cases (issue 13)
     page.get_by_role("button", name="Absagen", exact=True).click()
 
     expect(page.get_by_role("status")).to_contain_text("Sitzung abgesagt.")

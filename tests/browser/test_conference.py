@@ -119,7 +119,7 @@ def check_in(page: Page, who: str, *, video: bool = False, stands_in: tuple[str,
     form.get_by_label("Video" if video else "vor Ort", exact=True).check()
     if stands_in:
         form.get_by_label("vertritt (Name)").fill(stands_in[0])
-        form.get_by_label("vertritt (Fachrichtung)").fill(stands_in[1])
+        form.get_by_label("vertritt (Fachrichtung)").select_option(stands_in[1])  # the list, issue 13
     form.get_by_role("button", name="Einchecken", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Eingecheckt.")
     expect(page.locator(f'tr[data-name="{who}"]')).to_be_visible()

@@ -128,14 +128,17 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
             assert load_demo(session, at=now, actor=CLI, horizon_weeks=4)
             board = make_board(session, now, name="TLS-Testkonferenz", short_name="TLS",
                                quorum=[QuorumSpec(QuorumKind.ALL_OF, ("Radiologie",))])  # fmt: skip
-            start = (now + dt.timedelta(minutes=10)).astimezone(BERLIN).replace(second=0, microsecond=0)
-            cs = add_extra_session(session, board, day=start.date(), start=start.time(), at=now, actor=CLI)
+            # issue 13: a protocol is signed only once its session has begun, so the session started 5 minutes ago
+            # (planned and registered an hour earlier)
+            before = now - dt.timedelta(hours=1)
+            start = (now - dt.timedelta(minutes=5)).astimezone(BERLIN).replace(second=0, microsecond=0)
+            cs = add_extra_session(session, board, day=start.date(), start=start.time(), at=before, actor=CLI)
             coordinator = session.scalar(select(User).where(User.username == "koordination"))
             berger = session.scalar(select(User).where(User.username == "dr.berger"))
             assert coordinator is not None and berger is not None
             # issue 10: she signs as the board's moderator, checked in herself
             set_member(session, board, berger, BoardRole.MODERATOR, at=now, actor=CLI)
-            register(session, board, at=now, by=coordinator, target=cs, question="Resektion oder Bestrahlung?")
+            register(session, board, at=before, by=coordinator, target=cs, question="Resektion oder Bestrahlung?")
             session.commit()
             session_id = cs.id
     finally:

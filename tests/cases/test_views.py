@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -281,3 +282,33 @@ def test_search_and_my_cases(client, demo):
     assert "Großmann, Jürgen" in page and "Lunge" in page
     assert "Großmann, Jürgen" in search(client, "12.04.1961")
     assert "Großmann, Jürgen" in client.get("/my").text
+
+
+def test_errors_of_the_question_and_the_patient_show_at_once_next_to_their_fields(client, demo):
+    """Issue 13: "Fragestellung" is marked required and its error comes with the others, not after them."""
+    login(client, "koordination")
+    page = client.get("/cases/new").text
+    question_label = page.split('name="question"', 1)[0].rsplit("<label>", 1)[1]
+    assert 'class="required"' in question_label
+    before = _counts(demo)
+    response = client.post("/cases/new", data=_form(client, _board(demo, "Lunge"), question="", family_name=""))
+    assert response.status_code == 422
+    field_error = r"\s*(?:<small>[^<]*</small>\s*)?<span class=\"field-error\">"
+    textarea = r'name="(\w+)"[^<]*</textarea>' + field_error
+    other = r'name="(\w+)"[^>]*>' + field_error
+    named = {a or b for a, b in re.findall(f"{textarea}|{other}", response.text)}
+    assert {"question", "family_name"} <= named, named
+    assert _counts(demo) == before
+
+
+def test_a_session_of_another_board_gets_its_own_message_not_an_invalid_choice(client, demo):
+    """Issue 13: the coordinator changed the board after choosing a session of the first one."""
+    login(client, "koordination")
+    lunge, gyn = _board(demo, "Lunge"), _board(demo, "Gyn")
+    page = client.get(f"/cases/new?board={lunge.id}").text
+    gyn_session = re.search(rf'<option data-board="{gyn.id}" hidden value="(\d+)"', page)
+    assert gyn_session, "every board's sessions are in the list, the other boards' hidden"
+    response = client.post("/cases/new", data=_form(client, lunge, session=gyn_session.group(1)))
+    assert response.status_code == 422
+    assert "Die Sitzung gehört zu einer anderen Konferenz." in response.text
+    assert "Keine gültige Auswahl" not in response.text

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from tests.conftest import csrf_from, login, post_form
 from tumorboard.audit.models import AuditEvent
 from tumorboard.auth.models import User
+from tumorboard.cases import services as cases_services
+from tumorboard.cases.models import Case
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 
 
@@ -73,7 +75,10 @@ def test_cancel_in_the_ui_reaches_the_feed_with_same_uid_and_higher_sequence(cli
     before = _event_for(client.get(f"/feeds/{token}/boards/{cs.board_id}.ics").data, cs.uid)
     assert before["STATUS"] == "CONFIRMED"
     status, page = post_form(
-        client, f"/sessions/{cs.id}", f"/sessions/{cs.id}/cancel", {"reason": "Jahrestagung der Fachgesellschaft"}
+        client,
+        f"/sessions/{cs.id}",
+        f"/sessions/{cs.id}/cancel",
+        {"reason": "Jahrestagung der Fachgesellschaft", "cases": "keep"},
     )
     assert status == 200 and "abgesagt" in page and "Jahrestagung der Fachgesellschaft" in page
     client.post("/logout", data={"csrf_token": csrf_from(page)})
@@ -83,6 +88,39 @@ def test_cancel_in_the_ui_reaches_the_feed_with_same_uid_and_higher_sequence(cli
     assert after["STATUS"] == "CANCELLED"
     assert after["SEQUENCE"] > before["SEQUENCE"]
     assert _event_for(client.get(f"/feeds/{token}/all.ics").data, cs.uid)["STATUS"] == "CANCELLED"
+
+
+def test_cancel_with_cases_asks_next_to_its_form_then_moves_them_to_the_next_session(client, demo):
+    login(client, "koordination")
+    cs = next(
+        s
+        for s in demo.scalars(
+            select(ConferenceSession)
+            .where(ConferenceSession.status == SessionStatus.PLANNED)
+            .order_by(ConferenceSession.starts_at)
+        )
+        if len(cases_services.movable_cases(demo, s)) >= 2
+    )
+    ids = [c.id for c in cases_services.movable_cases(demo, cs)]
+    page = client.get(f"/sessions/{cs.id}").text
+    assert "Was geschieht mit ihnen?" in page or "Was geschieht mit ihm?" in page
+    count = _audit_count(demo)
+    response = client.post(f"/sessions/{cs.id}/cancel", data={"csrf_token": csrf_from(page), "reason": "Kongress"})
+    assert response.status_code == 422
+    form = response.text.split('id="cancel-form"', 1)[1].split("</form>", 1)[0]
+    assert "Bitte wählen, was mit ihnen geschieht." in form
+    demo.expire_all()
+    assert cs.status is SessionStatus.PLANNED and _audit_count(demo) == count
+    status, page = post_form(
+        client, f"/sessions/{cs.id}", f"/sessions/{cs.id}/cancel", {"reason": "Kongress", "cases": "next"}
+    )
+    assert status == 200 and "Sitzung abgesagt." in page
+    demo.expire_all()
+    moved = [demo.get(Case, i) for i in ids]
+    assert {c.moved_from_session_id for c in moved} == {cs.id}
+    assert {c.session_id for c in moved} != {cs.id}
+    case_page = client.get(f"/cases/{ids[0]}").text
+    assert "Sitzung abgesagt – verschoben auf" in case_page
 
 
 def _event_for(body: bytes, uid: str):
@@ -126,7 +164,7 @@ def test_move_and_extra_session(client, demo):
         client,
         f"/sessions/{cs.id}",
         f"/sessions/{cs.id}/move",
-        {"date": "2026-11-26", "start": "08:00", "duration_minutes": "45", "reason": "Raum belegt"},
+        {"date": "2026-11-26", "start": "08:00", "duration_minutes": "45", "reason": "Raum belegt", "cases": "keep"},
     )
     assert status == 200 and "Sitzung verschoben." in page and "Raum belegt" in page
     demo.refresh(cs)
@@ -262,3 +300,24 @@ def test_session_page_tells_the_two_half_past_twos_apart(client, demo):
     page = client.get(f"/sessions/{cs.id}").text
     assert "So., 31.10.2027, 02:30 MESZ – 02:30 MEZ Uhr" in page
     assert "02:30 – 02:30" not in page
+
+
+def test_board_page_says_its_rhythm_in_words_and_the_deadline_in_proper_german(client, demo):
+    """Issue 13: no raw RRULE, no weekday of the series start, no "Arbeitstag(e)"."""
+    login(client, "koordination")
+    board = demo.scalar(select(Board).where(Board.short_name == "Viszeral"))
+    page = client.get(f"/boards/{board.id}").text
+    rhythm = page.split('id="board-rhythm">', 1)[1].split("</dd>", 1)[0]
+    assert "dienstags" in rhythm and "15:15–16:15 Uhr" in rhythm
+    assert "FREQ=" not in page and "Arbeitstag(e)" not in page
+    assert "1 Arbeitstag vorher" in page
+
+
+def test_arrows_say_what_they_did_next_to_the_case_list(client, demo):
+    login(client, "koordination")
+    cs = _first_planned(demo, "Viszeral")
+    second = cases_services.session_cases(demo, cs)[1]
+    page = client.get(f"/sessions/{cs.id}").text
+    response = client.post(f"/cases/{second.id}/up", data={"csrf_token": csrf_from(page)}, follow_redirects=True)
+    section = response.text.split('<section id="faelle">', 1)[1]
+    assert "Fall nach oben verschoben." in section.split("</h2>", 1)[1].split("<table", 1)[0]

@@ -157,7 +157,7 @@ def test_csv_opened_as_text_neutralizes_formula_name(db_session, clock, session_
     text = raw.decode("utf-8")
     assert "\r\n" in text and text.count("\n") == text.count("\r\n")
     lines = text.lstrip("\ufeff").split("\r\n")
-    assert lines[0].startswith("Nr.;Patient;Geburtsdatum;ICD-10;Diagnose;Typ;Fragestellung")
+    assert lines[0].startswith("Nr.;Patient;Geburtsdatum;ICD-10;Diagnose;TNM;ECOG;Art;Fragestellung")  # issue 13
     line = next(line for line in lines if "HYPERLINK" in line)
     assert line.startswith("4;'=HYPERLINK(1), Eve;")
     assert ";=" not in text  # no cell anywhere starts with a formula

@@ -266,3 +266,51 @@ def test_triage_shows_a_study_under_a_generated_key_with_a_note_and_the_value_re
     assert f"vom Server vergebenen Schlüssel gespeichert ({broken.study_uid})" in page
     assert broken.study_uid.startswith("2.25.") and "<b>x</b>" not in page
     assert "Serie 1: Series Instance UID ungültig (empfangen: „Serie-A“), gespeichert unter dem Schlüssel 2.25." in page
+
+
+def test_a_wrong_case_number_is_a_message_at_the_study_not_a_404_page(client, inbox, demo):
+    """Issue 13."""
+    _, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/assign", {"case_id": "999999"})
+    assert status == 200 and "Einen Fall mit dieser Nummer gibt es nicht." in page
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).case_id is None
+
+
+def test_a_study_sent_by_mistake_is_rejected_kept_audited_and_purged_with_the_retention_rule(
+    runtime, client, inbox, demo
+):
+    """Issue 13: out of the inbox, still on record, purged ``retention_days`` after the rejection."""
+    _, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": ""})
+    assert status == 200 and "Bitte einen Grund angeben, warum die Studie abgelehnt wird." in page
+    status, page = post_form(
+        client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": "Falscher Patient vom Partner"}
+    )
+    assert status == 200 and "Studie abgelehnt" in page
+    assert "Mueller, Juergen" not in client.get("/imaging/triage").text
+    demo.expire_all()
+    row = demo.get(ImagingStudy, study.id)
+    assert row is not None and row.rejected_at is not None and row.reject_reason == "Falscher Patient vom Partner"
+    ev = demo.scalars(select(AuditEvent).where(AuditEvent.tag == "imaging:study:reject")).one()
+    assert ev.reason == "Falscher Patient vom Partner"
+    days = runtime.imaging.retention_days
+    assert jobs.purge_studies(demo, now=NOW + dt.timedelta(days=days - 1), retention_days=days, actor=CLI) == []
+    assert jobs.purge_studies(demo, now=NOW + dt.timedelta(days=days + 1), retention_days=days, actor=CLI)
+    assert demo.get(ImagingStudy, study.id).state.value == "purged"
+
+
+def test_the_case_is_found_by_name_or_birth_date_by_post_and_the_access_is_logged(client, inbox, demo):
+    """Issue 13: no internal number needed; the query never travels in a URL."""
+    case, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/search", {"q": "14.03.1958"})
+    assert status == 200
+    results = page.split('class="search-results"', 1)[1].split("</div>", 1)[0]
+    assert "Müller, Jürgen" in results and f'value="{case.id}"' in results
+    logged = demo.scalars(select(AuditEvent).where(AuditEvent.tag == "imaging:triage:view")).all()
+    assert any(case.id in (ev.after or {}).get("case_ids", []) for ev in logged)
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/search", {"q": "Niemand"})
+    assert "Kein angemeldeter Fall passt zu „Niemand“." in page

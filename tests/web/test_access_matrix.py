@@ -124,6 +124,11 @@ def _data(endpoint: str, ids: dict[str, int]) -> dict[str, object]:
         "attendance.check_in_external": {"name": "Dr. Erfunden", "institution": "Nirgendwo", "discipline": "Pathologie",
                                          "mode": "video"},
         "attendance.check_in_self": {"mode": "in_person"},
+        "attendance.correct": {"mode": "in_person", "reason": ""},  # 422 once permitted: a reason is required
+        "attendance.undo": {"reason": ""},
+        "imaging.reject": {"reason": ""},  # permitted, then refused for the missing reason (flash, redirect)
+        "cases.edit": {"icd10_code": "C50.4", "icd10_text": "Mamma", "conference_type": "praeth",
+                       "question": "Matrix: Frage an die Konferenz?"},
         "protocol.sign": {"password": DEMO_PASSWORD},
         "protocol.record": {**rec, "quorum_reason": "Test der Matrix"},
         "protocol.amend": {**rec, "reason": "Korrektur", "password": DEMO_PASSWORD},
@@ -183,6 +188,9 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("attendance.cme_pdf", "GET"):              "302/302 200/403 403/200 200/200 200/200 200/200",
     # 422: own departure allowed (not before arrival)
     ("attendance.leave", "POST"):               "401/401 422/403 403/422 422/422 403/403 403/403",
+    # correct/undo a check-in: coordinator or the board's moderation (422: permitted, the reason is missing)
+    ("attendance.correct", "POST"):             "401/401 403/403 403/403 422/422 403/403 403/403",
+    ("attendance.undo", "POST"):                "401/401 403/403 403/403 422/422 403/403 403/403",
     ("attendance.live", "GET"):                 "302/302 200/200 200/200 200/200 200/200 200/200",
     ("attendance.quorum_fragment", "GET"):      "302/302 200/200 200/200 200/200 200/200 200/200",
     ("audit.log", "GET"):                       "302/302 403/403 403/403 403/403 200/200 200/200",
@@ -195,6 +203,8 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("calendar.renew", "POST"):                 "401/401 303/303 303/303 303/303 303/303 303/303",
     ("calendar.revoke", "POST"):                "401/401 303/303 303/303 303/303 303/303 303/303",
     ("calendar.subscription", "GET"):           "302/302 200/200 200/200 200/200 200/200 200/200",
+    # editing a case: its registrant (not the one here) or the coordination
+    ("cases.edit", "POST"):                     "401/401 403/403 403/403 303/303 403/403 403/403",
     # names: coordinator and members
     ("cases.agenda_csv", "GET"):                "302/302 200/403 403/200 200/200 403/403 403/403",
     ("cases.agenda_pdf", "GET"):                "302/302 200/403 403/200 200/200 403/403 403/403",
@@ -232,6 +242,8 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("imaging.assign", "POST"):                 "401/401 403/403 403/403 302/302 403/403 302/302",
     ("imaging.preview", "GET"):                 "302/302 200/403 403/200 200/200 200/200 403/403",
     ("imaging.triage", "GET"):                  "302/302 403/403 403/403 200/200 403/403 200/200",
+    ("imaging.reject", "POST"):                 "401/401 403/403 403/403 302/302 403/403 302/302",
+    ("imaging.search_cases", "POST"):           "401/401 403/403 403/403 200/200 403/403 200/200",
     ("imaging.unassign", "POST"):               "401/401 403/403 403/403 302/302 403/403 302/302",
     # DICOM E-Mail quarantine: coordination (404: allowed, no such mail); the raw mail: admin only
     ("mail.discard", "POST"):                   "401/401 403/403 403/403 404/404 403/403 404/404",

@@ -29,8 +29,8 @@ class Attendance(Base):
         CheckConstraint("efn IS NULL OR length(efn) = 15", name="efn_length"),
         CheckConstraint("(stands_in_for_name IS NULL) = (stands_in_for_discipline IS NULL)", name="stand_in_pair"),
         Index("ix_attendance_session", "session_id"),
-        # one row per account and session: a second check-in of the same person is refused
-        Index("uq_attendance_session_user", "session_id", "user_id", unique=True),
+        # a person who left and came back has a second row (issue 13); the service refuses a second row while the
+        # first is open
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +65,11 @@ class Attendance(Base):
     def counts_for(self) -> str:
         """The discipline this person covers in the quorum (a substitute counts for the one they stand in for)."""
         return self.stands_in_for_discipline or self.discipline
+
+    @property
+    def counts_for_quorum(self) -> bool:
+        """False for a discipline outside the centre's list ("sonstige: …"): it never matches a quorum discipline."""
+        return not self.counts_for.casefold().startswith("sonstige: ")
 
     @property
     def is_external(self) -> bool:

@@ -11,7 +11,14 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance import services as att
-from tumorboard.attendance.forms import CheckInForm, ExternalCheckInForm, LeaveForm, SelfCheckInForm
+from tumorboard.attendance.forms import (
+    CheckInForm,
+    CorrectForm,
+    ExternalCheckInForm,
+    LeaveForm,
+    SelfCheckInForm,
+    UndoForm,
+)
 from tumorboard.attendance.models import Attendance
 from tumorboard.attendance.pages import physicians, render_live
 from tumorboard.audit.tags import SubjectType, Tag
@@ -71,19 +78,35 @@ def quorum_fragment(session_id: int) -> Page:
     return render_template("attendance/_quorum.html", quorum=att.quorum(cs.board, rows, now()), rows=rows, moment=now())
 
 
-def _act(cs: ConferenceSession, key: str, form: Any, action: Any, done: str) -> Page:
+def _act(cs: ConferenceSession, key: str, form: Any, action: Any, done: str, **extra: Any) -> Page:
+    """Validate, run one service call, commit; an error renders the page with the form as submitted. ``action`` may
+    return a warning, flashed after the success message (e.g. a discipline that does not count for the quorum)."""
     if not form.validate_on_submit():
         errors = [str(e) for errs in form.errors.values() for e in errs]
-        return render_live(cs, error=" ".join(errors) or _("Bitte die Eingaben prüfen."), status=422, **{key: form})
+        return render_live(
+            cs, error=" ".join(errors) or _("Bitte die Eingaben prüfen."), status=422, **{key: form}, **extra
+        )
     try:
-        action(form)
+        warning = action(form)
     except TumorboardError as err:
         db().rollback()
         cs = conf.get_session(db(), cs.id)
-        return render_live(cs, error=message(err), status=status_of(err), **{key: form})
+        return render_live(cs, error=message(err), status=status_of(err), **{key: form}, **extra)
     db().commit()
     flash(done, "success")
+    if warning:
+        flash(warning, "warning")
     return redirect(url_for("attendance.live", session_id=cs.id) + "#teilnehmer", 303)
+
+
+def _quorum_warning(row: Attendance) -> str | None:
+    if row.counts_for_quorum:
+        return None
+    text: str = _(
+        "„%(discipline)s“ steht nicht in der Liste der Fachrichtungen und zählt nicht für das Quorum.",
+        discipline=row.counts_for,
+    )
+    return text
 
 
 @bp.route("/sessions/<int:session_id>/attendance", methods=["POST"])
@@ -111,13 +134,15 @@ def check_in(session_id: int) -> Page:
 def check_in_external(session_id: int) -> Page:
     cs = conf.get_session(db(), session_id)
 
-    def action(f: ExternalCheckInForm) -> None:
-        att.check_in(
+    def action(f: ExternalCheckInForm) -> str | None:
+        row = att.check_in(
             db(), cs, user=None, name=f.name.data, institution=f.institution.data, discipline=f.discipline.data,
-            efn=f.efn.data, mode=f.mode.data, arrived_at=at_time(cs, f.arrived_at.data),
+            other_discipline=f.other_discipline.data, efn=f.efn.data, mode=f.mode.data,
+            arrived_at=at_time(cs, f.arrived_at.data),
             stands_in_for_name=f.stands_in_for_name.data, stands_in_for_discipline=f.stands_in_for_discipline.data,
             recorded_by=current_user(), signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
         )  # fmt: skip
+        return _quorum_warning(row)
 
     return _act(cs, "external", ExternalCheckInForm(), action, _("Externe Person eingecheckt."))
 
@@ -148,6 +173,38 @@ def leave(attendance_id: int) -> Page:
                   actor=current_actor())  # fmt: skip
 
     return _act(cs, "leave", LeaveForm(), action, _("Gehen erfasst."))
+
+
+@bp.route("/attendance/<int:attendance_id>/correct", methods=["POST"])
+@requires(can_run_conference)
+def correct(attendance_id: int) -> Page:
+    row = att.get_attendance(db(), attendance_id)  # coordinator or the board's moderation: checked by the service
+    cs = row.session
+
+    def action(f: CorrectForm) -> str | None:
+        att.correct_attendance(
+            db(), row, arrived_at=at_time(cs, f.arrived_at.data), left_at=at_time(cs, f.left_at.data),
+            mode=f.mode.data, discipline=f.discipline.data, other_discipline=f.other_discipline.data,
+            reason=f.reason.data, signed=proto.is_signed(db(), cs), at=now(), actor=current_actor(),
+        )  # fmt: skip
+        return _quorum_warning(row)
+
+    return _act(cs, "correct", CorrectForm(), action, _("Check-in korrigiert."), correct_id=row.id)
+
+
+@bp.route("/attendance/<int:attendance_id>/undo", methods=["POST"])
+@requires(can_run_conference)
+def undo(attendance_id: int) -> Page:
+    row = att.get_attendance(db(), attendance_id)
+    cs = row.session
+
+    def action(f: UndoForm) -> None:
+        att.undo_check_in(
+            db(), row, reason=f.reason.data, signed=proto.is_signed(db(), cs), listed=proto.is_listed(db(), row),
+            at=now(), actor=current_actor(),
+        )  # fmt: skip
+
+    return _act(cs, "undo", UndoForm(), action, _("Check-in zurückgenommen."), undo_id=row.id)
 
 
 # --- exports -------------------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ class Tag(enum.StrEnum):
     """``domain:subject:action``; the member name repeats it (subject left out where it is the domain)."""
 
     ATTENDANCE_CHECK_IN = "attendance:participant:check_in"
+    ATTENDANCE_CORRECT = "attendance:participant:correct"
+    ATTENDANCE_UNDO = "attendance:participant:undo"
     ATTENDANCE_LEAVE = "attendance:participant:leave"
 
     AUTH_FEED_TOKEN_RENEW = "auth:feed_token:renew"  # noqa: S105 (a tag, not a secret)
@@ -41,6 +43,7 @@ class Tag(enum.StrEnum):
     CASE_DOCUMENT_ADD = "case:document:add"
     CASE_DOCUMENT_VIEW = "case:document:view"
     CASE_LIST_REORDER = "case:list:reorder"
+    CASE_EDIT = "case:case:edit"
     CASE_MOVE = "case:case:move"
     CASE_PRESENTER = "case:case:presenter"
     CASE_REGISTER = "case:case:register"
@@ -56,6 +59,7 @@ class Tag(enum.StrEnum):
     CONFERENCE_BOARD_UPDATE = "conference:board:update"
     CONFERENCE_SESSION_ADD = "conference:session:add"
     CONFERENCE_SESSION_CANCEL = "conference:session:cancel"
+    CONFERENCE_SESSION_CASES = "conference:session:cases"
     CONFERENCE_SESSION_GENERATE = "conference:session:generate"
     CONFERENCE_SESSION_MOVE = "conference:session:move"
     CONFERENCE_SESSION_REALIGN = "conference:session:realign"
@@ -67,6 +71,7 @@ class Tag(enum.StrEnum):
     IMAGING_STUDY_COMPLETE = "imaging:study:complete"
     IMAGING_STUDY_PURGE = "imaging:study:purge"
     IMAGING_STUDY_RECEIVE = "imaging:study:receive"
+    IMAGING_STUDY_REJECT = "imaging:study:reject"
     IMAGING_STUDY_REOPEN = "imaging:study:reopen"
     IMAGING_STUDY_UNASSIGN = "imaging:study:unassign"
 
@@ -146,6 +151,8 @@ class SubjectType(enum.StrEnum):
 #: What the audit log shows for a tag (German source string, translated for the reader).
 TAG_LABELS: dict[Tag, str] = {
     Tag.ATTENDANCE_CHECK_IN: N_("Teilnahme eingetragen"),
+    Tag.ATTENDANCE_CORRECT: N_("Check-in korrigiert"),
+    Tag.ATTENDANCE_UNDO: N_("Check-in zurückgenommen"),
     Tag.ATTENDANCE_LEAVE: N_("Teilnahme beendet"),
     Tag.AUTH_FEED_TOKEN_RENEW: N_("Kalender-Link erneuert"),
     Tag.AUTH_FEED_TOKEN_REVOKE: N_("Kalender-Link widerrufen"),
@@ -165,6 +172,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.CASE_DOCUMENT_ADD: N_("Dokument hinzugefügt"),
     Tag.CASE_DOCUMENT_VIEW: N_("Dokument angesehen"),
     Tag.CASE_LIST_REORDER: N_("Fallliste umsortiert"),
+    Tag.CASE_EDIT: N_("Fall bearbeitet"),
     Tag.CASE_MOVE: N_("Fall verlegt"),
     Tag.CASE_PRESENTER: N_("Vorstellende Person geändert"),
     Tag.CASE_REGISTER: N_("Fall angemeldet"),
@@ -175,6 +183,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.CONFERENCE_BOARD_UPDATE: N_("Tumorkonferenz geändert"),
     Tag.CONFERENCE_SESSION_ADD: N_("Zusätzliche Sitzung angelegt"),
     Tag.CONFERENCE_SESSION_CANCEL: N_("Sitzung abgesagt"),
+    Tag.CONFERENCE_SESSION_CASES: N_("Fälle einer abgesagten oder verschobenen Sitzung: Entscheidung"),
     Tag.CONFERENCE_SESSION_GENERATE: N_("Sitzungen der Serie erzeugt"),
     Tag.CONFERENCE_SESSION_MOVE: N_("Sitzung verschoben"),
     Tag.CME_ACCREDITATION_SET: N_("CME-Akkreditierung (VNR, Kategorie, Punkte) gespeichert"),
@@ -186,6 +195,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.IMAGING_STORE_RECONCILE: N_("Bildspeicher beim Start abgeglichen"),
     Tag.IMAGING_STUDY_ASSIGN: N_("Bildgebung einem Fall zugeordnet"),
     Tag.IMAGING_STUDY_COMPLETE: N_("Bildgebung vollständig"),
+    Tag.IMAGING_STUDY_REJECT: N_("Studie im Bildeingang abgelehnt (irrtümlich gesendet)"),
     Tag.IMAGING_STUDY_PURGE: N_("Bildgebung gelöscht"),
     Tag.IMAGING_STUDY_RECEIVE: N_("Bildgebung empfangen"),
     Tag.IMAGING_STUDY_REOPEN: N_("Bildgebung wieder im Empfang"),

@@ -6,8 +6,9 @@ import datetime as dt
 
 from flask import Blueprint, render_template, request
 
+from tumorboard.audit.display import field_label, show
 from tumorboard.audit.services import AuditFilter, list_events
-from tumorboard.audit.tags import subject_label, tag_label
+from tumorboard.audit.tags import SUBJECT_LABELS, subject_label, tag_label
 from tumorboard.auth.permissions import can_read_audit
 from tumorboard.clock import BERLIN
 from tumorboard.web.request_session import db
@@ -51,4 +52,7 @@ def log() -> tuple[str, int]:
         bad_date=bad_date,
         tag_label=tag_label,
         subject_label=subject_label,
+        show=show,
+        field_label=field_label,
+        subject_types=sorted(SUBJECT_LABELS.items(), key=lambda kv: kv[1]),
     ), 422 if bad_date else 200

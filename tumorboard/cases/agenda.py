@@ -8,6 +8,7 @@ version renders exactly as it was sent out.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Sequence
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
+from tumorboard.cases import checklist
 from tumorboard.cases.models import ACTIVE_STATUSES, AgendaVersion, Case, CaseStatus
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
@@ -33,6 +35,7 @@ class AgendaChange(enum.StrEnum):
     MOVED_IN = "moved_in"  #: registered earlier for another session, moved here
     MOVED_OUT = "moved_out"  #: moved to another session (kept, struck through, with the target as note)
     WITHDRAWN = "withdrawn"  #: withdrawn (kept, struck through, with the reason as note)
+    EDITED = "edited"  #: on the list before, its registration edited since (issue 13)
 
     @property
     def gone(self) -> bool:
@@ -54,6 +57,11 @@ class AgendaEntry:
     late: bool
     change: AgendaChange | None  #: None: unchanged since the previous version (or the first version)
     note: str  #: e.g. the target session of a moved-out case
+    #: Issue 13 (absent from versions frozen before; the defaults read them): TNM as registered, ECOG 0–5, and the
+    #: board's checklist items not done when the version was made (imaging has its own column, so not here).
+    tnm: str = ""
+    ecog: int | None = None
+    missing: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,7 +89,19 @@ def _entry(case: Case, number: int | None, change: AgendaChange | None = None, n
         late=case.is_late,
         change=change,
         note=note,
+        tnm=case.tnm or "",
+        ecog=case.ecog,
+        missing=_missing(case),
     )
+
+
+def _missing(case: Case) -> tuple[str, ...]:
+    """The board's checklist items a case has not done yet, imaging left out (the agenda has a column for it)."""
+    session = object_session(case)
+    if session is None:
+        return ()
+    results = checklist.evaluate(case, checklist.items_of(session, case.board), None)
+    return tuple(r.label for r in results if not r.done and r.rule is not checklist.ChecklistRule.IMAGING)
 
 
 def _live_cases(session: Session, cs: ConferenceSession) -> Sequence[Case]:
@@ -105,6 +125,15 @@ def versions(session: Session, cs: ConferenceSession) -> Sequence[AgendaVersion]
     return session.scalars(
         select(AgendaVersion).where(AgendaVersion.session_id == cs.id).order_by(AgendaVersion.version)
     ).all()
+
+
+#: What an edit of a case changes on the printed agenda (versions frozen before issue 13 lack the last three).
+_EDIT_KEYS = ("icd10", "icd10_text", "conference_type", "question", "tnm", "ecog")
+
+
+def _edited(before: dict[str, Any], entry: AgendaEntry) -> bool:
+    now = entry.as_dict()
+    return any(before.get(k, now[k]) != now[k] for k in _EDIT_KEYS)
 
 
 def _comparable(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -154,11 +183,15 @@ def refresh_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime, 
     before: list[dict[str, Any]] = [e for e in previous.snapshot["entries"] if e["number"] is not None]
     before_ids = {e["case_id"] for e in before}
     entries: list[AgendaEntry] = []
+    before_by_id = {e["case_id"]: e for e in before}
     for n, case in enumerate(live, start=1):
         change = None
         if case.id not in before_ids:
             change = AgendaChange.MOVED_IN if case.registered_at <= previous.created_at else AgendaChange.ADDED
-        entries.append(_entry(case, n, change))
+        entry = _entry(case, n, change)
+        if change is None and _edited(before_by_id[case.id], entry):
+            entry = dataclasses.replace(entry, change=AgendaChange.EDITED)
+        entries.append(entry)
     live_ids = {c.id for c in live}
     for gone in before:
         if gone["case_id"] in live_ids:
@@ -171,7 +204,8 @@ def refresh_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime, 
         else:
             target = left.session.local_start.strftime("%d.%m.%Y %H:%M")
             entries.append(_entry(left, None, AgendaChange.MOVED_OUT, f"{left.board.short_name} {target}"))
-    if _comparable([e.as_dict() for e in entries]) == _comparable(before):
+    edited = any(e.change is AgendaChange.EDITED for e in entries)
+    if not edited and _comparable([e.as_dict() for e in entries]) == _comparable(before):
         return None
     return _store(session, cs, entries, version=previous.version + 1, at=at, actor=actor)
 
@@ -187,7 +221,13 @@ def current_agenda(session: Session, cs: ConferenceSession, *, at: dt.datetime) 
 
 def agenda_version(cs: ConferenceSession, row: AgendaVersion) -> Agenda:
     entries = [
-        AgendaEntry(**{**e, "change": AgendaChange(e["change"]) if e["change"] else None})
+        AgendaEntry(
+            **{
+                **e,
+                "change": AgendaChange(e["change"]) if e["change"] else None,
+                "missing": tuple(e.get("missing", ())),
+            }
+        )
         for e in row.snapshot["entries"]
     ]
     return Agenda(session=cs, version=row.version, as_of=row.created_at, entries=entries)

@@ -45,7 +45,14 @@ class RegisterCaseForm(BaseForm):
             SelectChoice("ther", _l("Therapieplanung")),
         ],
     )
-    question = TextAreaField(_l("Fragestellung an die Konferenz"), validators=[Length(max=4000)])
+    #: Required, and checked with the other fields, so all errors show at once next to their fields (issue 13).
+    question = TextAreaField(
+        _l("Fragestellung an die Konferenz"),
+        validators=[
+            DataRequired(_l("Bitte die Fragestellung an die Konferenz angeben.")),
+            Length(min=5, max=4000, message=_l("Die Fragestellung hat 5 bis 4000 Zeichen.")),
+        ],
+    )
     presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
     accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
     imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))
@@ -99,3 +106,32 @@ class DocumentForm(BaseForm):
 
 class ChecklistConfigForm(BaseForm):
     items = TextAreaField(_l("Checkliste"), validators=[Length(max=4000)])
+
+
+class EditCaseForm(BaseForm):
+    """The registration's case fields, for corrections (issue 13)."""
+
+    icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
+    icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])
+    icdo_morphology = StringField(_l("ICD-O-Morphologie"), validators=[Length(max=10)])
+    tnm = StringField(_l("TNM"), validators=[Length(max=100)])
+    ecog = IntegerField(_l("ECOG"), validators=[Optional(), NumberRange(0, 5)])
+    conference_type = SelectField(
+        _l("Art der Vorstellung"),
+        choices=[
+            SelectChoice("praeth", _l("prätherapeutisch")),
+            SelectChoice("postop", _l("postoperativ")),
+            SelectChoice("postth", _l("posttherapeutisch")),
+            SelectChoice("ther", _l("Therapieplanung")),
+        ],
+    )
+    question = TextAreaField(
+        _l("Fragestellung an die Konferenz"),
+        validators=[
+            DataRequired(_l("Bitte die Fragestellung an die Konferenz angeben.")),
+            Length(min=5, max=4000, message=_l("Die Fragestellung hat 5 bis 4000 Zeichen.")),
+        ],
+    )
+    accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
+    imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))
+    reason = TextAreaField(_l("Grund (nötig, wenn die Tagesordnung eingefroren ist)"), validators=[Length(max=1000)])

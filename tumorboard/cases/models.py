@@ -50,6 +50,9 @@ class Case(Base):
     board_id: Mapped[int] = mapped_column(ForeignKey("board.id", ondelete="RESTRICT"))
     #: The session whose case list holds the case; changes when a case is moved (audited).
     session_id: Mapped[int] = mapped_column(ForeignKey("conference_session.id", ondelete="RESTRICT"))
+    #: The session the case was on before its last move (set by every move, kept afterwards): lets "Meine Fälle"
+    #: and the case page say "Sitzung abgesagt – verschoben auf …" when that session was cancelled. NULL: never moved.
+    moved_from_session_id: Mapped[int | None] = mapped_column(ForeignKey("conference_session.id", ondelete="RESTRICT"))
     #: Place on the case list (1-based, set by the coordinator's ordering).
     position: Mapped[int]
     #: ICD-10-GM code, e.g. "C18.7" (validated format), and its text as given by the registering physician.
@@ -83,7 +86,8 @@ class Case(Base):
 
     patient: Mapped[Patient] = relationship(lazy="joined")
     board: Mapped[Board] = relationship(lazy="joined")
-    session: Mapped[ConferenceSession] = relationship(lazy="joined")
+    session: Mapped[ConferenceSession] = relationship(foreign_keys=[session_id], lazy="joined")
+    moved_from_session: Mapped[ConferenceSession | None] = relationship(foreign_keys=[moved_from_session_id])
     registered_by: Mapped[User] = relationship(foreign_keys=[registered_by_id], lazy="joined")
     presenter: Mapped[User | None] = relationship(foreign_keys=[presenter_id], lazy="joined")
     referring_partner: Mapped[Partner | None] = relationship(lazy="joined")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
-from tumorboard.audit.services import record_event, require_reason
+from tumorboard.audit.services import MAX_REASON_LENGTH, record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.auth.models import Role, User
@@ -329,7 +330,10 @@ def session_cases(session: Session, cs: ConferenceSession, *, include_withdrawn:
 def reorder_cases(
     session: Session, cs: ConferenceSession, ordered_ids: Sequence[int], *, at: dt.datetime, actor: Actor
 ) -> None:
-    """Set the order of the case list; ``ordered_ids`` must name exactly the session's active cases."""
+    """Set the order of the case list; ``ordered_ids`` must name exactly the session's active cases. A cancelled
+    session's list keeps its order (issue 13: the arrows stayed active there)."""
+    if not cs.takes_place:
+        raise Conflict(N_("Die Sitzung findet nicht statt; ihre Fallliste wird nicht mehr sortiert."))
     cases = session_cases(session, cs)
     if sorted(ordered_ids) != sorted(c.id for c in cases) or len(set(ordered_ids)) != len(ordered_ids):
         raise Conflict(N_("Die Fallliste hat sich inzwischen geändert. Bitte die Seite neu laden."))
@@ -382,6 +386,7 @@ def move_case(
     source = case.session
     before = {"session_id": source.id, "board": case.board.short_name, "late": case.is_late}
     position = _next_position(session, target)  # before the case itself joins the target list
+    case.moved_from_session = source
     case.session = target
     case.board = target.board
     case.position = position
@@ -527,3 +532,221 @@ def _agenda_changed(session: Session, cs: ConferenceSession, *, at: dt.datetime,
     from tumorboard.cases.agenda import refresh_agenda
 
     refresh_agenda(session, cs, at=at, actor=actor)
+
+
+class CaseDisposition(enum.StrEnum):
+    """What happens to the cases of a session that is cancelled or moved (issue 13); stored by value in the audit
+    event of the decision."""
+
+    NEXT = "next"  #: all to the board's next session that takes place
+    CHOSEN = "chosen"  #: all to a session the coordinator chose
+    KEEP = "keep"  #: they stay where they are (on a moved session: they go with it)
+    WITHDRAW = "withdraw"  #: all withdrawn, with the session's reason
+
+
+def movable_cases(session: Session, cs: ConferenceSession) -> Sequence[Case]:
+    """The cases a cancellation or move decides about: registered or complete (discussed ones stay put)."""
+    return [c for c in session_cases(session, cs) if c.status in (CaseStatus.REGISTERED, CaseStatus.COMPLETE)]
+
+
+def next_session_after(
+    session: Session, cs: ConferenceSession, *, at: dt.datetime, generate: bool = True
+) -> ConferenceSession | None:
+    """The board's first session after ``cs`` (and after ``at``) that takes place. With ``generate`` the series'
+    sessions are generated first (a page that only shows the choice passes False: a GET writes nothing)."""
+    after = max(cs.original_starts_at or cs.starts_at, cs.starts_at, at)
+    day = after.astimezone(BERLIN).date()
+    if generate:
+        conf.generate_sessions(
+            session,
+            start=day,
+            end=day + dt.timedelta(weeks=SEARCH_WEEKS),
+            at=at,
+            actor=Actor.system("registration"),
+            boards=[cs.board],
+        )
+    start, end = conf.day_range(day, day + dt.timedelta(weeks=SEARCH_WEEKS))
+    for other in conf.sessions_between(session, start, end, board=cs.board):
+        if other.id != cs.id and other.takes_place and other.starts_at > after:
+            return other
+    return None
+
+
+def target_choices(session: Session, cs: ConferenceSession, *, at: dt.datetime) -> Sequence[ConferenceSession]:
+    """Sessions of the same board a coordinator may choose for the cases of ``cs``: upcoming, taking place."""
+    today = at.astimezone(BERLIN).date()
+    start, end = conf.day_range(today, today + dt.timedelta(weeks=SEARCH_WEEKS))
+    return [
+        other
+        for other in conf.sessions_between(session, start, end, board=cs.board)
+        if other.id != cs.id and other.takes_place and other.starts_at > at
+    ]
+
+
+def _dispose_cases(
+    session: Session,
+    cs: ConferenceSession,
+    cases: Sequence[Case],
+    disposition: CaseDisposition | str | None,
+    *,
+    target_id: int | None,
+    why: str,
+    at: dt.datetime,
+    actor: Actor,
+) -> ConferenceSession | None:
+    if not cases:
+        return None
+    try:
+        chosen = CaseDisposition(disposition) if disposition else None
+    except ValueError:
+        chosen = None
+    if chosen is None:
+        raise InvalidInput(
+            N_("Auf dieser Sitzung stehen %(n)s Fälle. Bitte wählen, was mit ihnen geschieht."),
+            field="cases",
+            n=len(cases),
+        )
+    target: ConferenceSession | None = None
+    if chosen is CaseDisposition.NEXT:
+        target = next_session_after(session, cs, at=at)
+        if target is None:
+            raise InvalidInput(
+                N_("Für diese Konferenz ist keine weitere Sitzung geplant. Bitte eine Sitzung wählen."), field="cases"
+            )
+    elif chosen is CaseDisposition.CHOSEN:
+        target = session.get(ConferenceSession, target_id) if target_id else None
+        if target is None:
+            raise InvalidInput(N_("Bitte die Sitzung wählen, auf die die Fälle verschoben werden."), field="target")
+        if target.id == cs.id:
+            raise InvalidInput(N_("Bitte eine andere Sitzung wählen."), field="target")
+    ids = [c.id for c in cases]
+    for case in cases:
+        if target is not None:
+            move_case(session, case, target, reason=why, at=at, actor=actor)
+        elif chosen is CaseDisposition.WITHDRAW:
+            withdraw_case(session, case, reason=why, at=at, actor=actor)
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.CONFERENCE_SESSION_CASES,
+        subject_type=SubjectType.SESSION,
+        subject_id=cs.id,
+        at=at,
+        after={"disposition": chosen.value, "cases": ids, "target_session_id": target.id if target else None},
+        reason=why,
+    )
+    return target
+
+
+def _prefixed(what: str, reason: str) -> str:
+    """The reason each case's move or withdrawal keeps: what happened to its session, and why (the session's reason
+    alone when both would exceed the audit column)."""
+    text = f"{what}: {reason}"
+    return text if len(text) <= MAX_REASON_LENGTH else reason
+
+
+def cancel_session_with_cases(
+    session: Session,
+    cs: ConferenceSession,
+    *,
+    reason: str | None,
+    disposition: CaseDisposition | str | None,
+    target_id: int | None = None,
+    at: dt.datetime,
+    actor: Actor,
+) -> ConferenceSession | None:
+    """Cancel a session and decide about its cases in the same transaction: all to the board's next session (or a
+    chosen one), kept, or withdrawn. Without cases it is a plain cancellation. Returns the cases' new session."""
+    cases = movable_cases(session, cs)
+    conf.cancel_session(session, cs, reason=reason, at=at, actor=actor)
+    assert cs.cancel_reason is not None
+    why = _prefixed("Sitzung abgesagt", cs.cancel_reason)
+    return _dispose_cases(session, cs, cases, disposition, target_id=target_id, why=why, at=at, actor=actor)
+
+
+def move_session_with_cases(
+    session: Session,
+    cs: ConferenceSession,
+    *,
+    day: dt.date,
+    start: dt.time,
+    reason: str | None,
+    disposition: CaseDisposition | str | None,
+    target_id: int | None = None,
+    duration_minutes: int | None = None,
+    at: dt.datetime,
+    actor: Actor,
+) -> ConferenceSession | None:
+    """Move a session and decide about its cases: they go with it (keep), to the board's next session, to a chosen
+    one, or are withdrawn."""
+    cases = movable_cases(session, cs)
+    conf.move_session(
+        session, cs, day=day, start=start, reason=reason, duration_minutes=duration_minutes, at=at, actor=actor
+    )
+    assert cs.move_reason is not None
+    why = _prefixed("Sitzung verschoben", cs.move_reason)
+    return _dispose_cases(session, cs, cases, disposition, target_id=target_id, why=why, at=at, actor=actor)
+
+
+#: The case fields an edit may change (issue 13); patient, board and session change by their own actions.
+EDITABLE = ("icd10_code", "icd10_text", "icdo_morphology", "tnm", "ecog", "conference_type", "question",
+            "accession_number", "imaging_expected")  # fmt: skip
+
+
+def _case_values(case: Case) -> dict[str, object]:
+    values = {name: getattr(case, name) for name in EDITABLE}
+    values["conference_type"] = case.conference_type.value
+    return values
+
+
+def edit_case(
+    session: Session,
+    case: Case,
+    data: CaseInput,
+    *,
+    editor: User,
+    reason: str | None,
+    frozen: bool,
+    at: dt.datetime,
+    actor: Actor,
+) -> Case:
+    """Correct a registered case (a typo need not mean withdraw and register again). Until the agenda is frozen
+    (``frozen``: the session has an agenda version) the registrant or a coordinator may; afterwards only a
+    coordinator, with a reason, and the agenda's next version marks the case as changed. Before and after go to the
+    audit log, only the fields that changed."""
+    if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
+        raise Conflict(N_("Nur angemeldete oder vollständige Fälle können bearbeitet werden."))
+    coordinator = can_manage_case_list(editor)
+    if not coordinator and editor.id != case.registered_by_id:
+        raise PermissionDenied(N_("Einen Fall bearbeiten die anmeldende Person und die Koordination."))
+    text = None
+    if frozen:
+        if not coordinator:
+            raise PermissionDenied(
+                N_("Die Tagesordnung ist eingefroren; Änderungen nimmt jetzt nur die Koordination vor.")
+            )
+        text = require_reason(reason, N_("Bitte einen Grund für die Änderung nach dem Einfrieren angeben."))
+    data = dataclasses.replace(data, presenter_id=None, referring_partner_id=None)
+    ctype, _, _ = _validate(session, data)
+    before = _case_values(case)
+    case.icd10_code, case.icd10_text, case.icdo_morphology = data.icd10_code, data.icd10_text, data.icdo_morphology
+    case.tnm, case.ecog, case.conference_type, case.question = data.tnm, data.ecog, ctype, data.question
+    case.accession_number, case.imaging_expected = data.accession_number, data.imaging_expected
+    after = _case_values(case)
+    if after == before:
+        raise InvalidInput(N_("Es wurde nichts geändert."), field="question")
+    case.updated_at = at
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.CASE_EDIT,
+        subject_type=SubjectType.CASE,
+        subject_id=case.id,
+        at=at,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+        reason=text,
+    )
+    _agenda_changed(session, case.session, at=at, actor=actor)
+    return case

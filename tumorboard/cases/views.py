@@ -8,6 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.fields.choices import SelectChoice
 
 from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
@@ -22,10 +23,12 @@ from tumorboard.auth.permissions import (
 from tumorboard.auth.services import active_physicians
 from tumorboard.cases import checklist
 from tumorboard.cases import services as cases
+from tumorboard.cases.agenda import versions as agenda_versions
 from tumorboard.cases.documents import DocumentStore, add_document, download_name
 from tumorboard.cases.forms import (
     ChecklistConfigForm,
     DocumentForm,
+    EditCaseForm,
     MoveCaseForm,
     OrderForm,
     PresenterForm,
@@ -34,7 +37,7 @@ from tumorboard.cases.forms import (
     RegistryDataForm,
     StatusForm,
 )
-from tumorboard.cases.models import Case, CaseDocument
+from tumorboard.cases.models import Case, CaseDocument, CaseStatus
 from tumorboard.cases.pages import log_list_access
 from tumorboard.cases.permissions import CaseAccess, authorize_case, case_access, sees_board_patients
 from tumorboard.clock import BERLIN
@@ -103,14 +106,18 @@ def _register_form(*, fresh: bool) -> RegisterCaseForm:
     known = {b.id for b in boards}
     wanted = (form.board.data, request.args.get("board", type=int))
     board_id = next((b for b in wanted if b in known), boards[0].id if boards else None)
-    form.session.choices = [(0, _("nächste Sitzung mit offenem Anmeldeschluss"))]
+    form.session.choices = [SelectChoice("0", _("nächste Sitzung mit offenem Anmeldeschluss"))]
     if can_manage_case_list(current_user()) and board_id:
-        for cs in _upcoming(board_id):
+        # Every board's sessions, each marked with its board: static/register.js shows those of the chosen board,
+        # so changing the board no longer leaves the first board's sessions in the list (issue 13); a session of
+        # another board is refused by the service with its own message.
+        for cs in _upcoming():
             deadline = conf.registration_deadline(cs)
             label = cs.local_start.strftime("%d.%m.%Y %H:%M")
             if deadline <= now():
                 label += " — " + _("Anmeldeschluss vorbei: Nachmeldung")
-            form.session.choices.append((cs.id, label))
+            render = {"data-board": str(cs.board_id)} | ({} if cs.board_id == board_id else {"hidden": True})
+            form.session.choices.append(SelectChoice(str(cs.id), label, render_kw=render))
     if fresh:
         form.board.data = board_id
         user = current_user()
@@ -234,7 +241,7 @@ def order(session_id: int) -> Page:
             ids = []
         cases.reorder_cases(db(), cs, ids, at=now(), actor=current_actor())
         db().commit()
-        flash(_("Reihenfolge gespeichert."), "success")
+        flash(_("Reihenfolge gespeichert."), "order")
     return redirect(url_for("conferences.session_detail", session_id=cs.id) + "#faelle", 303)
 
 
@@ -254,6 +261,7 @@ def _step(case_id: int, delta: int) -> Page:
     case = cases.get_case(db(), case_id)  # CSRF is checked for every POST by CSRFProtect
     cases.move_case_by(db(), case, delta, at=now(), actor=current_actor())
     db().commit()
+    flash(_("Fall nach oben verschoben.") if delta < 0 else _("Fall nach unten verschoben."), "order")
     return redirect(url_for("conferences.session_detail", session_id=case.session_id) + f"#fall-{case.id}", 303)
 
 
@@ -279,6 +287,10 @@ def _render_case(
         move_form=move,
         presenter_form=presenter,
         withdraw_form=forms.get("withdraw") or ReasonForm(formdata=None),
+        edit_form=forms.get("edit") or _edit_form(case),
+        can_edit=_can_edit(case),
+        frozen=bool(agenda_versions(db(), case.session)),
+        error_form=next(iter(forms), None),
         status_form=StatusForm(formdata=None),
         document_form=forms.get("document") or DocumentForm(formdata=None),
         registry_form=forms.get("registry")
@@ -294,6 +306,54 @@ def _render_case(
         can_upload=_can_upload(case),
         late_deadline=conf.registration_deadline(case.session),
     ), status
+
+
+def _edit_form(case: Case) -> EditCaseForm:
+    return EditCaseForm(
+        formdata=None,
+        **{name: getattr(case, name) for name in cases.EDITABLE if name != "conference_type"},
+        conference_type=case.conference_type.value,
+    )
+
+
+def _can_edit(case: Case) -> bool:
+    """The edit form is shown to the registrant and the coordination (the service decides about frozen agendas)."""
+    user = current_user()
+    active = case.status in (CaseStatus.REGISTERED, CaseStatus.COMPLETE)
+    return active and (can_manage_case_list(user) or user.id == case.registered_by_id)
+
+
+@bp.route("/cases/<int:case_id>/edit", methods=["POST"])
+@requires(can_register_case)
+def edit(case_id: int) -> Page:
+    case = cases.get_case(db(), case_id)
+    authorize_case(db(), current_user(), case, now())
+    form = EditCaseForm()
+    if not form.validate_on_submit():
+        return _render_case(case, error=_("Bitte die markierten Felder prüfen."), status=422, forms={"edit": form})
+    data = cases.CaseInput(
+        icd10_code=form.icd10_code.data or "",
+        icd10_text=form.icd10_text.data or "",
+        conference_type=form.conference_type.data or "",
+        question=form.question.data or "",
+        icdo_morphology=form.icdo_morphology.data,
+        tnm=form.tnm.data,
+        ecog=form.ecog.data,
+        accession_number=form.accession_number.data,
+        imaging_expected=bool(form.imaging_expected.data),
+    )
+    try:
+        cases.edit_case(
+            db(), case, data, editor=current_user(), reason=form.reason.data,
+            frozen=bool(agenda_versions(db(), case.session)), at=now(), actor=current_actor(),
+        )  # fmt: skip
+    except TumorboardError as err:
+        db().rollback()
+        case = cases.get_case(db(), case_id)
+        return _render_case(case, error=message(err), status=status_of(err), forms={"edit": form})
+    db().commit()
+    flash(_("Fall gespeichert."), "success")
+    return redirect(url_for("cases.detail", case_id=case.id), 303)
 
 
 def _can_upload(case: Case) -> bool:

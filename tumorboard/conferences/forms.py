@@ -1,14 +1,29 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from tumorboard.forms import BaseForm
 
 
-class CancelForm(BaseForm):
+class CasesChoiceForm(BaseForm):
+    """What happens to the session's cases (issue 13); the template renders the choices with their own words."""
+
+    cases = RadioField(
+        _l("Was geschieht mit den Fällen?"),
+        choices=[SelectChoice(v, v) for v in ("next", "chosen", "keep", "withdraw")],
+        validate_choice=False,
+    )
+    target = SelectField(_l("Sitzung"), choices=[], validate_choice=False)
+
+    def target_id(self) -> int | None:
+        raw = self.target.data
+        return int(raw) if raw and str(raw).isdigit() else None
+
+
+class CancelForm(CasesChoiceForm):
     reason = TextAreaField(_l("Grund der Absage"), validators=[Length(max=1000)])
 
 
@@ -16,7 +31,7 @@ class ReinstateForm(BaseForm):
     reason = TextAreaField(_l("Grund der Wiederaufnahme"), validators=[Length(max=1000)])
 
 
-class MoveForm(BaseForm):
+class MoveForm(CasesChoiceForm):
     date = DateField(_l("Neues Datum"), validators=[InputRequired(message=_l("Bitte ein Datum angeben."))])
     start = TimeField(_l("Beginn"), validators=[InputRequired(message=_l("Bitte eine Uhrzeit angeben."))])
     duration_minutes = IntegerField(_l("Dauer (Minuten)"), validators=[Optional(), NumberRange(5, 720)])

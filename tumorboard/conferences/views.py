@@ -13,12 +13,14 @@ from werkzeug.wrappers import Response
 
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.permissions import can_plan_sessions, can_view_schedule
+from tumorboard.cases import services as cases_services
 from tumorboard.cases.pages import case_list_context, log_list_access
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.forms import BoardForm, CancelForm, ExtraSessionForm, MoveForm, ReinstateForm
 from tumorboard.conferences.models import Board, ConferenceSession, HolidayPolicy
 from tumorboard.conferences.outcome import rhythm_of
+from tumorboard.conferences.pages import worklist
 from tumorboard.conferences.quorum import parse_quorum
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.ical import render_calendar
@@ -51,7 +53,14 @@ def overview() -> Page:
         if cs.takes_place and cs.starts_at >= now():
             next_by_board.setdefault(cs.board_id, cs)
     weeks = [(key, list(rows)) for key, rows in groupby(sessions, key=lambda cs: cs.local_start.isocalendar()[:2])]
-    return render_template("conferences/overview.html", boards=boards, next_by_board=next_by_board, weeks=weeks)
+    return render_template(
+        "conferences/overview.html",
+        boards=boards,
+        next_by_board=next_by_board,
+        weeks=weeks,
+        at=now(),
+        **worklist(db(), current_user(), at=now()),
+    )
 
 
 @bp.route("/boards/<int:board_id>")
@@ -82,6 +91,9 @@ def _render_board(
         past=past,
         outcomes=outcomes,
         rhythm=rhythm_of(board),
+        board_end=(
+            dt.datetime.combine(dt.date(2000, 1, 3), board.start_time) + dt.timedelta(minutes=board.duration_minutes)
+        ).time(),
         quorum=conf.quorum_of(board),
         extra_form=extra_form or ExtraSessionForm(),
         error=error,
@@ -181,6 +193,7 @@ def _render_session(
         duration_minutes=int((cs.ends_at - cs.starts_at).total_seconds() // 60),
     )
     context = case_list_context(cs)
+    movable = cases_services.movable_cases(db(), cs) if context["can_manage"] and cs.takes_place else []
     if log and context["can_read_cases"]:
         log_list_access(Tag.CASE_LIST_VIEW, SubjectType.SESSION, cs.id, context["cases"], context["visible"])
     return render_template(
@@ -192,8 +205,12 @@ def _render_session(
         move_form=move,
         reinstate_form=forms.get("reinstate") or ReinstateForm(formdata=None),
         error=error,
+        error_form=next(iter(forms), None),
         can_plan=can_plan_sessions(current_user()),
         is_past=cs.starts_at <= now(),
+        movable=movable,
+        next_session=cases_services.next_session_after(db(), cs, at=now(), generate=False) if movable else None,
+        target_choices=cases_services.target_choices(db(), cs, at=now()) if movable else [],
     ), status
 
 
@@ -219,7 +236,15 @@ def cancel_session(session_id: int) -> Page:
         session_id,
         "cancel",
         CancelForm(),
-        lambda cs, f: conf.cancel_session(db(), cs, reason=f.reason.data, at=now(), actor=current_actor()),
+        lambda cs, f: cases_services.cancel_session_with_cases(
+            db(),
+            cs,
+            reason=f.reason.data,
+            disposition=f.cases.data,
+            target_id=f.target_id(),
+            at=now(),
+            actor=current_actor(),
+        ),
         _("Sitzung abgesagt. Abonnierte Kalender zeigen sie als abgesagt."),
     )
 
@@ -243,12 +268,14 @@ def move_session(session_id: int) -> Page:
         session_id,
         "move",
         MoveForm(),
-        lambda cs, f: conf.move_session(
+        lambda cs, f: cases_services.move_session_with_cases(
             db(),
             cs,
             day=f.date.data,
             start=f.start.data,
             reason=f.reason.data,
+            disposition=f.cases.data,
+            target_id=f.target_id(),
             duration_minutes=f.duration_minutes.data,
             at=now(),
             actor=current_actor(),

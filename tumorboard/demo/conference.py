@@ -19,6 +19,7 @@ from tumorboard.cases.services import CaseInput, PatientInput, add_case, resolve
 from tumorboard.clock import BERLIN
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board, ConferenceSession, QuorumKind
+from tumorboard.disciplines.services import get_or_create_discipline
 from tumorboard.exports.rendering import ExportTemplates
 from tumorboard.patients.models import Sex
 from tumorboard.protocol import services as proto
@@ -148,7 +149,8 @@ def load_demo_conferences(
                         actor=actor,
                     )
                 )
-        # a guest who leaves after the first case
+        # a guest who leaves after the first case; general practice is on the centre's discipline list
+        get_or_create_discipline(session, "Allgemeinmedizin")
         guest = check_in(
             session,
             cs,

@@ -123,7 +123,8 @@ def render_series_preview(session: Session, series: ImagingSeries, spool: Spool)
 
 # --- retention ------------------------------------------------------------------------------------------------
 def purge_discussed(runtime: Runtime) -> int:
-    """Delete the images of studies whose case was discussed at a session more than ``retention_days`` ago.
+    """Delete the images of studies whose case was discussed at a session more than ``retention_days`` ago, and of
+    studies rejected in the triage that long ago (issue 13).
     The index rows stay (the record that they existed); audited. Files go only after the commit."""
     settings = runtime.imaging
     spool = _spool(runtime)
@@ -139,16 +140,27 @@ def purge_discussed(runtime: Runtime) -> int:
 def purge_studies(session: Session, *, now: dt.datetime, retention_days: int, actor: Actor) -> list[str]:
     """Mark due studies purged and their instances deleted; returns the store paths to delete after commit."""
     cutoff = now - dt.timedelta(days=retention_days)
-    due = session.scalars(
-        select(ImagingStudy)
-        .join(Case, ImagingStudy.case_id == Case.id)
-        .join(ConferenceSession, Case.session_id == ConferenceSession.id)
-        .where(
-            Case.status == CaseStatus.DISCUSSED,
-            ConferenceSession.starts_at <= cutoff,
-            ImagingStudy.state != StudyState.PURGED,
-        )
-    ).all()
+    due = [
+        *session.scalars(
+            select(ImagingStudy)
+            .join(Case, ImagingStudy.case_id == Case.id)
+            .join(ConferenceSession, Case.session_id == ConferenceSession.id)
+            .where(
+                Case.status == CaseStatus.DISCUSSED,
+                ConferenceSession.starts_at <= cutoff,
+                ImagingStudy.state != StudyState.PURGED,
+            )
+        ),
+        # rejected in the triage (issue 13): the same period, counted from the rejection
+        *session.scalars(
+            select(ImagingStudy).where(
+                ImagingStudy.case_id.is_(None),
+                ImagingStudy.rejected_at.is_not(None),
+                ImagingStudy.rejected_at <= cutoff,
+                ImagingStudy.state != StudyState.PURGED,
+            )
+        ),
+    ]
     files: list[str] = []
     for study in due:
         instances = session.scalars(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tumorboard.audit.services import record_event
+from tumorboard.audit.services import record_event, require_reason
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.cases.models import Case, CaseStatus
@@ -227,10 +227,14 @@ def unassign_study(session: Session, study: ImagingStudy, *, at: dt.datetime, ac
 
 # --- triage inbox ----------------------------------------------------------------------------------------------
 def triage_inbox(session: Session) -> Sequence[ImagingStudy]:
-    """Studies no rule assigned, oldest first."""
+    """Studies no rule assigned, oldest first; rejected ones are out of it (issue 13)."""
     return session.scalars(
         select(ImagingStudy)
-        .where(ImagingStudy.case_id.is_(None), ImagingStudy.state != StudyState.PURGED)
+        .where(
+            ImagingStudy.case_id.is_(None),
+            ImagingStudy.state != StudyState.PURGED,
+            ImagingStudy.rejected_at.is_(None),
+        )
         .order_by(ImagingStudy.first_received_at)
     ).all()
 
@@ -240,3 +244,25 @@ def cases_by_id(session: Session, ids: Iterable[int]) -> dict[int, Case]:
     if not wanted:
         return {}
     return {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(wanted))).all()}
+
+
+def reject_study(session: Session, study: ImagingStudy, *, reason: str | None, at: dt.datetime, actor: Actor) -> None:
+    """A study sent by mistake (wrong patient, wrong hospital): out of the inbox, kept until the retention rule
+    purges it ``retention_days`` after the rejection; audited with the reason (issue 13)."""
+    text = require_reason(reason, N_("Bitte einen Grund angeben, warum die Studie abgelehnt wird."))
+    if study.case_id is not None:
+        raise Conflict(N_("Die Studie ist einem Fall zugeordnet; bitte zuerst die Zuordnung aufheben."))
+    if study.rejected_at is not None or study.state is StudyState.PURGED:
+        raise Conflict(N_("Diese Studie ist schon abgelehnt oder gelöscht."))
+    study.rejected_at, study.reject_reason = at, text
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.IMAGING_STUDY_REJECT,
+        subject_type=SubjectType.IMAGING_STUDY,
+        subject_id=study.id,
+        at=at,
+        after={"rejected_at": at},
+        reason=text,
+    )

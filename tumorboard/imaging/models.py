@@ -74,6 +74,10 @@ class ImagingStudy(Base):
     suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: When retention deleted the images (the index rows stay as the record that they existed).
     purged_at: Mapped[dt.datetime | None]
+    #: Rejected in the triage as sent by mistake (issue 13): kept and audited, out of the inbox, purged
+    #: ``retention_days`` after the rejection like a discussed case's images. NULL: not rejected.
+    rejected_at: Mapped[dt.datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(Text)
 
     partner: Mapped[Partner] = relationship(lazy="joined")
     case: Mapped[Case | None] = relationship()

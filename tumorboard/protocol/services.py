@@ -103,6 +103,14 @@ def is_signed(session: Session, cs: ConferenceSession) -> bool:
     return session.scalar(select(ProtocolVersion.id).where(ProtocolVersion.session_id == cs.id).limit(1)) is not None
 
 
+def is_listed(session: Session, attendance: Attendance) -> bool:
+    """Whether a recommendation names this attendance row as a participant (then its check-in cannot be undone)."""
+    found = session.scalar(
+        select(RecommendationParticipant.id).where(RecommendationParticipant.attendance_id == attendance.id).limit(1)
+    )
+    return found is not None
+
+
 def versions(session: Session, cs: ConferenceSession) -> Sequence[ProtocolVersion]:
     return session.scalars(
         select(ProtocolVersion).where(ProtocolVersion.session_id == cs.id).order_by(ProtocolVersion.version)
@@ -455,6 +463,11 @@ def sign_protocol(
     """The moderator signs version 1 after re-entering the password; the PDF and its SHA-256 are stored."""
     if is_signed(session, cs):
         raise Conflict(N_("Das Protokoll ist schon unterschrieben. Änderungen bitte als Nachtrag."))
+    if at < cs.starts_at:
+        raise Conflict(
+            N_("Das Protokoll kann erst ab Beginn der Sitzung (%(start)s Uhr) unterschrieben werden."),
+            start=cs.local_start.strftime("%d.%m.%Y %H:%M"),
+        )
     _check_signer(session, cs, user, password)
     recs = recommendations_of(session, cs)
     if not recs:
