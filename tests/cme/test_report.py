@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import subprocess
 
@@ -22,6 +23,7 @@ from tumorboard.cme.models import CmeAccreditation
 from tumorboard.cme.services import accreditation_for, check_vnr, cme_report, deadlines, set_accreditation
 from tumorboard.errors import Conflict, InvalidInput
 from tumorboard.exports.cme import render_cme_attendance_pdf, render_cme_certificate, render_cme_csv
+from tumorboard.protocol.models import ProtocolVersion
 
 
 def pdftext(body: bytes, tmp_path) -> str:
@@ -144,3 +146,32 @@ def test_session_page_sets_accreditation_and_refuses_wrong_length(client, db_ses
     warned = client.post(f"/sessions/{cs.id}/cme", data=data, follow_redirects=True)
     assert warned.status_code == 200 and "Prüfziffer der VNR stimmt nicht" in warned.text
     assert accreditation_for(db_session, cs).vnr == "2761234567890123451"
+
+
+def test_a_physician_who_left_and_came_back_is_reported_once(db_session, held):
+    """Issue 13 lets a person leave and return (two attendance rows); the chamber gets one line and one report."""
+    from tumorboard.attendance.models import Attendance
+    from tumorboard.cme.models import EivSubmission
+    from tumorboard.cme.submissions import enqueue_signed
+
+    _accredit(db_session, held)
+    first = held.rows[1]
+    first.left_at = held.cs.starts_at + dt.timedelta(minutes=10)
+    again = Attendance(
+        session_id=held.cs.id, user_id=first.user_id, name=first.name, institution="", discipline=first.discipline,
+        efn=first.efn, mode=first.mode, arrived_at=held.cs.starts_at + dt.timedelta(minutes=20), left_at=None,
+        recorded_by_id=first.recorded_by_id, created_at=held.cs.starts_at,
+    )  # fmt: skip
+    db_session.add(again)
+    db_session.flush()
+    report = cme_report(db_session, held.cs)
+    lines = list(csv.reader(io.StringIO(render_cme_csv(report).decode("utf-8-sig")), delimiter=";"))
+    assert [line[0] for line in lines[1:]] == [efn(1), efn(2), efn(3)]
+    pdf = b"%PDF-1.7"
+    db_session.add(ProtocolVersion(session_id=held.cs.id, version=1, signed_at=held.cs.ends_at,
+                                   signed_by_id=first.recorded_by_id, signed_by_name="Moderation", text="Protokoll",
+                                   pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest()))  # fmt: skip
+    db_session.flush()
+    enqueue_signed(db_session, at=held.cs.ends_at + dt.timedelta(hours=1))
+    reported = db_session.scalars(select(EivSubmission.efn).order_by(EivSubmission.efn)).all()
+    assert reported == sorted([efn(1), efn(2), efn(3)])

@@ -175,13 +175,27 @@ class CmeReport:
         return self.accreditation.vnr or ""
 
 
+def once_per_person(rows: Sequence[Attendance]) -> list[Attendance]:
+    """The first row of each person (by account, else by EFN, else by name): someone who left and came back has
+    two attendance rows (issue 13) but attended the session once, and the chamber counts one attendance per EFN
+    and VNR."""
+    seen: set[tuple[str, object]] = set()
+    out: list[Attendance] = []
+    for row in rows:
+        key = ("user", row.user_id) if row.user_id is not None else ("efn", row.efn) if row.efn else ("name", row.name)
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
 def cme_report(session: Session, cs: ConferenceSession) -> CmeReport:
     """The CME report of a session: who attended with and without EFN, under which accreditation. A session
     without an accreditation carrying a VNR cannot be reported (Conflict with a German message)."""
     accreditation = accreditation_for(session, cs)
     if accreditation is None or not accreditation.vnr:
         raise Conflict(N_("Für diese Sitzung ist keine VNR hinterlegt (CME-Akkreditierung fehlt)."))
-    rows = list_attendance(session, cs)
+    rows = once_per_person(list_attendance(session, cs))
     lead = next((m.user.display_name for m in members_of(session, cs.board) if m.role is BoardRole.MODERATOR), "")
     return CmeReport(
         cs=cs,

@@ -64,9 +64,11 @@ def enqueue_signed(session: Session, *, at: dt.datetime) -> list[EivSubmission]:
             continue
         if at.astimezone(BERLIN).date() > deadlines(cs).correct_by:
             continue
-        known = set(session.scalars(select(EivSubmission.attendance_id).where(EivSubmission.session_id == cs.id)))
+        # one report per EFN: a physician who left and came back has two attendance rows (issue 13)
+        known = set(session.scalars(select(EivSubmission.efn).where(EivSubmission.session_id == cs.id)))
         for row in session.scalars(select(Attendance).where(Attendance.session_id == cs.id).order_by(Attendance.id)):
-            if row.efn and row.id not in known:
+            if row.efn and row.efn not in known:
+                known.add(row.efn)
                 sub = EivSubmission(
                     session_id=cs.id, attendance_id=row.id, efn=row.efn, vnr=accreditation.vnr, credited=True,
                     state=EivState.PENDING, attempts=0, message="", created_at=at, updated_at=at,
