@@ -177,7 +177,11 @@ def test_quarantine_keeps_every_raw_mail_with_its_reason_while_the_poller_runs_o
     }
     with _running_poller(env) as poller:
         env.imap.append([*cases.values(), *truncated])
-        _wait(lambda: env.imap.count("Quarantine") == 5, "five mails in quarantine")
+        # the poller's workers take the mails in parallel: the two fragments may be recorded after the five moves
+        _wait(
+            lambda: env.imap.count("Quarantine") == 5 and len(_states(env)) == 7,
+            "five mails in quarantine and the two fragments recorded",
+        )
         reasons = _states(env)
         assert reasons[:5] == [
             (MailState.QUARANTINED, QuarantineReason.WRONG_KEY),
