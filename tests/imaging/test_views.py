@@ -314,3 +314,13 @@ def test_the_case_is_found_by_name_or_birth_date_by_post_and_the_access_is_logge
     assert any(case.id in (ev.after or {}).get("case_ids", []) for ev in logged)
     status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/search", {"q": "Niemand"})
     assert "Kein angemeldeter Fall passt zu „Niemand“." in page
+
+
+def test_a_case_number_too_large_for_the_database_is_a_message_not_a_500(client, inbox, demo):
+    """25 digits passed ``IntegerField`` and reached SQLite, which refuses such an int with an OverflowError."""
+    _case, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/assign", {"case_id": "9" * 25})
+    assert status == 200 and "Bitte einen Fall wählen." in page
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).case_id is None

@@ -19,6 +19,7 @@ from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import InvalidInput, TumorboardError
 from tumorboard.exports.cme import render_cme_attendance_pdf, render_cme_csv
 from tumorboard.i18n import N_, translate
+from tumorboard.text import ascii_digits
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -68,7 +69,7 @@ def set_session_accreditation(session_id: int) -> Page:
     cs = conf.get_session(db(), session_id)
     try:
         points_raw = (request.form.get("points") or "").strip()
-        if not points_raw.isdigit():
+        if not ascii_digits(points_raw) or len(points_raw) > 2:
             raise InvalidInput(N_("Die Punktzahl liegt zwischen 0 und 99."), field="points")
         _row, warnings = set_accreditation(
             db(), cs=cs, vnr=request.form.get("vnr"), category=request.form.get("category") or "",

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 from wtforms import IntegerField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, NumberRange
 
 from tumorboard.access.services import log_access
 from tumorboard.audit.tags import SubjectType, Tag
@@ -21,6 +21,7 @@ from tumorboard.i18n import N_
 from tumorboard.imaging import matching, services
 from tumorboard.imaging.previews import preview_file_name
 from tumorboard.patients.services import search_patients
+from tumorboard.text import MAX_ID
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -31,7 +32,7 @@ Page = str | tuple[str, int] | Response
 
 
 class AssignForm(BaseForm):
-    case_id = IntegerField(validators=[InputRequired()])
+    case_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)])
 
 
 class UnassignForm(BaseForm):

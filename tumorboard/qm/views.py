@@ -27,6 +27,7 @@ from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
 from tumorboard.qm.services import ChartKind, Dashboard, auditor_sessions, build_dashboard, resolve_boards
+from tumorboard.text import parse_id
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -135,7 +136,8 @@ def edit_indicator(code: str) -> Page:
     if code not in {c.value for c in IndicatorCode}:
         return render_template("errors/error.html", code=404, message=_("Diese Kennzahl gibt es nicht.")), 404
     board_arg = request.values.get("board") or ""
-    board = conf_services.get_board(db(), int(board_arg)) if board_arg.isdigit() else None
+    board_id = parse_id(board_arg)
+    board = conf_services.get_board(db(), board_id) if board_id is not None else None
     form = _indicator_form(code, board)
     error = None
     status = 200
@@ -187,11 +189,12 @@ def primary_cases() -> Page:
         upload = request.files.get("file")
         board_arg = request.form.get("board", "")
         try:
-            if not board_arg.isdigit():
+            board_id = parse_id(board_arg)
+            if board_id is None:
                 raise InvalidInput(N_("Bitte eine Konferenz wählen."), field="board")
-            board = conf_services.get_board(db(), int(board_arg))
+            board = conf_services.get_board(db(), board_id)
             year_text = request.form.get("year", "")
-            if not year_text.isdigit():
+            if parse_id(year_text) is None:
                 raise InvalidInput(N_("Bitte ein Jahr zwischen 2000 und 2100 angeben."), field="year")
             if upload is None or not upload.filename:
                 raise InvalidInput(N_("Bitte eine CSV-Datei wählen."), field="file")
