@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance.services import list_attendance
 from tumorboard.auth.models import Role, User
-from tumorboard.auth.permissions import can_plan_sessions, can_view_attendance
+from tumorboard.auth.permissions import can_plan_sessions
 from tumorboard.cme.models import EivSubmission
 from tumorboard.cme.services import CATEGORIES, accreditation_for, cme_report, deadlines, set_accreditation
 from tumorboard.conferences import services as conf
@@ -97,14 +97,14 @@ def _download(body: bytes, mimetype: str, name: str) -> Response:
 
 
 @bp.route("/sessions/<int:session_id>/cme.csv")
-@requires(can_view_attendance)
+@requires(can_view_cme)  # EFNs of every attendee: the CME page's readers only
 def report_csv(session_id: int) -> Response:
     report = cme_report(db(), conf.get_session(db(), session_id))
     return _download(render_cme_csv(report), "text/csv; charset=utf-8", f"cme-{session_id}.csv")
 
 
 @bp.route("/sessions/<int:session_id>/cme-anwesenheit.pdf")
-@requires(can_view_attendance)
+@requires(can_view_cme)
 def attendance_pdf(session_id: int) -> Response:
     report = cme_report(db(), conf.get_session(db(), session_id))
     body = render_cme_attendance_pdf(report, templates=runtime().templates, generated_at=now())
