@@ -224,6 +224,8 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
         raise Conflict(N_("Diese Studie ist inzwischen einem Fall zugeordnet."))
     if study.state is StudyState.PURGED:
         raise Conflict(N_("Die Bilder dieser Studie wurden bereits gelöscht."))
+    if study.rejected_at is not None:
+        raise Conflict(imaging.REJECTED)
     form.from_study.data = study.id
     return study
 
