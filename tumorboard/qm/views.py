@@ -18,11 +18,11 @@ from tumorboard.conferences.services import list_boards
 from tumorboard.errors import InvalidInput, TumorboardError
 from tumorboard.exports.csv import render_csv
 from tumorboard.i18n import N_, translate
-from tumorboard.qm.bundles import get_job, recent_jobs, request_bundle
+from tumorboard.qm.bundles import download_bundle, get_job, recent_jobs, request_bundle
 from tumorboard.qm.charts import render_svg
 from tumorboard.qm.forms import IndicatorForm
 from tumorboard.qm.indicators import IndicatorInput, current_definitions, define_indicator
-from tumorboard.qm.models import BundleStatus, IndicatorCode
+from tumorboard.qm.models import IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
 from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
@@ -297,13 +297,10 @@ def bundle_status(job_id: int) -> Page:
 @requires(can_view_qm)
 def bundle_download(job_id: int) -> Page:
     job = get_job(db(), job_id)
-    if job.status is not BundleStatus.DONE or not job.file_name:
-        return render_template(
-            "errors/error.html", code=409, message=_("Das Nachweispaket ist noch nicht fertig.")
-        ), 409
-    path = runtime().settings.instance_path / "qm-bundles" / job.file_name
-    if not path.is_file():
-        return render_template("errors/error.html", code=404, message=_("Die Datei des Nachweispakets fehlt.")), 404
+    path = download_bundle(
+        db(), job, directory=runtime().settings.instance_path / "qm-bundles", at=now(), actor=current_actor()
+    )  # a refusal (not ready, file missing or changed) is a TumorboardError: the error page, nothing recorded
+    db().commit()
     return send_file(path, mimetype="application/zip", as_attachment=True, download_name=job.file_name)
 
 
