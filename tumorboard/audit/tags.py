@@ -99,6 +99,7 @@ class Tag(enum.StrEnum):
     REGISTRY_OBDS_EXPORT = "registry:obds:export"
     QM_INDICATOR_DEFINE = "qm:indicator:define"
     QM_PRIMARY_CASES_IMPORT = "qm:primary_cases:import"
+    QM_QUOTAS_VIEW = "qm:quotas:view"
 
     SECURITY_DICOM_REJECT = "security:dicom:reject"
 
@@ -222,6 +223,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.REGISTRY_OBDS_EXPORT: N_("oBDS-Export an das Krebsregister erstellt"),
     Tag.QM_INDICATOR_DEFINE: N_("Kennzahl-Definition geändert (neue Version)"),
     Tag.QM_PRIMARY_CASES_IMPORT: N_("Primärfälle importiert"),
+    Tag.QM_QUOTAS_VIEW: N_("Nie vorgestellte Primärfälle gelesen"),
     Tag.SECURITY_DICOM_REJECT: N_("DICOM-Verbindung abgelehnt"),
     Tag.ACCESS_EMERGENCY_GRANT: N_("Notfallzugriff gewährt"),
     Tag.ACCESS_MEMBER_ADD: N_("Mitglied einer Konferenz hinzugefügt"),

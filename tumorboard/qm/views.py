@@ -25,7 +25,15 @@ from tumorboard.qm.indicators import IndicatorInput, current_definitions, define
 from tumorboard.qm.models import IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
-from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
+from tumorboard.qm.quotas import (
+    COLUMNS,
+    MAX_BYTES,
+    ImportRejected,
+    import_primary_cases,
+    list_imports,
+    quota_result,
+    record_quota_view,
+)
 from tumorboard.qm.services import ChartKind, Dashboard, auditor_sessions, build_dashboard, resolve_boards
 from tumorboard.text import parse_id
 from tumorboard.web.errors import message, status_of
@@ -243,6 +251,9 @@ def quotas() -> Page:
         result = quota_result(db(), board[0], year)
     except TumorboardError as err:
         return render_template("errors/error.html", code=status_of(err), message=message(err)), status_of(err)
+    if result is not None and result.never_presented:
+        record_quota_view(db(), result, at=now(), actor=current_actor())
+        db().commit()
     if request.args.get("format") == "csv":
         body = render_csv(
             [(m.code.value, m.line, m.patient_number, m.icd10_code, m.reference_date.isoformat())
