@@ -352,3 +352,13 @@ def test_a_rejected_study_joins_no_case_by_a_stale_page_a_new_case_or_a_rule(run
     assert matching.match_study(demo, row, at=NOW, actor=CLI) is None
     assert row.case_id is None and row.rejected_at is not None
     assert demo.scalar(select(func.count()).where(AuditEvent.tag == "imaging:study:assign")) == 0
+
+
+def test_a_reject_reason_with_a_control_character_is_a_message_at_the_study(client, inbox, demo):
+    """It was a bare "Die Anfrage war ungültig." page (HTTP 400)."""
+    _, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": "a\x00b"})
+    assert status == 200 and "Steuerzeichen" in page and "Mueller, Juergen" in page
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).rejected_at is None

@@ -112,7 +112,11 @@ def reject(study_id: int) -> Page:
     study = services.get_study(db(), study_id)
     form = RejectForm()
     if not form.validate_on_submit():
-        abort(400)
+        if "csrf_token" in form.errors:
+            abort(400)
+        # a reason with a control character or too long: the message at the study, not a bare 400 page
+        flash(" ".join(str(e) for errs in form.errors.values() for e in errs), "error")
+        return redirect(url_for("imaging.triage") + f"#studie-{study_id}")
     try:
         matching.reject_study(db(), study, reason=form.reason.data, at=now(), actor=current_actor())
     except TumorboardError as err:
