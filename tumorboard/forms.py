@@ -13,6 +13,7 @@ from wtforms import Field, Form, PasswordField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from tumorboard.hygiene import MESSAGE, is_clean
+from tumorboard.text import parse_id
 
 
 class CleanText:
@@ -36,3 +37,12 @@ class BaseForm(FlaskForm):  # type: ignore[misc]
             if isinstance(field, StringField) and not isinstance(field, PasswordField):
                 field.validators = [*field.validators, CleanText(multiline=isinstance(field, TextAreaField))]
             return field
+
+
+def coerce_id(value: object) -> int:
+    """``coerce`` of a select that names a row by id: ASCII digits that fit the database, else ValueError (WTForms'
+    "not a valid choice"). Plain ``int`` lets a 25-digit id through, which SQLite refuses with an OverflowError."""
+    found = parse_id(value)
+    if found is None:
+        raise ValueError(value)
+    return found

@@ -94,3 +94,22 @@ def https_url(value: str, *, field: str, label: str, limit: int = 500) -> str:
     if any(ch.isspace() for ch in text) or not parts.hostname or parts.username or parts.password:
         raise InvalidInput(N_("%(label)s ist keine gültige Adresse."), field=field, label=label)
     return text
+
+
+#: A row id fits a signed 64-bit integer; 18 decimal digits always do. SQLite refuses a larger Python int with an
+#: OverflowError (a bare 500), and ``str.isdigit`` is true for "²" or "٣", which ``int`` refuses or reads.
+MAX_ID_DIGITS = 18
+MAX_ID = 10**MAX_ID_DIGITS - 1
+
+
+def ascii_digits(value: str) -> bool:
+    """True for a non-empty string of the ASCII digits 0–9 only (not "²", not Arabic-Indic digits)."""
+    return bool(value) and value.isascii() and value.isdigit()
+
+
+def parse_id(raw: object) -> int | None:
+    """A row id (or another small number) as a user sent it: ASCII digits, at most ``MAX_ID_DIGITS``; else None."""
+    text = str(raw).strip() if raw is not None else ""
+    if not ascii_digits(text) or len(text) > MAX_ID_DIGITS:
+        return None
+    return int(text)

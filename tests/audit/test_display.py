@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import login
@@ -36,3 +37,24 @@ def test_the_audit_page_shows_no_python_literal(client, demo):
     assert not LITERAL.search(cells), LITERAL.search(cells)
     assert "Sitzung" in cells
     assert 'href="/sessions/' in table
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        # case edit (issue 13): before and after showed "icd10_text", "question" raw
+        "icd10_code", "icd10_text", "icdo_morphology", "tnm", "ecog", "conference_type", "question",
+        "accession_number", "imaging_expected",
+        # list and search access events, triage, CME, QM bundle (issues 11, 13, 15)
+        "case_ids", "pseudonymised", "query_length", "results", "method", "rejected_at", "instance_count",
+        "vnr", "category", "points", "warnings", "sha256", "size", "from", "to", "board_id", "lines",
+        # recommendations and accounts
+        "guideline_deviation", "deviation_reason", "trial_recommended", "representation_wanted", "role", "address",
+    ],
+)  # fmt: skip
+def test_the_fields_services_write_have_german_labels(key):
+    """Issue 13, point 6: "German labels for fields" — the log showed these keys raw."""
+    from tumorboard.audit.display import field_label
+
+    label, translated = field_label(key)
+    assert translated and label != key

@@ -175,3 +175,21 @@ def test_a_physician_who_left_and_came_back_is_reported_once(db_session, held):
     enqueue_signed(db_session, at=held.cs.ends_at + dt.timedelta(hours=1))
     reported = db_session.scalars(select(EivSubmission.efn).order_by(EivSubmission.efn)).all()
     assert reported == sorted([efn(1), efn(2), efn(3)])
+
+
+def test_the_cme_downloads_are_for_the_cme_page_readers_only(client, db_session, held):
+    """The CSV and the attendance list carry every attendee's EFN: a physician, who may not open the CME page,
+    could download both (they were guarded by the attendance list's rule, which lets every role read)."""
+    from tests.conftest import login
+    from tests.factories import make_user
+
+    _accredit(db_session, held)
+    make_user(db_session, NOW, role="physician", username="doc.cme")
+    make_user(db_session, NOW, role="qm", username="qm.cme")
+    db_session.commit()
+    urls = (f"/sessions/{held.cs.id}/cme.csv", f"/sessions/{held.cs.id}/cme-anwesenheit.pdf")
+    login(client, "doc.cme", "correct horse battery")
+    assert [client.get(url).status_code for url in urls] == [403, 403]
+    client = client.application.test_client()
+    login(client, "qm.cme", "correct horse battery")
+    assert [client.get(url).status_code for url in urls] == [200, 200]

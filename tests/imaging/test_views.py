@@ -314,3 +314,51 @@ def test_the_case_is_found_by_name_or_birth_date_by_post_and_the_access_is_logge
     assert any(case.id in (ev.after or {}).get("case_ids", []) for ev in logged)
     status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/search", {"q": "Niemand"})
     assert "Kein angemeldeter Fall passt zu „Niemand“." in page
+
+
+def test_a_case_number_too_large_for_the_database_is_a_message_not_a_500(client, inbox, demo):
+    """25 digits passed ``IntegerField`` and reached SQLite, which refuses such an int with an OverflowError."""
+    _case, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/assign", {"case_id": "9" * 25})
+    assert status == 200 and "Bitte einen Fall wählen." in page
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).case_id is None
+
+
+def test_a_rejected_study_joins_no_case_by_a_stale_page_a_new_case_or_a_rule(runtime, client, inbox, demo):
+    """A second coordinator's stale triage page still offers "Diesem Fall zuordnen": the rejected study was
+    assigned, kept its rejection, and after an unassign it was out of the inbox and purged. A rule must not bring
+    it back either (the partner may send more of its instances)."""
+    from tumorboard.imaging import matching
+
+    case, study = inbox
+    login(client, "koordination")
+    stale = client.get("/imaging/triage").text
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": "Falsch"})
+    assert status == 200 and "Studie abgelehnt" in page
+    response = client.post(
+        f"/imaging/studies/{study.id}/assign",
+        data={"csrf_token": csrf_from(stale), "case_id": str(case.id)},
+        follow_redirects=True,
+    )
+    assert "Diese Studie wurde im Bildeingang abgelehnt; sie wird keinem Fall mehr zugeordnet." in response.text
+    token = csrf_from(client.get("/cases/new").text)
+    taken = client.post("/cases/new", data={"csrf_token": token, "from_study": str(study.id)})
+    assert taken.status_code == 409 and "im Bildeingang abgelehnt" in taken.text
+    demo.expire_all()
+    row = demo.get(ImagingStudy, study.id)
+    row.patient_id, row.birth_date = case.patient.patient_number, case.patient.birth_date  # a rule would match
+    assert matching.match_study(demo, row, at=NOW, actor=CLI) is None
+    assert row.case_id is None and row.rejected_at is not None
+    assert demo.scalar(select(func.count()).where(AuditEvent.tag == "imaging:study:assign")) == 0
+
+
+def test_a_reject_reason_with_a_control_character_is_a_message_at_the_study(client, inbox, demo):
+    """It was a bare "Die Anfrage war ungültig." page (HTTP 400)."""
+    _, study = inbox
+    login(client, "koordination")
+    status, page = post_form(client, "/imaging/triage", f"/imaging/studies/{study.id}/reject", {"reason": "a\x00b"})
+    assert status == 200 and "Steuerzeichen" in page and "Mueller, Juergen" in page
+    demo.expire_all()
+    assert demo.get(ImagingStudy, study.id).rejected_at is None

@@ -208,6 +208,32 @@ def test_background_job_survives_a_web_restart_and_qm_downloads(app, runtime, db
     assert build_bundles(runtime) == 0  # idempotent: nothing queued, nothing done
 
 
+def test_the_bundle_download_is_audited_and_its_checksum_checked(app, runtime, db_session, activity):
+    """The ZIP holds every signed protocol of the period (patient data): each download is an event, like the oBDS
+    download; a file changed after it was built is refused, not served."""
+    from tumorboard.qm.models import BundleJob
+
+    boards, _ = activity
+    make_user(db_session, NOW, role="qm", username="qm2")
+    db_session.commit()
+    job = request_bundle(db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW)
+    db_session.commit()
+    assert build_bundles(runtime) == 1
+    qm = app.test_client()
+    login(qm, "qm2", "correct horse battery")
+    download = qm.get(f"/qm/bundles/{job.id}.zip")
+    download.close()
+    assert download.status_code == 200
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:bundle:download")).all()
+    assert [(e.subject_type, e.subject_id, e.actor_label) for e in events] == [("qm_bundle", str(job.id), "user:qm2")]
+    db_session.expire_all()
+    path = runtime.settings.instance_path / "qm-bundles" / db_session.get(BundleJob, job.id).file_name
+    path.write_bytes(path.read_bytes() + b"x")
+    refused = qm.get(f"/qm/bundles/{job.id}.zip")
+    assert refused.status_code == 400 and "stimmt nicht mehr mit ihrer Prüfsumme überein" in refused.text
+    assert len(db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:bundle:download")).all()) == 1
+
+
 def test_a_job_left_running_by_a_dead_scheduler_is_taken_up_again(db_session, activity):
     boards, _ = activity
     job = request_bundle(db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW)

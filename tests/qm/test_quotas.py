@@ -191,6 +191,12 @@ def test_qm_imports_in_the_ui_and_sees_the_drill_down(client, db_session, world)
     assert drill.status_code == 200 and "KIS-C" in drill.text and "KIS-A</td>" not in drill.text
     as_csv = client.get(f"/qm/quotas?board={board.id}&period=year&year=2025&format=csv")
     assert as_csv.data.decode("utf-8-sig").splitlines()[1] == "P1;3;KIS-B;C50.1;2025-02-03"
+    # each read of the never-presented list (KIS numbers: patient data) is an access event, without the numbers
+    from tumorboard.audit.models import AuditEvent
+
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:quotas:view")).all()
+    assert len(events) == 2 and all(e.actor_label == "user:qm1" for e in events)
+    assert 3 in events[0].after["lines"] and "KIS" not in str(events[0].after)
 
 
 def test_a_list_in_decomposed_unicode_is_read_composed(db_session):

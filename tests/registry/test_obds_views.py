@@ -52,3 +52,12 @@ def test_export_page_lists_skipped_and_offers_the_valid_document(qm_client, db_s
     assert obds.schema().validate(etree.fromstring(download.data).getroottree())
     tags = db_session.scalars(select(AuditEvent.tag).where(AuditEvent.subject_type == "obds_export")).all()
     assert sorted(tags) == ["registry:obds:download", "registry:obds:export"]
+
+
+@pytest.mark.parametrize("board", ["²", "abc", "9" * 25])
+def test_a_board_that_is_no_id_is_a_german_message_not_all_boards(qm_client, db_session, board):
+    """A board value that is no id (a superscript digit, letters, 25 digits) was a 500 or, silently, all boards."""
+    response = _post(qm_client, **{"from": "2025-01-01", "to": "2025-12-31", "board": board})
+    assert response.status_code == 404
+    assert "Diese Konferenz gibt es nicht." in response.text
+    assert db_session.scalar(select(func.count()).select_from(ObdsExport)) == 0

@@ -265,8 +265,8 @@ EXPECTED_TEXT: dict[tuple[str, str], str] = {
     ("qm.quotas", "GET"):                       "302/302 403/403 403/403 403/403 422/422 422/422",
     ("qm.request_bundle_view", "POST"):         "401/401 403/403 403/403 403/403 303/303 303/303",
     # CME report of a session: like the attendance list (409: allowed, no VNR for the session)
-    ("cme.attendance_pdf", "GET"):              "302/302 409/409 409/409 409/409 409/409 409/409",
-    ("cme.report_csv", "GET"):                  "302/302 409/409 409/409 409/409 409/409 409/409",
+    ("cme.attendance_pdf", "GET"):              "302/302 403/403 403/403 409/409 409/409 409/409",
+    ("cme.report_csv", "GET"):                  "302/302 403/403 403/403 409/409 409/409 409/409",
     ("cme.session_page", "GET"):                "302/302 403/403 403/403 200/200 200/200 200/200",
     ("cme.set_session_accreditation", "POST"):  "401/401 403/403 403/403 422/422 403/403 422/422",
     # oBDS export: qm and admin (404: allowed, no such export; 422: the empty form has no period)

@@ -94,10 +94,12 @@ class Tag(enum.StrEnum):
     PROTOCOL_VERSION_SIGN = "protocol:version:sign"
 
     QM_BUNDLE_BUILD = "qm:bundle:build"
+    QM_BUNDLE_DOWNLOAD = "qm:bundle:download"
     REGISTRY_OBDS_DOWNLOAD = "registry:obds:download"
     REGISTRY_OBDS_EXPORT = "registry:obds:export"
     QM_INDICATOR_DEFINE = "qm:indicator:define"
     QM_PRIMARY_CASES_IMPORT = "qm:primary_cases:import"
+    QM_QUOTAS_VIEW = "qm:quotas:view"
 
     SECURITY_DICOM_REJECT = "security:dicom:reject"
 
@@ -216,10 +218,12 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_VERSION_DOWNLOAD: N_("Protokoll heruntergeladen"),
     Tag.PROTOCOL_VERSION_SIGN: N_("Protokoll unterschrieben"),
     Tag.QM_BUNDLE_BUILD: N_("QM-Nachweispaket erstellt"),
+    Tag.QM_BUNDLE_DOWNLOAD: N_("QM-Nachweispaket heruntergeladen"),
     Tag.REGISTRY_OBDS_DOWNLOAD: N_("oBDS-Export heruntergeladen"),
     Tag.REGISTRY_OBDS_EXPORT: N_("oBDS-Export an das Krebsregister erstellt"),
     Tag.QM_INDICATOR_DEFINE: N_("Kennzahl-Definition geändert (neue Version)"),
     Tag.QM_PRIMARY_CASES_IMPORT: N_("Primärfälle importiert"),
+    Tag.QM_QUOTAS_VIEW: N_("Nie vorgestellte Primärfälle gelesen"),
     Tag.SECURITY_DICOM_REJECT: N_("DICOM-Verbindung abgelehnt"),
     Tag.ACCESS_EMERGENCY_GRANT: N_("Notfallzugriff gewährt"),
     Tag.ACCESS_MEMBER_ADD: N_("Mitglied einer Konferenz hinzugefügt"),

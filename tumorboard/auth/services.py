@@ -31,7 +31,7 @@ def actor_for(user: User) -> Actor:
 
 def is_valid_efn(efn: str) -> bool:
     """15 digits whose last is the Luhn check digit of the first 14 (Bundesärztekammer EIV)."""
-    return bool(re.fullmatch(r"\d{15}", efn)) and luhn_valid(efn)
+    return bool(re.fullmatch(r"[0-9]{15}", efn)) and luhn_valid(efn)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -53,7 +53,7 @@ def check_efn(efn: str | None) -> str | None:
     clean = (efn or "").replace(" ", "")
     if not clean:
         return None
-    if not clean.isdigit() or len(clean) != 15:
+    if not (clean.isascii() and clean.isdigit()) or len(clean) != 15:
         raise InvalidInput(
             N_("Die EFN muss aus genau 15 Ziffern bestehen (eingegeben: %(n)s Zeichen)."), field="efn", n=len(clean)
         )

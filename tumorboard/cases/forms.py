@@ -7,7 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
-from tumorboard.forms import BaseForm
+from tumorboard.forms import BaseForm, coerce_id
 
 REQUIRED = _l("Pflichtfeld")
 
@@ -75,7 +75,9 @@ class ReasonForm(BaseForm):
 
 class MoveCaseForm(BaseForm):
     # the service explains why a target is refused (cancelled, past), so any session id is accepted here
-    target = SelectField(_l("Zielsitzung"), coerce=int, validators=[InputRequired(REQUIRED)], validate_choice=False)
+    target = SelectField(
+        _l("Zielsitzung"), coerce=coerce_id, validators=[InputRequired(REQUIRED)], validate_choice=False
+    )
     reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
 
 

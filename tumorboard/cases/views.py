@@ -51,6 +51,7 @@ from tumorboard.imaging.models import ImagingStudy, StudyState
 from tumorboard.imaging.summaries import ImagingSummary, imaging_complete, imaging_summaries
 from tumorboard.partners.services import active_partners
 from tumorboard.patients.services import search_patients, update_registry_data
+from tumorboard.text import parse_id
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -215,15 +216,16 @@ def _study_to_take_over(form: RegisterCaseForm) -> ImagingStudy | None:
         return None
     if not can_triage_imaging(current_user()):
         raise PermissionDenied(N_("Studien aus dem Bildeingang ordnet die Koordination zu."))
-    try:
-        study_id = int(request.form["from_study"])
-    except ValueError:
-        raise InvalidInput(N_("Diese Studie gibt es nicht.")) from None
+    study_id = parse_id(request.form["from_study"])
+    if study_id is None:
+        raise InvalidInput(N_("Diese Studie gibt es nicht."))
     study = imaging_services.get_study(db(), study_id)
     if study.case_id is not None:
         raise Conflict(N_("Diese Studie ist inzwischen einem Fall zugeordnet."))
     if study.state is StudyState.PURGED:
         raise Conflict(N_("Die Bilder dieser Studie wurden bereits gelöscht."))
+    if study.rejected_at is not None:
+        raise Conflict(imaging.REJECTED)
     form.from_study.data = study.id
     return study
 

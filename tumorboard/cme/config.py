@@ -42,7 +42,7 @@ class EivSettings:
                 raise ConfigurationError(N_("TUMORBOARD_EIV_BASE_URL muss eine https-Adresse sein."))
         file = env.get("TUMORBOARD_EIV_PASSWORD_FILE", "").strip()
         raw_timeout = env.get("TUMORBOARD_EIV_TIMEOUT_S", "15")
-        if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 120:
+        if not (raw_timeout.isascii() and raw_timeout.isdigit()) or not 1 <= int(raw_timeout) <= 120:
             raise ConfigurationError(N_("TUMORBOARD_EIV_TIMEOUT_S muss eine ganze Zahl von 1 bis 120 sein."))
         return cls(base_url=base, password_file=Path(file) if file else None, timeout_s=int(raw_timeout))
 

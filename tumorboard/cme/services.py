@@ -47,7 +47,7 @@ def check_vnr(vnr: str | None) -> tuple[str | None, list[str]]:
     clean = (vnr or "").replace(" ", "")
     if not clean:
         return None, []
-    if not re.fullmatch(r"\d{19}", clean):
+    if not re.fullmatch(r"[0-9]{19}", clean):
         raise InvalidInput(
             N_("Die VNR muss aus genau 19 Ziffern bestehen (eingegeben: %(n)s Zeichen)."), field="vnr", n=len(clean)
         )

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from tumorboard.attendance.services import list_attendance
 from tumorboard.auth.models import Role, User
-from tumorboard.auth.permissions import can_plan_sessions, can_view_attendance
+from tumorboard.auth.permissions import can_plan_sessions
 from tumorboard.cme.models import EivSubmission
 from tumorboard.cme.services import CATEGORIES, accreditation_for, cme_report, deadlines, set_accreditation
 from tumorboard.conferences import services as conf
@@ -19,6 +19,7 @@ from tumorboard.conferences.models import ConferenceSession
 from tumorboard.errors import InvalidInput, TumorboardError
 from tumorboard.exports.cme import render_cme_attendance_pdf, render_cme_csv
 from tumorboard.i18n import N_, translate
+from tumorboard.text import ascii_digits
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -68,7 +69,7 @@ def set_session_accreditation(session_id: int) -> Page:
     cs = conf.get_session(db(), session_id)
     try:
         points_raw = (request.form.get("points") or "").strip()
-        if not points_raw.isdigit():
+        if not ascii_digits(points_raw) or len(points_raw) > 2:
             raise InvalidInput(N_("Die Punktzahl liegt zwischen 0 und 99."), field="points")
         _row, warnings = set_accreditation(
             db(), cs=cs, vnr=request.form.get("vnr"), category=request.form.get("category") or "",
@@ -96,14 +97,14 @@ def _download(body: bytes, mimetype: str, name: str) -> Response:
 
 
 @bp.route("/sessions/<int:session_id>/cme.csv")
-@requires(can_view_attendance)
+@requires(can_view_cme)  # EFNs of every attendee: the CME page's readers only
 def report_csv(session_id: int) -> Response:
     report = cme_report(db(), conf.get_session(db(), session_id))
     return _download(render_cme_csv(report), "text/csv; charset=utf-8", f"cme-{session_id}.csv")
 
 
 @bp.route("/sessions/<int:session_id>/cme-anwesenheit.pdf")
-@requires(can_view_attendance)
+@requires(can_view_cme)
 def attendance_pdf(session_id: int) -> Response:
     report = cme_report(db(), conf.get_session(db(), session_id))
     body = render_cme_attendance_pdf(report, templates=runtime().templates, generated_at=now())

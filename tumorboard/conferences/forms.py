@@ -6,6 +6,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from tumorboard.forms import BaseForm
+from tumorboard.text import parse_id
 
 
 class CasesChoiceForm(BaseForm):
@@ -20,7 +21,7 @@ class CasesChoiceForm(BaseForm):
 
     def target_id(self) -> int | None:
         raw = self.target.data
-        return int(raw) if raw and str(raw).isdigit() else None
+        return parse_id(raw)
 
 
 class CancelForm(CasesChoiceForm):

@@ -69,7 +69,10 @@ def match_study(session: Session, study: ImagingStudy, *, at: dt.datetime, actor
     """Assign ``study`` automatically when a deterministic rule names exactly one case whose patient is the
     same for all hits; otherwise store ranked suggestions for the triage inbox. A study under a server-generated
     key (its sender's Study Instance UID was missing or unusable) always goes to the inbox: its instances were
-    grouped by us, not by the sender, so a coordinator looks before it joins a case."""
+    grouped by us, not by the sender, so a coordinator looks before it joins a case. A rejected study (more of its
+    instances may still arrive) is matched to nothing."""
+    if study.rejected_at is not None:
+        return None
     found = deterministic_candidates(session, study) if study.received_study_uid is None else None
     if found is not None:
         method, cases = found
@@ -151,6 +154,10 @@ def suggest_cases(session: Session, study: ImagingStudy) -> list[dict[str, Any]]
     return scored[:SUGGESTION_LIMIT]
 
 
+#: A study rejected in the triage stays out of every case (its images are purged after the retention period).
+REJECTED = N_("Diese Studie wurde im Bildeingang abgelehnt; sie wird keinem Fall mehr zugeordnet.")
+
+
 def assign_study(
     session: Session,
     study: ImagingStudy,
@@ -163,6 +170,8 @@ def assign_study(
     """Assign (or re-assign) a study to a case. The received values stay as they were; audited."""
     if study.state is StudyState.PURGED:
         raise Conflict(N_("Die Bilder dieser Studie wurden bereits gelöscht."))
+    if study.rejected_at is not None:  # a stale triage page, or a rule, must not bring it back (issue 13)
+        raise Conflict(REJECTED)
     if case.status not in OPEN_STATUSES and method is not MatchMethod.MANUAL:
         raise Conflict(N_("Dieser Fall nimmt keine Bilder mehr an."))
     before = {"case_id": study.case_id, "method": study.match_method.value if study.match_method else None}

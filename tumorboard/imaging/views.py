@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 from wtforms import IntegerField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, NumberRange
 
 from tumorboard.access.services import log_access
 from tumorboard.audit.tags import SubjectType, Tag
@@ -21,6 +21,7 @@ from tumorboard.i18n import N_
 from tumorboard.imaging import matching, services
 from tumorboard.imaging.previews import preview_file_name
 from tumorboard.patients.services import search_patients
+from tumorboard.text import MAX_ID
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -31,7 +32,7 @@ Page = str | tuple[str, int] | Response
 
 
 class AssignForm(BaseForm):
-    case_id = IntegerField(validators=[InputRequired()])
+    case_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)])
 
 
 class UnassignForm(BaseForm):
@@ -111,7 +112,11 @@ def reject(study_id: int) -> Page:
     study = services.get_study(db(), study_id)
     form = RejectForm()
     if not form.validate_on_submit():
-        abort(400)
+        if "csrf_token" in form.errors:
+            abort(400)
+        # a reason with a control character or too long: the message at the study, not a bare 400 page
+        flash(" ".join(str(e) for errs in form.errors.values() for e in errs), "error")
+        return redirect(url_for("imaging.triage") + f"#studie-{study_id}")
     try:
         matching.reject_study(db(), study, reason=form.reason.data, at=now(), actor=current_actor())
     except TumorboardError as err:

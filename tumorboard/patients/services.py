@@ -23,9 +23,9 @@ from tumorboard.text import nfc
 
 PATIENT_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
 #: Institutionskennzeichen of a health insurer: 9 digits.
-IKNR_RE = re.compile(r"\d{9}")
+IKNR_RE = re.compile(r"[0-9]{9}")  # ASCII digits only: \d would also take Arabic-Indic digits
 #: Krankenversichertennummer (statutory insurance, eGK): a capital letter and 9 digits (the last a check digit).
-INSURANCE_NUMBER_RE = re.compile(r"[A-Z]\d{9}")
+INSURANCE_NUMBER_RE = re.compile(r"[A-Z][0-9]{9}")
 
 
 def create_patient(

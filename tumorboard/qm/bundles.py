@@ -4,7 +4,9 @@ done. The row is the state, so a restarted web process shows the same progress."
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -13,7 +15,7 @@ from tumorboard.audit.services import record_event
 from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.conferences.models import Board
-from tumorboard.errors import InvalidInput, NotFound
+from tumorboard.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from tumorboard.i18n import N_
 from tumorboard.qm.models import BundleJob, BundleStatus
 from tumorboard.qm.period import MAX_DAYS, Period
@@ -131,3 +133,22 @@ def record_bundle(
             "to": period.last.isoformat(),
         },
     )
+
+
+def download_bundle(session: Session, job: BundleJob, *, directory: Path, at: dt.datetime, actor: Actor) -> Path:
+    """The finished bundle's file, its SHA-256 checked against the one recorded when it was built; the download is
+    audited — the ZIP holds every signed protocol of the period, that is patient data (like the oBDS download)."""
+    if job.status is not BundleStatus.DONE or not job.file_name:
+        raise Conflict(N_("Das Nachweispaket ist noch nicht fertig."))
+    path = directory / job.file_name
+    if not path.is_file():
+        raise NotFound(N_("Die Datei des Nachweispakets fehlt."))
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if job.sha256 and digest.hexdigest() != job.sha256:
+        raise ConfigurationError(N_("Die Datei des Nachweispakets stimmt nicht mehr mit ihrer Prüfsumme überein."))
+    record_event(session, actor=actor, tag=Tag.QM_BUNDLE_DOWNLOAD, subject_type=SubjectType.QM_BUNDLE,
+                 subject_id=job.id, at=at)  # fmt: skip
+    return path

@@ -427,3 +427,17 @@ def quota_result(session: Session, board: Board, year: int) -> QuotaResult | Non
     )
     order = {IndicatorCode.P1: 0, IndicatorCode.P2: 1, IndicatorCode.P3: 2}
     return QuotaResult(record, quotas, tuple(sorted(missing, key=lambda m: (order[m.code], m.line))))
+
+
+def record_quota_view(session: Session, result: QuotaResult, *, at: dt.datetime, actor: Actor) -> None:
+    """The quota page and its CSV list the never-presented cases with their KIS numbers (patient data): each read is
+    an access event, naming the import and the lines shown — never the numbers themselves."""
+    record_event(
+        session,
+        actor=actor,
+        tag=Tag.QM_QUOTAS_VIEW,
+        subject_type=SubjectType.PRIMARY_CASE_IMPORT,
+        subject_id=result.record.id,
+        at=at,
+        after={"lines": sorted({m.line for m in result.never_presented})},
+    )

@@ -41,6 +41,7 @@ from tumorboard.qm.indicators import current_definitions
 from tumorboard.qm.models import IndicatorCode, IndicatorDefinition, TargetDirection
 from tumorboard.qm.period import Period, PeriodKind
 from tumorboard.qm.quotas import QuotaResult, quota_result
+from tumorboard.text import parse_id
 
 
 def session_outcomes(
@@ -123,8 +124,9 @@ def resolve_boards(session: Session, board: str | None) -> tuple[Board, ...]:
     unknown)."""
     if not board or board == "all":
         return tuple(session.scalars(select(Board).order_by(Board.name)))
-    if board.isdigit():
-        found = session.get(Board, int(board))
+    board_id = parse_id(board)
+    if board_id is not None:
+        found = session.get(Board, board_id)
         if found is None:
             raise NotFound(N_("Diese Konferenz gibt es nicht."))
         return (found,)

@@ -18,15 +18,24 @@ from tumorboard.conferences.services import list_boards
 from tumorboard.errors import InvalidInput, TumorboardError
 from tumorboard.exports.csv import render_csv
 from tumorboard.i18n import N_, translate
-from tumorboard.qm.bundles import get_job, recent_jobs, request_bundle
+from tumorboard.qm.bundles import download_bundle, get_job, recent_jobs, request_bundle
 from tumorboard.qm.charts import render_svg
 from tumorboard.qm.forms import IndicatorForm
 from tumorboard.qm.indicators import IndicatorInput, current_definitions, define_indicator
-from tumorboard.qm.models import BundleStatus, IndicatorCode
+from tumorboard.qm.models import IndicatorCode
 from tumorboard.qm.period import Period, PeriodKind, parse_period
 from tumorboard.qm.permissions import can_define_indicators, can_view_qm
-from tumorboard.qm.quotas import COLUMNS, MAX_BYTES, ImportRejected, import_primary_cases, list_imports, quota_result
+from tumorboard.qm.quotas import (
+    COLUMNS,
+    MAX_BYTES,
+    ImportRejected,
+    import_primary_cases,
+    list_imports,
+    quota_result,
+    record_quota_view,
+)
 from tumorboard.qm.services import ChartKind, Dashboard, auditor_sessions, build_dashboard, resolve_boards
+from tumorboard.text import parse_id
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -135,7 +144,8 @@ def edit_indicator(code: str) -> Page:
     if code not in {c.value for c in IndicatorCode}:
         return render_template("errors/error.html", code=404, message=_("Diese Kennzahl gibt es nicht.")), 404
     board_arg = request.values.get("board") or ""
-    board = conf_services.get_board(db(), int(board_arg)) if board_arg.isdigit() else None
+    board_id = parse_id(board_arg)
+    board = conf_services.get_board(db(), board_id) if board_id is not None else None
     form = _indicator_form(code, board)
     error = None
     status = 200
@@ -187,11 +197,12 @@ def primary_cases() -> Page:
         upload = request.files.get("file")
         board_arg = request.form.get("board", "")
         try:
-            if not board_arg.isdigit():
+            board_id = parse_id(board_arg)
+            if board_id is None:
                 raise InvalidInput(N_("Bitte eine Konferenz wählen."), field="board")
-            board = conf_services.get_board(db(), int(board_arg))
+            board = conf_services.get_board(db(), board_id)
             year_text = request.form.get("year", "")
-            if not year_text.isdigit():
+            if parse_id(year_text) is None:
                 raise InvalidInput(N_("Bitte ein Jahr zwischen 2000 und 2100 angeben."), field="year")
             if upload is None or not upload.filename:
                 raise InvalidInput(N_("Bitte eine CSV-Datei wählen."), field="file")
@@ -240,6 +251,9 @@ def quotas() -> Page:
         result = quota_result(db(), board[0], year)
     except TumorboardError as err:
         return render_template("errors/error.html", code=status_of(err), message=message(err)), status_of(err)
+    if result is not None and result.never_presented:
+        record_quota_view(db(), result, at=now(), actor=current_actor())
+        db().commit()
     if request.args.get("format") == "csv":
         body = render_csv(
             [(m.code.value, m.line, m.patient_number, m.icd10_code, m.reference_date.isoformat())
@@ -294,13 +308,10 @@ def bundle_status(job_id: int) -> Page:
 @requires(can_view_qm)
 def bundle_download(job_id: int) -> Page:
     job = get_job(db(), job_id)
-    if job.status is not BundleStatus.DONE or not job.file_name:
-        return render_template(
-            "errors/error.html", code=409, message=_("Das Nachweispaket ist noch nicht fertig.")
-        ), 409
-    path = runtime().settings.instance_path / "qm-bundles" / job.file_name
-    if not path.is_file():
-        return render_template("errors/error.html", code=404, message=_("Die Datei des Nachweispakets fehlt.")), 404
+    path = download_bundle(
+        db(), job, directory=runtime().settings.instance_path / "qm-bundles", at=now(), actor=current_actor()
+    )  # a refusal (not ready, file missing or changed) is a TumorboardError: the error page, nothing recorded
+    db().commit()
     return send_file(path, mimetype="application/zip", as_attachment=True, download_name=job.file_name)
 
 

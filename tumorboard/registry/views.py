@@ -10,11 +10,12 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 
 from tumorboard.conferences.services import get_board, list_boards
-from tumorboard.errors import InvalidInput, TumorboardError
+from tumorboard.errors import InvalidInput, NotFound, TumorboardError
 from tumorboard.i18n import N_
 from tumorboard.qm.permissions import can_view_qm
 from tumorboard.registry.obds import InvalidDocument
 from tumorboard.registry.services import check_period, export_document, export_obds, get_export, list_exports
+from tumorboard.text import parse_id
 from tumorboard.web.errors import message, status_of
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, current_user, now, requires
@@ -56,7 +57,10 @@ def export() -> Page:
         first, last = _date("from"), _date("to")
         check_period(first, last)
         board_id = request.form.get("board") or ""
-        board = get_board(db(), int(board_id)) if board_id.isdigit() else None
+        board_key = parse_id(board_id)
+        if board_id and board_key is None:  # not "all boards" by mistake
+            raise NotFound(N_("Diese Konferenz gibt es nicht."))
+        board = get_board(db(), board_key) if board_key is not None else None
         at = now()
         result = export_obds(
             db(), first=first, last=last, board=board, settings=runtime().registry,

@@ -135,3 +135,14 @@ def test_finding_that_came_by_mail_is_on_the_case_page(client, demo, runtime) ->
     assert page.status_code == 200 and "Befund CT Thorax.pdf" in page.text
     download = client.get(f"/documents/{doc.id}")
     assert download.status_code == 200 and download.data == pdf
+
+
+def test_release_to_a_partner_number_too_large_is_a_message(client, demo, quarantined) -> None:  # type: ignore[no-untyped-def]
+    """25 digits passed ``IntegerField`` and reached SQLite as an OverflowError (a bare 500)."""
+    login(client, "koordination")
+    status, page = post_form(
+        client, "/imaging/mail/quarantine", f"/imaging/mail/{quarantined}/release", {"partner_id": "9" * 25}
+    )
+    assert status == 200 and "Bitte einen Partner wählen." in page
+    demo.expire_all()
+    assert demo.get(MailMessage, quarantined).state is MailState.QUARANTINED  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import IntegerField
-from wtforms.validators import InputRequired
+from wtforms.validators import InputRequired, NumberRange
 
 from tumorboard.auth.permissions import can_manage_partners, can_triage_imaging
 from tumorboard.errors import NotFound, TumorboardError
@@ -17,6 +17,7 @@ from tumorboard.imaging.mail import quarantine
 from tumorboard.imaging.mail.intake import RawStore
 from tumorboard.imaging.mail.mime import REASON_TEXT
 from tumorboard.partners.models import Partner
+from tumorboard.text import MAX_ID
 from tumorboard.web.errors import message
 from tumorboard.web.request_session import db, runtime
 from tumorboard.web.security import current_actor, now, requires
@@ -27,7 +28,7 @@ Page = str | tuple[str, int] | Response
 
 
 class ReleaseForm(FlaskForm):  # type: ignore[misc]
-    partner_id = IntegerField(validators=[InputRequired()])
+    partner_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)])  # SQLite: 64 bit
 
 
 class DiscardForm(FlaskForm):  # type: ignore[misc]
