@@ -18,6 +18,7 @@ from tests.conftest import NOW, csrf_from, login
 from tests.factories import make_board, make_user
 from tests.qm.activity import build_activity
 from tumorboard.audit.models import AuditEvent
+from tumorboard.auth.actors import CLI
 from tumorboard.cli import main
 from tumorboard.exports.qm_bundle import render_table_csv
 from tumorboard.protocol.models import ProtocolVersion
@@ -216,7 +217,9 @@ def test_the_bundle_download_is_audited_and_its_checksum_checked(app, runtime, d
     boards, _ = activity
     make_user(db_session, NOW, role="qm", username="qm2")
     db_session.commit()
-    job = request_bundle(db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW)
+    job = request_bundle(
+        db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW, actor=CLI
+    )
     db_session.commit()
     assert build_bundles(runtime) == 1
     qm = app.test_client()
@@ -234,13 +237,25 @@ def test_the_bundle_download_is_audited_and_its_checksum_checked(app, runtime, d
     assert len(db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:bundle:download")).all()) == 1
 
 
+def _request(session, board):
+    return request_bundle(
+        session, board=board, period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW, actor=CLI
+    )
+
+
 def test_a_job_left_running_by_a_dead_scheduler_is_taken_up_again(db_session, activity):
     boards, _ = activity
-    job = request_bundle(db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW)
+    job = request_bundle(
+        db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW, actor=CLI
+    )
     assert (
-        request_bundle(db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW)
+        request_bundle(
+            db_session, board=boards[0], period=YEAR, requested_by_id=None, requested_by_name="QM", at=NOW, actor=CLI
+        )
         is job
     )
+    requested = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:bundle:request")).all()
+    assert [(e.subject_id, e.after["first_day"]) for e in requested] == [(str(job.id), YEAR.first.isoformat())]
     assert claim_next(db_session, now=NOW) is job and job.status is BundleStatus.RUNNING
     assert claim_next(db_session, now=NOW + dt.timedelta(minutes=1)) is None  # alive: not taken twice
     db_session.refresh(job)

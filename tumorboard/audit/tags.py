@@ -93,6 +93,7 @@ class Tag(enum.StrEnum):
     PROTOCOL_VERSION_DOWNLOAD = "protocol:version:download"
     PROTOCOL_VERSION_SIGN = "protocol:version:sign"
 
+    QM_BUNDLE_REQUEST = "qm:bundle:request"
     QM_BUNDLE_BUILD = "qm:bundle:build"
     QM_BUNDLE_DOWNLOAD = "qm:bundle:download"
     REGISTRY_OBDS_DOWNLOAD = "registry:obds:download"
@@ -116,6 +117,7 @@ class Tag(enum.StrEnum):
     PROTOCOL_VIEW = "protocol:protocol:view"
 
     IMAGING_MAIL_DISCARD = "imaging:mail:discard"
+    IMAGING_MAIL_RAW_DOWNLOAD = "imaging:mail:raw_download"
     IMAGING_MAIL_PROCESS = "imaging:mail:process"
     IMAGING_MAIL_QUARANTINE = "imaging:mail:quarantine"
     IMAGING_MAIL_RECEIVE = "imaging:mail:receive"
@@ -217,6 +219,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_RECOMMENDATION_VIEW: N_("Empfehlung angesehen"),
     Tag.PROTOCOL_VERSION_DOWNLOAD: N_("Protokoll heruntergeladen"),
     Tag.PROTOCOL_VERSION_SIGN: N_("Protokoll unterschrieben"),
+    Tag.QM_BUNDLE_REQUEST: N_("QM-Nachweispaket angefordert"),
     Tag.QM_BUNDLE_BUILD: N_("QM-Nachweispaket erstellt"),
     Tag.QM_BUNDLE_DOWNLOAD: N_("QM-Nachweispaket heruntergeladen"),
     Tag.REGISTRY_OBDS_DOWNLOAD: N_("oBDS-Export heruntergeladen"),
@@ -237,6 +240,7 @@ TAG_LABELS: dict[Tag, str] = {
     Tag.PROTOCOL_DRAFT_DOWNLOAD: N_("Protokollentwurf heruntergeladen"),
     Tag.PROTOCOL_VIEW: N_("Protokoll einer Sitzung gelesen"),
     Tag.IMAGING_MAIL_DISCARD: N_("DICOM-E-Mail verworfen"),
+    Tag.IMAGING_MAIL_RAW_DOWNLOAD: N_("Rohdaten einer DICOM-E-Mail heruntergeladen"),
     Tag.IMAGING_MAIL_PROCESS: N_("DICOM-E-Mail verarbeitet"),
     Tag.IMAGING_MAIL_QUARANTINE: N_("DICOM-E-Mail in Quarantäne"),
     Tag.IMAGING_MAIL_RECEIVE: N_("DICOM-E-Mail empfangen"),

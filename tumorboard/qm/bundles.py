@@ -32,9 +32,10 @@ def request_bundle(
     requested_by_id: int | None,
     requested_by_name: str,
     at: dt.datetime,
+    actor: Actor,
 ) -> BundleJob:
-    """Queue a bundle for ``board`` (``None``: all) and ``period``. An identical job still queued or running is
-    returned instead of a second one (a double click queues one build)."""
+    """Queue a bundle for ``board`` (``None``: all) and ``period``, audited (``qm:bundle:request``). An identical job
+    still queued or running is returned instead of a second one (a double click queues one build, one event)."""
     if period.last < period.first:
         raise InvalidInput(N_("Das Ende des Zeitraums liegt vor seinem Anfang."), field="end")
     if (period.last - period.first).days > MAX_DAYS:
@@ -62,6 +63,10 @@ def request_bundle(
     )
     session.add(job)
     session.flush()
+    record_event(
+        session, actor=actor, tag=Tag.QM_BUNDLE_REQUEST, subject_type=SubjectType.QM_BUNDLE, subject_id=job.id, at=at,
+        after={"board_id": board_id, "first_day": period.first.isoformat(), "last_day": period.last.isoformat()},
+    )  # fmt: skip
     return job
 
 

@@ -289,6 +289,7 @@ def request_bundle_view() -> Page:
             requested_by_id=user.id,
             requested_by_name=user.display_name,
             at=now(),
+            actor=current_actor(),
         )
     except TumorboardError as err:
         db().rollback()

@@ -64,6 +64,11 @@ def test_admin_downloads_the_raw_mail(client, demo, quarantined) -> None:  # typ
         assert response.mimetype == "message/rfc822"
     finally:
         response.close()
+    demo.expire_all()
+    taken = demo.scalars(select(AuditEvent).where(AuditEvent.tag == "imaging:mail:raw_download")).all()
+    assert [(e.subject_type, e.subject_id, e.actor_label) for e in taken] == [
+        ("mail_message", str(quarantined), "user:admin")
+    ]
 
 
 @pytest.mark.parametrize(("user", "code"), [("dr.berger", 403), ("qm", 403)])

@@ -32,6 +32,12 @@ def get_mail(session: Session, mail_id: int) -> MailMessage:
     return mail
 
 
+def record_raw_download(session: Session, mail: MailMessage, *, at: dt.datetime, actor: Actor) -> None:
+    """Audit that ``actor`` took the raw mail (patient data, encrypted as it arrived): ``imaging:mail:raw_download``."""
+    record_event(session, actor=actor, tag=Tag.IMAGING_MAIL_RAW_DOWNLOAD, subject_type=SubjectType.MAIL_MESSAGE,
+                 subject_id=mail.id, at=at)  # fmt: skip
+
+
 def quarantined_set(session: Session, mail: MailMessage) -> list[MailMessage]:
     """The mail, or — for a message/partial fragment — every quarantined fragment of its set (a late fragment
     that came after the set's timeout included): a set is released or discarded as a whole."""

@@ -106,4 +106,6 @@ def raw(mail_id: int) -> Page:
     path = RawStore(runtime().mail.raw_path).path(mail.sha256)
     if not path.is_file():
         raise NotFound(N_("Die Rohdaten dieser Mail liegen nicht mehr vor."))
+    quarantine.record_raw_download(db(), mail, at=now(), actor=current_actor())
+    db().commit()
     return send_file(path, mimetype="message/rfc822", as_attachment=True, download_name=f"mail-{mail.id}.eml")
