@@ -52,7 +52,9 @@ $(INSTANCE)/secret_key:
 # --- run -------------------------------------------------------------------------------------------------
 run: $(VENV)/.installed-run translations $(INSTANCE)/secret_key
 	@export TUMORBOARD_ENV=development TUMORBOARD_INSTANCE_PATH=$(INSTANCE) \
-	        TUMORBOARD_SECRET_KEY="$$(cat $(INSTANCE)/secret_key)"; \
+	        TUMORBOARD_SECRET_KEY="$$(cat $(INSTANCE)/secret_key)" \
+	        TUMORBOARD_OBDS_MELDER_ID="$${TUMORBOARD_OBDS_MELDER_ID:-DEMO-MELDER}" \
+	        TUMORBOARD_OBDS_MELDER_NAME="$${TUMORBOARD_OBDS_MELDER_NAME:-Demo-Tumorzentrum}"; \
 	$(BIN)/tumorboard db upgrade && $(BIN)/tumorboard demo load && \
 	echo && echo "  Tumorboard läuft auf http://$(HOST):$(PORT)/  (Strg-C beendet alles)" && \
 	echo "  Demo-Logins, Passwort jeweils: tumorboard-demo" && \
