@@ -79,6 +79,8 @@ class MoveCaseForm(BaseForm):
         _l("Zielsitzung"), coerce=coerce_id, validators=[InputRequired(REQUIRED)], validate_choice=False
     )
     reason = TextAreaField(_l("Grund"), validators=[Length(max=1000)])
+    #: the case's version when the page was drawn (``cases.services.case_version``): a stale page is refused
+    seen = HiddenField()
 
 
 class StatusForm(BaseForm):
@@ -112,6 +114,9 @@ class ChecklistConfigForm(BaseForm):
 
 class EditCaseForm(BaseForm):
     """The registration's case fields, for corrections (issue 13)."""
+
+    #: the case's version when the page was drawn (``cases.services.case_version``): a stale page is refused
+    seen = HiddenField()
 
     icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
     icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -373,11 +374,48 @@ def _compact(session: Session, cs: ConferenceSession) -> None:
         c.position = position
 
 
+def case_version(case: Case) -> str:
+    """The version a page shows and a form sends back (``seen``): a digest (16 hex digits) of what the case page's
+    forms change — the editable fields, session, status, presenter — and ``updated_at``. A digest of the content, not
+    the time alone: two changes may carry the same timestamp (a coarse or fixed clock)."""
+    state = [case.updated_at.isoformat(), case.session_id, case.status.value, case.presenter_id]
+    state += [getattr(case, name) for name in EDITABLE]
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
+
+
+def ensure_unchanged(session: Session, case: Case, seen: str | None) -> None:
+    """Refuse (Conflict, 409) a change made on a page drawn before the case last changed — a second window or a
+    colleague saving at the same moment would otherwise overwrite the first change silently. The row is locked for
+    the check (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the write transaction already holds the lock), so
+    of two simultaneous saves the second sees the first. No ``seen`` (CLI, jobs): no check."""
+    if not seen:
+        return
+    # lock the row alone (FOR UPDATE cannot apply to the eager outer joins of a refresh), then read it afresh
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    session.refresh(case)
+    if case_version(case) != seen:
+        raise Conflict(
+            N_(
+                "Der Fall wurde inzwischen geändert (von jemand anderem oder in einem anderen Fenster). Bitte die "
+                "aktuelle Fassung prüfen und erneut speichern."
+            )
+        )
+
+
 def move_case(
-    session: Session, case: Case, target: ConferenceSession, *, reason: str | None, at: dt.datetime, actor: Actor
+    session: Session,
+    case: Case,
+    target: ConferenceSession,
+    *,
+    reason: str | None,
+    at: dt.datetime,
+    actor: Actor,
+    seen: str | None = None,
 ) -> Case:
-    """Put the case on another session (of any board); a target past its deadline marks it late."""
+    """Put the case on another session (of any board); a target past its deadline marks it late. ``seen``: the
+    version of the page the move came from (``ensure_unchanged``)."""
     text = require_reason(reason, N_("Bitte einen Grund für die Verlegung angeben."))
+    ensure_unchanged(session, case, seen)
     if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
         raise Conflict(N_("Nur angemeldete oder vollständige Fälle können verlegt werden."))
     if target.id == case.session_id:
@@ -709,11 +747,14 @@ def edit_case(
     frozen: bool,
     at: dt.datetime,
     actor: Actor,
+    seen: str | None = None,
 ) -> Case:
     """Correct a registered case (a typo need not mean withdraw and register again). Until the agenda is frozen
     (``frozen``: the session has an agenda version) the registrant or a coordinator may; afterwards only a
     coordinator, with a reason, and the agenda's next version marks the case as changed. Before and after go to the
-    audit log, only the fields that changed."""
+    audit log, only the fields that changed. ``seen``: the version of the page the edit came from; a stale page is
+    a Conflict (``ensure_unchanged``)."""
+    ensure_unchanged(session, case, seen)
     if case.status not in (CaseStatus.REGISTERED, CaseStatus.COMPLETE):
         raise Conflict(N_("Nur angemeldete oder vollständige Fälle können bearbeitet werden."))
     coordinator = can_manage_case_list(editor)

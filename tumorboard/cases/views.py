@@ -273,6 +273,10 @@ def _render_case(
 ) -> tuple[str, int]:
     forms = forms or {}
     move = forms.get("move") or MoveCaseForm(formdata=None)
+    edit = forms.get("edit") or _edit_form(case)
+    # a form drawn again (after an error, also a stale-page conflict) carries the version now shown: saving again
+    # after checking the page is a deliberate change
+    move.seen.data = edit.seen.data = cases.case_version(case)
     move.target.choices = [
         (cs.id, f"{cs.board.short_name} {cs.local_start.strftime('%d.%m.%Y %H:%M')}")
         for cs in _upcoming()
@@ -289,7 +293,7 @@ def _render_case(
         move_form=move,
         presenter_form=presenter,
         withdraw_form=forms.get("withdraw") or ReasonForm(formdata=None),
-        edit_form=forms.get("edit") or _edit_form(case),
+        edit_form=edit,
         can_edit=_can_edit(case),
         frozen=bool(agenda_versions(db(), case.session)),
         error_form=next(iter(forms), None),
@@ -347,7 +351,7 @@ def edit(case_id: int) -> Page:
     try:
         cases.edit_case(
             db(), case, data, editor=current_user(), reason=form.reason.data,
-            frozen=bool(agenda_versions(db(), case.session)), at=now(), actor=current_actor(),
+            frozen=bool(agenda_versions(db(), case.session)), at=now(), actor=current_actor(), seen=form.seen.data,
         )  # fmt: skip
     except TumorboardError as err:
         db().rollback()
@@ -423,7 +427,13 @@ def move(case_id: int) -> Page:
         "move",
         form,
         lambda case, f: cases.move_case(
-            db(), case, conf.get_session(db(), f.target.data), reason=f.reason.data, at=now(), actor=current_actor()
+            db(),
+            case,
+            conf.get_session(db(), f.target.data),
+            reason=f.reason.data,
+            at=now(),
+            actor=current_actor(),
+            seen=f.seen.data,
         ),
         _("Fall verlegt."),
     )
