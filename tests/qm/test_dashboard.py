@@ -197,6 +197,10 @@ def test_period_parsing_and_bad_input(db_session, activity):
         parse_period("range", today=today, start="2025-03-31", end="2025-03-01")
     with pytest.raises(InvalidInput, match="JJJJ-MM-TT"):
         parse_period("range", today=today, start="31.03.2025", end="2025-04-01")
+    # from/to without a kind: that range (or its error), never silently the default year (review finding)
+    assert parse_period(None, today=today, start="2025-03-01", end="2025-03-31").last == dt.date(2025, 3, 31)
+    with pytest.raises(InvalidInput, match="Ende des Zeitraums liegt vor"):
+        parse_period(None, today=today, start="2026-12-31", end="2026-01-01")
     with pytest.raises(InvalidInput, match="muss zwischen") as raised:
         parse_period("quarter", today=today, year="2025", quarter="5")
     assert raised.value.params["name"] == "Quartal"

@@ -84,8 +84,11 @@ def parse_period(
     start: str | None = None,
     end: str | None = None,
 ) -> Period:
-    """The period from form or command-line values; nothing given → the last full calendar year. Bad values raise
+    """The period from form or command-line values; nothing given → the last full calendar year; ``start``/``end``
+    without a kind → that range. Bad values raise
     :class:`InvalidInput` with a German message (end before start, unknown kind, out-of-range numbers)."""
+    if not kind and (start or end):
+        kind = PeriodKind.RANGE.value  # a range given without its kind is still that range, never the default year
     if not kind:
         return last_full_year(today) if not year else year_period(_int(year, "Jahr", 2000, 2100))
     try:
