@@ -12,28 +12,12 @@ from tumorboard.forms import BaseForm, coerce_id
 REQUIRED = _l("Pflichtfeld")
 
 
-class RegisterCaseForm(BaseForm):
-    board = SelectField(_l("Konferenz"), coerce=int, validators=[InputRequired(REQUIRED)])
-    session = SelectField(_l("Sitzung"), coerce=int, validators=[Optional()])
-    family_name = StringField(_l("Nachname"), validators=[DataRequired(REQUIRED), Length(max=120)])
-    given_name = StringField(_l("Vorname"), validators=[DataRequired(REQUIRED), Length(max=120)])
-    birth_date = DateField(_l("Geburtsdatum"), validators=[InputRequired(_l("Bitte ein gültiges Datum angeben."))])
-    sex = SelectField(
-        _l("Geschlecht"),
-        choices=[
-            SelectChoice("W", _l("weiblich")),
-            SelectChoice("M", _l("männlich")),
-            SelectChoice("D", _l("divers")),
-            SelectChoice("U", _l("unbekannt")),
-        ],
-    )
-    patient_number = StringField(_l("Patientennummer (KIS)"), validators=[DataRequired(REQUIRED), Length(max=40)])
-    referring_partner = SelectField(_l("Zuweiser"), coerce=int)
-    partner_patient_id = StringField(_l("Patienten-ID beim Partner"), validators=[Length(max=64)])
+class CaseFieldsForm(BaseForm):
+    """The case fields a registration sets and an edit corrects (one definition for both forms)."""
+
     icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
     icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])
     icdo_morphology = StringField(_l("ICD-O-Morphologie"), validators=[Length(max=10)])
-    diagnosis_date = DateField(_l("Diagnosedatum"), validators=[Optional()])
     tnm = StringField(_l("TNM"), validators=[Length(max=100)])
     ecog = IntegerField(_l("ECOG"), validators=[Optional(), NumberRange(0, 5)])
     conference_type = SelectField(
@@ -53,9 +37,30 @@ class RegisterCaseForm(BaseForm):
             Length(min=5, max=4000, message=_l("Die Fragestellung hat 5 bis 4000 Zeichen.")),
         ],
     )
-    presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
     accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
     imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))
+
+
+class RegisterCaseForm(CaseFieldsForm):
+    board = SelectField(_l("Konferenz"), coerce=int, validators=[InputRequired(REQUIRED)])
+    session = SelectField(_l("Sitzung"), coerce=int, validators=[Optional()])
+    family_name = StringField(_l("Nachname"), validators=[DataRequired(REQUIRED), Length(max=120)])
+    given_name = StringField(_l("Vorname"), validators=[DataRequired(REQUIRED), Length(max=120)])
+    birth_date = DateField(_l("Geburtsdatum"), validators=[InputRequired(_l("Bitte ein gültiges Datum angeben."))])
+    sex = SelectField(
+        _l("Geschlecht"),
+        choices=[
+            SelectChoice("W", _l("weiblich")),
+            SelectChoice("M", _l("männlich")),
+            SelectChoice("D", _l("divers")),
+            SelectChoice("U", _l("unbekannt")),
+        ],
+    )
+    patient_number = StringField(_l("Patientennummer (KIS)"), validators=[DataRequired(REQUIRED), Length(max=40)])
+    referring_partner = SelectField(_l("Zuweiser"), coerce=int)
+    partner_patient_id = StringField(_l("Patienten-ID beim Partner"), validators=[Length(max=64)])
+    diagnosis_date = DateField(_l("Diagnosedatum"), validators=[Optional()])
+    presenter = SelectField(_l("Vorstellende Ärztin / vorstellender Arzt"), coerce=int)
     confirm_duplicate = BooleanField(_l("Trotzdem anmelden"))
     #: A study from the imaging inbox that the new case takes over (triage: "Neuen Fall aus dieser Studie").
     from_study = IntegerField(widget=HiddenInput(), validators=[Optional()])
@@ -112,33 +117,10 @@ class ChecklistConfigForm(BaseForm):
     items = TextAreaField(_l("Checkliste"), validators=[Length(max=4000)])
 
 
-class EditCaseForm(BaseForm):
+class EditCaseForm(CaseFieldsForm):
     """The registration's case fields, for corrections (issue 13)."""
 
     #: the case's version when the page was drawn (``cases.services.case_version``): a stale page is refused
     seen = HiddenField()
 
-    icd10_code = StringField(_l("ICD-10-GM"), validators=[DataRequired(REQUIRED), Length(max=20)])
-    icd10_text = StringField(_l("Diagnose (Text)"), validators=[DataRequired(REQUIRED), Length(max=300)])
-    icdo_morphology = StringField(_l("ICD-O-Morphologie"), validators=[Length(max=10)])
-    tnm = StringField(_l("TNM"), validators=[Length(max=100)])
-    ecog = IntegerField(_l("ECOG"), validators=[Optional(), NumberRange(0, 5)])
-    conference_type = SelectField(
-        _l("Art der Vorstellung"),
-        choices=[
-            SelectChoice("praeth", _l("prätherapeutisch")),
-            SelectChoice("postop", _l("postoperativ")),
-            SelectChoice("postth", _l("posttherapeutisch")),
-            SelectChoice("ther", _l("Therapieplanung")),
-        ],
-    )
-    question = TextAreaField(
-        _l("Fragestellung an die Konferenz"),
-        validators=[
-            DataRequired(_l("Bitte die Fragestellung an die Konferenz angeben.")),
-            Length(min=5, max=4000, message=_l("Die Fragestellung hat 5 bis 4000 Zeichen.")),
-        ],
-    )
-    accession_number = StringField(_l("Accession Number der Bildgebung"), validators=[Length(max=64)])
-    imaging_expected = BooleanField(_l("Externe Bildgebung wird erwartet"))
     reason = TextAreaField(_l("Grund (nötig, wenn die Tagesordnung eingefroren ist)"), validators=[Length(max=1000)])
