@@ -27,6 +27,7 @@ pynetdicom is pinned (pyproject.toml); these copies follow its 3.0.4 ``DULServic
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import queue
@@ -40,6 +41,8 @@ from pynetdicom import evt
 from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.transport import RequestHandler
 from pynetdicom.utils import make_target
+
+from tumorboard.imaging.dicom import cstore
 
 log = logging.getLogger("pynetdicom.dul")
 assoc_log = logging.getLogger("pynetdicom.assoc")
@@ -111,12 +114,30 @@ def quiet(assoc: Any) -> None:
     dul.stop_dul = types.MethodType(_stop_dul, dul)
     assoc._run_reactor = types.MethodType(_association_reactor, assoc)
     assoc.dul.socket.recv = types.MethodType(_recv, assoc.dul.socket)
+    cstore.install(assoc)
+
+
+class _Contexts(list[Any]):
+    """The server's supported presentation contexts, which pynetdicom deep-copies for every association (about
+    150 storage SOP classes × 16 transfer syntaxes: tens of milliseconds of CPU per association). A context's only
+    mutable part is its list of transfer syntaxes (UIDs are strings), so a copy of each context with its own list
+    is the same as the deep copy, at a fraction of the cost."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        copied = []
+        for context in self:
+            twin = copy.copy(context)
+            twin._transfer_syntax = list(context._transfer_syntax)
+            copied.append(twin)
+        return copied
 
 
 class QuietRequestHandler(RequestHandler):
     """pynetdicom's request handler whose associations wait instead of polling."""
 
     def _create_association(self) -> Any:
+        if not isinstance(self.server.contexts, _Contexts):
+            self.server.contexts = _Contexts(self.server.contexts)
         assoc = super()._create_association()
         quiet(assoc)
         return assoc
