@@ -269,7 +269,7 @@ class _Message(DIMSEMessage):
                         request = read_store_request(self.encoded_command_set.getvalue())
                     if request is None:
                         self.command_set = decode(self.encoded_command_set, True, True)
-                        self.__class__ = _MESSAGE_TYPES[cast(int, self.command_set.CommandField)][1]
+                        self.__class__ = _MESSAGE_TYPES[cast(int, self.command_set.CommandField)][1]  # type: ignore[assignment]
                         if self.command_set.CommandDataSetType == NO_DATA_SET:
                             return True
                         if _config.STORE_RECV_CHUNKED_DATASET and isinstance(self, C_STORE_RQ):
@@ -283,7 +283,7 @@ class _Message(DIMSEMessage):
                                 True,
                             )
                     else:
-                        self.__class__ = _FastStoreRQ
+                        self.__class__ = _FastStoreRQ  # type: ignore[assignment]
                         cast(_FastStoreRQ, self).request = request
                         _open_data_set_file(
                             self, assoc, context_id, request.sop_class_uid, request.sop_instance_uid, False
