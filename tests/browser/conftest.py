@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
 from tumorboard.auth.actors import CLI
@@ -23,7 +24,7 @@ from tumorboard.bootstrap import Runtime, bootstrap
 from tumorboard.clock import FixedClock
 from tumorboard.config import Settings
 from tumorboard.db import make_engine
-from tumorboard.demo.data import load_demo
+from tumorboard.demo.data import DEMO_PASSWORD, load_demo
 from tumorboard.migrate import upgrade
 from tumorboard.web import create_app
 
@@ -43,6 +44,16 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 800}
 #: A Monday morning in Berlin (09:00 CET), as in tests/conftest.py: every session the pages list is upcoming.
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+
+
+def log_in(page: Page, username: str, *, base: str = "") -> None:
+    """Log in through the login form as a demo user (``base``: the server, when the page has no base URL) and wait
+    until the page after it shows the logout button."""
+    page.goto(f"{base}/login")
+    page.get_by_label("Benutzername").fill(username)
+    page.get_by_label("Passwort").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

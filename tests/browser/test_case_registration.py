@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 
-def login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("heading", name="Konferenzen", level=1)).to_be_visible()
-
-
 def test_register_reorder_and_agenda_pdf(page: Page, artifacts: Path) -> None:
-    login(page, "dr.berger")
+    log_in(page, "dr.berger")
     page.get_by_role("link", name="Fall anmelden").first.click()
     form = page.locator("form.register")
     form.locator("#board").select_option(label="Lungenkrebszentrum")
@@ -48,7 +42,7 @@ def test_register_reorder_and_agenda_pdf(page: Page, artifacts: Path) -> None:
     page.get_by_role("button", name="Abmelden").click()
 
     # the coordinator drags the new case to the top and saves the order
-    login(page, "koordination")
+    log_in(page, "koordination")
     page.goto(session_url)
     rows = page.locator("table.caselist tbody tr")
     names_before = [t.split("\n")[0] for t in rows.locator("td:nth-child(2) a").all_inner_texts()]

@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from tests.browser.conftest import NOW
+from tests.browser.conftest import NOW, log_in
 from tests.cases.factories import register, upcoming_sessions
 from tests.factories import make_board
 from tumorboard.access.models import BoardRole
@@ -103,14 +103,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         engine.dispose()
 
 
-def log_in(page: Page, live: Live, username: str) -> None:
-    page.goto(f"{live.url}/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-
-
 def check_in(page: Page, who: str, *, video: bool = False, stands_in: tuple[str, str] | None = None) -> None:
     form = page.locator("form", has=page.get_by_role("button", name="Einchecken", exact=True))
     form.get_by_label("Ärztin/Arzt").select_option(label=next(
@@ -138,7 +130,7 @@ def recommend(page: Page, live: Live, number: int, types: list[str], text: str) 
 
 def test_a_whole_conference_from_check_in_to_the_signed_protocol(page: Page, live: Live, tmp_path: Path) -> None:
     live.at(-5)
-    log_in(page, live, "koordination")
+    log_in(page, base=live.url, username="koordination")
     page.goto(f"{live.url}/sessions/{live.session_id}")
     page.get_by_role("link", name="Konferenz live: Anwesenheit, Quorum, Empfehlungen").click()
     quorum = page.locator("#quorum-state")
@@ -171,7 +163,7 @@ def test_a_whole_conference_from_check_in_to_the_signed_protocol(page: Page, liv
     # the moderator signs: a wrong password changes nothing, the right one signs version 1
     live.at(45)
     page.get_by_role("button", name="Abmelden").click()
-    log_in(page, live, "dr.berger")
+    log_in(page, base=live.url, username="dr.berger")
     page.goto(f"{live.url}/sessions/{live.session_id}/live")
     page.get_by_label("Passwort zur Bestätigung").fill("falsch")
     page.get_by_role("button", name="Protokoll unterschreiben").click()

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
@@ -16,11 +18,7 @@ expect.set_options(timeout=TIMEOUT)
 
 def test_registrant_edits_a_case(page: Page, artifacts: Path) -> None:
     page.set_default_timeout(TIMEOUT)
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill("dr.berger")
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+    log_in(page, "dr.berger")
     page.goto("/cases/new")
     form = page.locator("form.register")
     form.locator("#board").select_option(label="Neuroonkologisches Zentrum")

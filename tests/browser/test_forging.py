@@ -20,8 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from tests.browser.conftest import NOW
-from tests.browser.test_conference import log_in
+from tests.browser.conftest import NOW, log_in
 from tests.cases.factories import register
 from tumorboard.attendance.models import Attendance
 from tumorboard.attendance.services import check_in
@@ -144,7 +143,7 @@ def _stored(f: Forgery) -> tuple[int, int, int]:
 
 def test_the_eight_forged_requests_and_the_amendment_each_fail_with_a_german_message(page: Page, forgery: Forgery):
     f = forgery
-    log_in(page, f, "dr.krueger")  # Viszeralchirurgie: moderates Viszeral, no member of Brust or Gyn
+    log_in(page, base=f.url, username="dr.krueger")  # Viszeralchirurgie: moderates Viszeral, no member of Brust or Gyn
     live = f"{f.url}/sessions/{f.brust}/live"
     before = _stored(f)
     assert before == (0, 1, 1)  # the Gyn session's recommendation and signed version 1
@@ -184,7 +183,7 @@ def test_the_eight_forged_requests_and_the_amendment_each_fail_with_a_german_mes
     assert _stored(f) == before
     # a deputy of the Gyn moderation who was not checked in cannot amend either
     page.get_by_role("button", name="Abmelden").click()
-    log_in(page, f, "dr.yilmaz")
+    log_in(page, base=f.url, username="dr.yilmaz")
     page.goto(f"{f.url}/cases/{f.gyn_case}/recommendation")
     forge(page, f"/cases/{f.gyn_case}/recommendation/amend", amend)
     expect(page.get_by_role("alert")).to_contain_text(

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, log_in
 from tumorboard.auth.actors import CLI
 from tumorboard.conferences import services as conf
 from tumorboard.conferences.models import Board
@@ -21,14 +21,6 @@ pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
 expect.set_options(timeout=TIMEOUT)
-
-
-def login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible(timeout=TIMEOUT)
 
 
 def _running_session(live_server: LiveServer) -> int:
@@ -57,7 +49,7 @@ def row_of(page: Page, name: str):
 def test_correct_undo_leave_and_return(page: Page, live_server: LiveServer, artifacts: Path) -> None:
     page.set_default_timeout(TIMEOUT)
     session_id = _running_session(live_server)
-    login(page, "koordination")
+    log_in(page, "koordination")
     page.goto(f"/sessions/{session_id}/live")
     expect(page.locator("#arrival-window")).to_contain_text("23.11.2026")
     expect(page.locator("#sign-not-yet")).to_have_count(0)

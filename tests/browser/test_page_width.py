@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, log_in
 from tumorboard.cases.models import Case
 from tumorboard.conferences.models import Board, ConferenceSession, SessionStatus
 
@@ -18,14 +18,6 @@ pytestmark = pytest.mark.browser
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
 expect.set_options(timeout=TIMEOUT)
 WIDTH = 800
-
-
-def login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
 
 
 def _ids(live_server: LiveServer) -> dict[str, int]:
@@ -95,7 +87,7 @@ def test_no_main_page_scrolls_sideways_at_800_px(page: Page, live_server: LiveSe
     page.set_default_timeout(TIMEOUT)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
     ids = _ids(live_server)
-    login(page, user)
+    log_in(page, user)
     failures = {}
     for template in PAGES[user]:
         url = template.format(**ids)

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import NOW, LiveServer
+from tests.browser.conftest import NOW, LiveServer, log_in
 from tests.qm.activity import build_activity
 from tumorboard.auth.models import User
 from tumorboard.conferences.models import Board
@@ -22,13 +22,6 @@ from tumorboard.qm.jobs import build_bundles
 pytestmark = pytest.mark.browser
 
 BOARD = "Viszeral"
-
-
-def _login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def history(live_server: LiveServer) -> int:
 def test_qm_dashboard_and_bundle_download(
     page: Page, browser: Browser, live_server: LiveServer, history: int, artifacts: Path
 ) -> None:
-    _login(page, "qm")
+    log_in(page, "qm")
     page.get_by_role("link", name="Kennzahlen", exact=True).click()
     expect(page.get_by_role("heading", name="Qualitätsmanagement: Kennzahlen")).to_be_visible()
     page.locator("select[name=board]").select_option(str(history))
@@ -77,7 +70,7 @@ def test_qm_dashboard_and_bundle_download(
 
     physician = browser.new_context(base_url=live_server.url)
     other = physician.new_page()
-    _login(other, "dr.berger")
+    log_in(other, "dr.berger")
     assert other.goto("/qm/").status == 403  # type: ignore[union-attr]
     assert other.goto(job_url + ".zip").status == 403  # type: ignore[union-attr]
     physician.close()

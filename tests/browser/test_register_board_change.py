@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
@@ -17,11 +19,7 @@ expect.set_options(timeout=TIMEOUT)
 
 def test_session_choices_follow_the_board(page: Page, artifacts: Path) -> None:
     page.set_default_timeout(TIMEOUT)
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill("koordination")
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+    log_in(page, "koordination")
     page.goto("/cases/new")
     form = page.locator("form.register")
     expect(form.locator("label", has=page.locator("#question")).locator("abbr.required")).to_be_visible()

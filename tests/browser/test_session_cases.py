@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, log_in
 from tests.cases.factories import case_input, make_patient
 from tumorboard.auth.models import User
 from tumorboard.auth.services import actor_for
@@ -24,14 +24,6 @@ pytestmark = pytest.mark.browser
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
 expect.set_options(timeout=TIMEOUT)
 NAMES = ("Abendroth", "Brückner", "Czerny")
-
-
-def login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible(timeout=TIMEOUT)
 
 
 def _session_with_three_cases(live_server: LiveServer) -> tuple[int, int]:
@@ -67,7 +59,7 @@ def _session_with_three_cases(live_server: LiveServer) -> tuple[int, int]:
 def test_cancel_a_session_with_three_cases_and_move_them(page: Page, live_server: LiveServer, artifacts: Path) -> None:
     page.set_default_timeout(TIMEOUT)
     session_id, next_id = _session_with_three_cases(live_server)
-    login(page, "koordination")
+    log_in(page, "koordination")
     page.goto(f"/sessions/{session_id}")
     cancel = page.locator("#cancel-form")
     expect(cancel.get_by_role("group")).to_contain_text("Auf dieser Sitzung stehen 3 Fälle.")
@@ -91,7 +83,7 @@ def test_cancel_a_session_with_three_cases_and_move_them(page: Page, live_server
         expect(rows.filter(has_text=f"{name}, Test")).to_have_count(1)
     page.get_by_role("button", name="Abmelden").click()
 
-    login(page, "dr.berger")
+    log_in(page, "dr.berger")
     page.get_by_role("link", name="Meine Fälle").click()
     for name in NAMES:
         row = page.get_by_role("row").filter(has_text=f"{name}, Test")

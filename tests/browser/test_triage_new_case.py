@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import NOW, LiveServer
-from tests.browser.test_case_registration import login
+from tests.browser.conftest import NOW, LiveServer, log_in
 from tests.imaging.factories import receive
 from tumorboard.auth.actors import CLI
 from tumorboard.imaging import jobs
@@ -33,7 +32,7 @@ def test_new_case_from_a_triage_study(page: Page, live_server: LiveServer, artif
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
 
-    login(page, "koordination")
+    log_in(page, "koordination")
     page.goto("/imaging/triage")
     study = page.locator("section.triage-study", has_text="Lindqvist, Åsa")
     expect(study).to_contain_text("Klinikum Lindenhof")

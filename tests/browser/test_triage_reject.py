@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, log_in
 from tests.imaging.factories import make_case, receive
 from tumorboard.auth.actors import CLI
 from tumorboard.imaging import jobs
@@ -40,11 +40,7 @@ def _two_studies(live_server: LiveServer) -> tuple[int, int]:
 def test_assign_and_reject_in_the_triage(page: Page, live_server: LiveServer, artifacts: Path) -> None:
     page.set_default_timeout(TIMEOUT)
     match_id, wrong_id = _two_studies(live_server)
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill("koordination")
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+    log_in(page, "koordination")
     page.goto("/imaging/triage")
 
     wrong = page.locator(f"#studie-{wrong_id}")

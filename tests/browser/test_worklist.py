@@ -10,23 +10,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms: generous, the machine may be loaded
 expect.set_options(timeout=TIMEOUT)
 
 
-def login(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill("tumorboard-demo")
-    page.get_by_role("button", name="Anmelden").click()
-    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
-
-
 def test_worklist_for_coordinator_and_physician(page: Page, artifacts: Path) -> None:
     page.set_default_timeout(TIMEOUT)
-    login(page, "koordination")
+    log_in(page, "koordination")
     work = page.locator("#arbeitsliste")
     expect(work.get_by_role("heading", name="Arbeitsliste")).to_be_visible()
     rows = work.locator("table.worklist tbody tr[data-session]")
@@ -47,6 +41,6 @@ def test_worklist_for_coordinator_and_physician(page: Page, artifacts: Path) -> 
     expect(page).to_have_url(re.compile(r"/imaging/triage$"))
     page.get_by_role("button", name="Abmelden").click()
 
-    login(page, "dr.berger")
+    log_in(page, "dr.berger")
     expect(page.get_by_role("heading", name="Meine Arbeitsliste")).to_be_visible()
     expect(page.locator("#my-sessions li").first).to_be_visible()

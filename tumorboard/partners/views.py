@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -36,6 +39,29 @@ def _page(form: PartnerForm | None = None, error: str | None = None, code: int =
     )
 
 
+def _saved(change: Callable[[], object], done: str, form: PartnerForm | None = None) -> Page:
+    """Run one service call: a refusal rolls back and shows the page with its message and status, else commit,
+    flash ``done`` and back to the list."""
+    try:
+        change()
+    except TumorboardError as err:
+        db().rollback()
+        return _page(form, message(err), status_of(err))
+    db().commit()
+    flash(done, "success")
+    return redirect(url_for("partners.index"))
+
+
+def _removed(model: type[Any], row_id: int, missing: str, remove: Callable[..., object], done: str) -> Page:
+    """Delete one sender row (endpoint or mail sender) through its service, after the form's CSRF check."""
+    row = db().get(model, row_id)
+    if row is None:
+        raise NotFound(missing)
+    if not DeleteForm().validate_on_submit():
+        return _page(error=_("Das Formular ist ungültig."), code=400)
+    return _saved(lambda: remove(db(), row, at=now(), actor=current_actor()), done)
+
+
 @bp.route("")
 @requires(can_manage_partners)
 def index() -> Page:
@@ -48,21 +74,18 @@ def create() -> Page:
     form = PartnerForm()
     if not form.validate_on_submit():
         return _page(form, _("Bitte die Eingaben prüfen."), 422)
-    try:
-        services.create_partner(
+    return _saved(
+        lambda: services.create_partner(
             db(),
             name=form.name.data or "",
             contact=form.contact.data or "",
             quiet_period_seconds=form.quiet_period.data or 120,
             at=now(),
             actor=current_actor(),
-        )
-    except TumorboardError as err:
-        db().rollback()
-        return _page(form, message(err), status_of(err))
-    db().commit()
-    flash(_("Partner angelegt."), "success")
-    return redirect(url_for("partners.index"))
+        ),
+        _("Partner angelegt."),
+        form,
+    )
 
 
 @bp.route("/<int:partner_id>/endpoints", methods=["POST"])
@@ -72,35 +95,29 @@ def add_endpoint(partner_id: int) -> Page:
     form = EndpointForm()
     if not form.validate_on_submit():
         return _page(error=_("Bitte AE-Titel und Adresse angeben."), code=422)
-    try:
-        services.add_endpoint(
+    return _saved(
+        lambda: services.add_endpoint(
             db(),
             partner,
             ae_title=form.ae_title.data or "",
             address=form.address.data or "",
             at=now(),
             actor=current_actor(),
-        )
-    except TumorboardError as err:
-        db().rollback()
-        return _page(error=message(err), code=status_of(err))
-    db().commit()
-    flash(_("Absender eingetragen."), "success")
-    return redirect(url_for("partners.index"))
+        ),
+        _("Absender eingetragen."),
+    )
 
 
 @bp.route("/endpoints/<int:endpoint_id>/delete", methods=["POST"])
 @requires(can_manage_partners)
 def delete_endpoint(endpoint_id: int) -> Page:
-    endpoint = db().get(PartnerEndpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFound(N_("Diesen Absender gibt es nicht."))
-    if not DeleteForm().validate_on_submit():
-        return _page(error=_("Das Formular ist ungültig."), code=400)
-    services.remove_endpoint(db(), endpoint, at=now(), actor=current_actor())
-    db().commit()
-    flash(_("Absender entfernt."), "success")
-    return redirect(url_for("partners.index"))
+    return _removed(
+        PartnerEndpoint,
+        endpoint_id,
+        N_("Diesen Absender gibt es nicht."),
+        services.remove_endpoint,
+        _("Absender entfernt."),
+    )
 
 
 @bp.route("/<int:partner_id>/mail-senders", methods=["POST"])
@@ -114,8 +131,8 @@ def add_mail_sender(partner_id: int) -> Page:
     if not form.validate_on_submit():
         return _page(error=_("Bitte Adresse und Fingerabdruck angeben."), code=422)
     key = (form.pgp_key.data or "").strip().encode()
-    try:
-        register_mail_senders(
+    return _saved(
+        lambda: register_mail_senders(
             runtime(),
             db(),
             partner,
@@ -124,24 +141,18 @@ def add_mail_sender(partner_id: int) -> Page:
             key or None,
             at=now(),
             actor=current_actor(),
-        )
-    except TumorboardError as err:
-        db().rollback()
-        return _page(error=message(err), code=status_of(err))
-    db().commit()
-    flash(_("Mail-Absender eingetragen."), "success")
-    return redirect(url_for("partners.index"))
+        ),
+        _("Mail-Absender eingetragen."),
+    )
 
 
 @bp.route("/mail-senders/<int:mail_sender_id>/delete", methods=["POST"])
 @requires(can_manage_partners)
 def delete_mail_sender(mail_sender_id: int) -> Page:
-    sender = db().get(PartnerMailSender, mail_sender_id)
-    if sender is None:
-        raise NotFound(N_("Diesen Mail-Absender gibt es nicht."))
-    if not DeleteForm().validate_on_submit():
-        return _page(error=_("Das Formular ist ungültig."), code=400)
-    services.remove_mail_sender(db(), sender, at=now(), actor=current_actor())
-    db().commit()
-    flash(_("Mail-Absender entfernt."), "success")
-    return redirect(url_for("partners.index"))
+    return _removed(
+        PartnerMailSender,
+        mail_sender_id,
+        N_("Diesen Mail-Absender gibt es nicht."),
+        services.remove_mail_sender,
+        _("Mail-Absender entfernt."),
+    )
