@@ -145,10 +145,15 @@ def test_admin_registers_a_partner_and_a_sender(client, demo):
 
 def test_admin_removes_a_sender_and_a_second_partner_of_the_same_name_is_refused(client, demo):
     login(client, "admin")
-    post_form(client, "/admin/partners", "/admin/partners", {"name": "Klinikum Süd", "contact": "", "quiet_period": "120"})
+    post_form(
+        client, "/admin/partners", "/admin/partners", {"name": "Klinikum Süd", "contact": "", "quiet_period": "120"}
+    )
     partner = demo.scalar(select(Partner).where(Partner.name == "Klinikum Süd"))
     post_form(
-        client, "/admin/partners", f"/admin/partners/{partner.id}/endpoints", {"ae_title": "SUED_GW", "address": "10.4.0.9"}
+        client,
+        "/admin/partners",
+        f"/admin/partners/{partner.id}/endpoints",
+        {"ae_title": "SUED_GW", "address": "10.4.0.9"},
     )
     demo.expire_all()
     (endpoint,) = partner.endpoints
@@ -161,6 +166,9 @@ def test_admin_removes_a_sender_and_a_second_partner_of_the_same_name_is_refused
     assert status == 404 and "Diesen Absender gibt es nicht" in page
     # the refused form keeps what was typed
     status, page = post_form(
-        client, "/admin/partners", "/admin/partners", {"name": "Klinikum Süd", "contact": "Tel. 99", "quiet_period": "150"}
+        client,
+        "/admin/partners",
+        "/admin/partners",
+        {"name": "Klinikum Süd", "contact": "Tel. 99", "quiet_period": "150"},
     )
     assert status == 409 and 'value="Tel. 99"' in page
