@@ -261,3 +261,24 @@ def test_a_job_left_running_by_a_dead_scheduler_is_taken_up_again(db_session, ac
     db_session.refresh(job)
     assert claim_next(db_session, now=NOW + STALE_AFTER + dt.timedelta(minutes=1)) is job
     assert db_session.scalar(select(BundleJob.status).where(BundleJob.id == job.id)) is BundleStatus.RUNNING
+
+
+def test_the_job_page_speaks_the_readers_language(app, runtime, db_session, activity):
+    """The job's message is stored as catalogue text and shown translated; the list names each job's state."""
+    qm_user = make_user(db_session, NOW, role="qm", username="qm3")
+    db_session.commit()
+    qm = app.test_client()
+    login(qm, "qm3", "correct horse battery")
+    page = qm.get("/qm/?period=year&year=2025")
+    response = qm.post("/qm/bundles", data={"csrf_token": csrf_from(page.text), "period": "year", "year": "2025"})
+    job_url = response.headers["Location"]
+    german = qm.get(job_url).text
+    assert "in der Warteschlange – In der Warteschlange" in german
+    qm_user.locale = "en"
+    db_session.commit()
+    english = qm.get(job_url).text
+    assert "In der Warteschlange" not in english and "in der Warteschlange" not in english
+    assert "queued – Queued" in english and ": queued</li>" in english
+    assert build_bundles(runtime) == 1
+    done = qm.get(job_url).text
+    assert "Fertig" not in done and "Done" in done

@@ -96,7 +96,7 @@ def write_bundle(
                 add(
                     "zusammenfassung.pdf",
                     _summary_pdf(data, templates, generated_by, locale, common),
-                    "Zusammenfassung",
+                    N_("Zusammenfassung"),
                 )
                 footer = translate(
                     N_("Erstellt am %(when)s"), locale, when=f"{generated_at.astimezone(BERLIN):%d.%m.%Y, %H:%M}"
@@ -115,7 +115,7 @@ def write_bundle(
                     )
                     add(f"tabellen/{table.key}.pdf", pdf, table.key)
                 for item in data.files():
-                    add(item.path, item.data, "Protokolle und Tagesordnungen")
+                    add(item.path, item.data, N_("Protokolle und Tagesordnungen"))
                 manifest = {
                     "format": BUNDLE_FORMAT,
                     "product": "tumorboard",

@@ -126,7 +126,7 @@ def collect_bundle(
         if progress is not None:
             progress(what, done, total)
 
-    step("Kennzahlen", 0, 1)
+    step(N_("Kennzahlen"), 0, 1)
     dashboard = build_dashboard(session, boards=boards, period=period, now=now)
     by_board = {b.id: b for b in boards}
     rows = sessions_in_period(session, boards, period)

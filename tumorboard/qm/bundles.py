@@ -56,7 +56,7 @@ def request_bundle(
         first_day=period.first,
         last_day=period.last,
         status=BundleStatus.QUEUED,
-        message="In der Warteschlange",
+        message=N_("In der Warteschlange"),
         requested_by_id=requested_by_id,
         requested_by_name=requested_by_name,
         requested_at=at,
@@ -104,7 +104,7 @@ def claim_next(session: Session, *, now: dt.datetime) -> BundleJob | None:
                     (BundleJob.status == BundleStatus.RUNNING) & (BundleJob.heartbeat_at < now - STALE_AFTER),
                 ),
             )
-            .values(status=BundleStatus.RUNNING, heartbeat_at=now, progress_done=0, message="Gestartet")
+            .values(status=BundleStatus.RUNNING, heartbeat_at=now, progress_done=0, message=N_("Gestartet"))
         )
         if claimed.rowcount == 1:  # type: ignore[attr-defined]
             return session.get(BundleJob, job_id)

@@ -17,7 +17,7 @@ from tumorboard.bootstrap import Runtime
 from tumorboard.conferences.models import Board
 from tumorboard.errors import TumorboardError
 from tumorboard.exports.rendering import ExportTemplates
-from tumorboard.i18n import translate
+from tumorboard.i18n import N_, translate
 from tumorboard.qm.bundle import collect_bundle
 from tumorboard.qm.bundles import claim_next, record_bundle
 from tumorboard.qm.models import BundleJob, BundleStatus
@@ -125,7 +125,7 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
         except Exception:  # process boundary of one job: record the failure, keep the scheduler running
             session.rollback()
             log.exception("bundle job %s failed", job_id)
-            _finish(runtime, job_id, BundleStatus.FAILED, "Interner Fehler beim Erstellen; siehe Protokoll.")
+            _finish(runtime, job_id, BundleStatus.FAILED, N_("Interner Fehler beim Erstellen; siehe Protokoll."))
             return
         session.rollback()
     digest = written.sha256
@@ -138,7 +138,7 @@ def _build_one(runtime: Runtime, job_id: int) -> None:
         job.file_name = name
         job.sha256 = digest
         job.size_bytes = written.size
-        job.message = "Fertig"
+        job.message = N_("Fertig")
         job.finished_at = runtime.clock.now()
         job.progress_done = job.progress_total
         record_bundle(

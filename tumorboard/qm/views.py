@@ -302,7 +302,11 @@ def request_bundle_view() -> Page:
 @requires(can_view_qm)
 def bundle_status(job_id: int) -> Page:
     job = get_job(db(), job_id)
-    return render_template("qm/bundle.html", job=job, jobs=recent_jobs(db()))
+    # the job's message is stored as its German catalogue text (N_), shown in the reader's language; a message that
+    # is not in the catalogue (an error with its details) shows as stored
+    return render_template(
+        "qm/bundle.html", job=job, message=_(job.message) if job.message else "", jobs=recent_jobs(db())
+    )
 
 
 @bp.route("/bundles/<int:job_id>.zip")
