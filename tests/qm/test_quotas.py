@@ -197,6 +197,11 @@ def test_qm_imports_in_the_ui_and_sees_the_drill_down(client, db_session, world)
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:quotas:view")).all()
     assert len(events) == 2 and all(e.actor_label == "user:qm1" for e in events)
     assert 3 in events[0].after["lines"] and "KIS" not in str(events[0].after)
+    # without a board the page lets the reader pick one (the quotas are per board), and reads nothing else
+    picker = client.get("/qm/quotas?period=year&year=2025")
+    assert picker.status_code == 200 and f"/qm/quotas?board={board.id}&amp;period=year&amp;year=2025" in picker.text
+    assert "KIS-" not in picker.text
+    assert len(db_session.scalars(select(AuditEvent).where(AuditEvent.tag == "qm:quotas:view")).all()) == 2
 
 
 def test_a_list_in_decomposed_unicode_is_read_composed(db_session):

@@ -244,10 +244,12 @@ def primary_cases() -> Page:
 def quotas() -> Page:
     """P1–P3 of one board and year with the denominator cases never presented (what auditors ask for)."""
     try:
+        year = _period().first.year
+        if request.args.get("board") in (None, "", "all"):  # the quotas are per board: let the reader pick one
+            return render_template("qm/quotas.html", board=None, boards=list_boards(db()), year=year, result=None)
         board = resolve_boards(db(), request.args.get("board"))
         if len(board) != 1:
             raise InvalidInput(N_("Bitte eine Konferenz wählen."), field="board")
-        year = _period().first.year
         result = quota_result(db(), board[0], year)
     except TumorboardError as err:
         return render_template("errors/error.html", code=status_of(err), message=message(err)), status_of(err)
