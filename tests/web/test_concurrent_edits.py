@@ -30,6 +30,24 @@ def _fields(page: str) -> dict[str, str]:
     return fields
 
 
+def _save_together(windows: list[Browser], case_id: int, forms: list[dict[str, str]], n: int) -> list[Response | None]:
+    """Both windows post their edit form at the same moment (a barrier), each with its own question."""
+    go = threading.Barrier(2)
+    answers: list[Response | None] = [None, None]
+
+    def save(i: int) -> None:
+        data = {**forms[i], "question": f"Runde {n}, Fenster {i}?"}
+        go.wait(10)
+        answers[i] = windows[i].request(f"/cases/{case_id}/edit", data)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
+
+
 def test_two_simultaneous_saves_of_one_case_save_one_and_refuse_the_other(live_db: LiveDatabase) -> None:
     case_id = live_db.scalar(
         "SELECT max(c.id) FROM case_registration c WHERE c.status = 'registered' AND NOT EXISTS "
@@ -46,19 +64,7 @@ def test_two_simultaneous_saves_of_one_case_save_one_and_refuse_the_other(live_d
             assert seen[0] and seen[1] and seen[0].group(1) == seen[1].group(1)
             forms = [_fields(page) for page in pages]
             assert forms[0]["seen"] == seen[0].group(1) and "csrf_token" in forms[0]
-            go = threading.Barrier(2)
-            answers: list[Response | None] = [None, None]
-
-            def save(i: int, n: int = n) -> None:
-                data = {**forms[i], "question": f"Runde {n}, Fenster {i}?"}
-                go.wait(10)
-                answers[i] = windows[i].request(f"/cases/{case_id}/edit", data)
-
-            threads = [threading.Thread(target=save, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(60)
+            answers = _save_together(windows, case_id, forms, n)
             got = [a for a in answers if a is not None]
             assert len(got) == 2
             saved = [i for i, a in enumerate(answers) if a is not None and a.status == 200]
