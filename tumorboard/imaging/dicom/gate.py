@@ -372,9 +372,9 @@ class GuardedServer(AssociationServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         guarded = self.gate.guarded(request)
-        if self.hand_off is not None and isinstance(guarded, GuardedSocket):
-            if self.hand_off(request, client_address, guarded):
-                return
+        hand_off = self.hand_off
+        if hand_off is not None and isinstance(guarded, GuardedSocket) and hand_off(request, client_address, guarded):
+            return
         # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
         super().process_request(cast(socket.socket, guarded), client_address)
 

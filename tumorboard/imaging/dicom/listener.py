@@ -18,11 +18,11 @@ import shutil
 import socket
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from weakref import WeakKeyDictionary
 
 from pynetdicom import _config, evt
@@ -37,9 +37,9 @@ from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.db import make_session_factory, read_only_engine
 from tumorboard.imaging.config import AssociationLimits
-from tumorboard.imaging.dicom.reactor import QuietRequestHandler
 from tumorboard.imaging.dicom.dataset import BadDataset, DatasetMismatch, Header, read_header
 from tumorboard.imaging.dicom.gate import Gate, ListenerAE, over_limit
+from tumorboard.imaging.dicom.reactor import QuietRequestHandler
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
 from tumorboard.imaging.dicom.workers import Connections, Workers, die_with_parent, serving, temp_prefix
 from tumorboard.imaging.index import is_indexed
@@ -524,7 +524,7 @@ def serve_worker(
     intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
     connections = Connections(control)
     ae = build_ae(ae_title, limits)
-    handlers = [
+    handlers: list[Any] = [
         (evt.EVT_CONN_OPEN, handle_open, [connections]),
         (evt.EVT_REQUESTED, handle_requested, [intake, connections]),
         (evt.EVT_C_STORE, handle_store, [intake]),
@@ -538,11 +538,13 @@ def serve_worker(
     while (received := connections.receive()) is not None:
         connection, client_address = received
         connection.guarded.settimeout(limits.network_timeout)
+        # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
+        request = cast(socket.socket, connection.guarded)
         try:
-            server.finish_request(connection.guarded, client_address)
+            server.finish_request(request, client_address)
         except Exception:
             log.exception("DICOM worker %d: a connection could not be served", number)
-            server.shutdown_request(connection.guarded)
+            server.shutdown_request(request)
             connections.failed(connection)
         else:
             log.debug("association from %s in worker %d", client_address[0], number)
@@ -558,4 +560,5 @@ class HandedServer(AssociationServer):
         pass  # never bound: only the listener holds the listening socket
 
     def server_activate(self) -> None:
-        self.socket.close()
+        if self.socket is not None:
+            self.socket.close()
