@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pynetdicom import AE
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.imaging.conftest import Listener
 from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, echoscu, parse_storescu, storescu, write_study
-from tests.imaging.test_gate import HEADER_ONLY, _closed_by_peer, _connect
+from tests.imaging.test_gate import HEADER_ONLY, VERIFICATION, _closed_by_peer, _connect
 from tumorboard.imaging.models import ImagingInstance
 
 pytestmark = pytest.mark.db
@@ -187,4 +188,34 @@ def test_unauthorized_connections_held_by_workers_count_against_the_limit_of_the
     finally:
         for sock in socks:
             sock.close()
+        proc.stop()
+
+
+def test_max_associations_counts_the_associations_of_all_processes(
+    listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # Two associations, one in each process: pynetdicom alone (which counts its own process) would admit a third.
+    proc = _start(listener_engine, tmp_path, TUMORBOARD_DICOM_WORKERS="2", TUMORBOARD_DICOM_MAX_ASSOCIATIONS="2",
+                  TUMORBOARD_DICOM_MAX_UNAUTHORIZED="1", TUMORBOARD_LOG_LEVEL="DEBUG")  # fmt: skip
+    scu = AE(ae_title="PARTNER1")
+    scu.add_requested_context(VERIFICATION)
+    held = []
+    try:
+        for _ in range(2):
+            assoc = scu.associate("127.0.0.1", proc.port, ae_title="TUMORBOARD")
+            assert assoc.is_established
+            held.append(assoc)
+        served = {int(pid) for pid in re.findall(r"served by process (\d+)", proc.log.read_text())}
+        assert proc.proc is not None and served == {proc.proc.pid, *proc.workers()}
+        third = scu.associate("127.0.0.1", proc.port, ae_title="TUMORBOARD")
+        assert third.is_rejected and not third.is_established
+        assert "local limit exceeded" in proc.log.read_text()
+        held.pop().release()
+        time.sleep(0.3)
+        again = scu.associate("127.0.0.1", proc.port, ae_title="TUMORBOARD")
+        assert again.is_established  # room again
+        held.append(again)
+    finally:
+        for assoc in held:
+            assoc.release()
         proc.stop()
