@@ -4,14 +4,17 @@ yet acknowledged and comes back, and no worker outlives the listener. Real liste
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from pydicom import dcmread
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.imaging.conftest import Listener
 from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, echoscu, parse_storescu, storescu, write_study
 from tests.imaging.test_gate import HEADER_ONLY, VERIFICATION, _closed_by_peer, _connect
+from tumorboard.imaging.dicom.workers import Connections
 from tumorboard.imaging.models import ImagingInstance
 
 pytestmark = pytest.mark.db
@@ -222,3 +226,45 @@ def test_max_associations_counts_the_associations_of_all_processes(
         for assoc in held:
             assoc.release()
         proc.stop()
+
+
+class _FakeAssociation(threading.Thread):
+    """What Connections reads of a pynetdicom association: a thread, and ``dul.socket.socket``."""
+
+    def __init__(self, sock: object) -> None:
+        super().__init__(target=lambda: None)
+        self.dul = SimpleNamespace(socket=SimpleNamespace(socket=sock))
+
+
+def test_a_worker_reports_an_association_ended_only_after_its_thread_ran() -> None:
+    """EVT_CONN_OPEN comes before pynetdicom starts the association's thread: a not yet started thread is not an
+    ended one (found by the benchmark: the worker reported such a connection ended, never lifted its 1 MiB limit
+    and cut off the authorized association at the first megabyte)."""
+    door, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    peer, served = socket.socketpair()
+    try:
+        connections = Connections(worker_end)
+        socket.send_fds(door, [json.dumps({"id": 7, "address": ["127.0.0.1", 4000], "over_limit": False}).encode()],
+                        [served.fileno()])  # fmt: skip
+        received = connections.receive()
+        assert received is not None
+        connection, address = received
+        assert address == ("127.0.0.1", 4000) and connection.conn_id == 7
+        assoc = _FakeAssociation(connection.guarded)
+        connections.opened(assoc)
+        connections.watch(interval=0.01)
+        time.sleep(0.2)
+        door.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            door.recv(64)  # nothing reported yet
+        connections.authorized(assoc)
+        assert door.recv(64) == b"A" + (7).to_bytes(8, "big")
+        door.setblocking(True)
+        assoc.start()
+        assoc.join()
+        door.settimeout(2)
+        assert door.recv(64) == b"E" + (7).to_bytes(8, "big")
+        assert connection.guarded._left is None  # the 1 MiB limit is lifted
+    finally:
+        for sock in (door, worker_end, peer, served):
+            sock.close()

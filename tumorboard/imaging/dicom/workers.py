@@ -269,8 +269,8 @@ def serving(assoc: Any) -> bool:
     """Whether an acceptor association still serves its connection: its thread runs and neither it nor the peer
     has closed the connection (after a peer's close before any request pynetdicom's thread waits out the ACSE
     timeout, with nothing to serve)."""
-    if not assoc.is_alive():
-        return False
+    if assoc.ident is not None and not assoc.is_alive():
+        return False  # ended (not: not started yet — EVT_CONN_OPEN comes just before its thread starts)
     sock = raw_socket(assoc)
     return sock is not None and not peer_closed(sock)
 
@@ -334,10 +334,12 @@ class Connections:
 
     def authorized(self, assoc: Any) -> None:
         """Our EVT_REQUESTED handler accepted the peer: no size limit, and the door stops counting it."""
+        raw = raw_socket(assoc)
+        if isinstance(raw, GuardedSocket):
+            raw.lift()
         with self._lock:
             found = next((c for c in self._connections if c.assoc is assoc), None)
         if found is not None:
-            found.guarded.lift()
             self._report(AUTHORIZED, found.conn_id)
 
     def ready(self) -> None:
