@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.imaging.conftest import Listener
 from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, echoscu, parse_storescu, storescu, write_study
 from tests.imaging.test_gate import HEADER_ONLY, VERIFICATION, _closed_by_peer, _connect
+from tumorboard.errors import ConfigurationError
+from tumorboard.imaging.config import ImagingSettings
 from tumorboard.imaging.dicom.workers import Connections
 from tumorboard.imaging.models import ImagingInstance
 
@@ -268,3 +270,20 @@ def test_a_worker_reports_an_association_ended_only_after_its_thread_ran() -> No
     finally:
         for sock in (door, worker_end, peer, served):
             sock.close()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", None), ("1", 1), ("3", 3), ("0", ConfigurationError),
+                                               ("65", ConfigurationError), ("zwei", ConfigurationError)])  # fmt: skip
+def test_the_number_of_processes_comes_from_the_environment(tmp_path: Path, raw: str, expected: object) -> None:
+    from tumorboard.config import Settings
+
+    settings = Settings.from_env(
+        {"TUMORBOARD_ENV": "test", "TUMORBOARD_SECRET_KEY": "t" * 48, "TUMORBOARD_INSTANCE_PATH": str(tmp_path)}
+    )
+    env = {"TUMORBOARD_DICOM_WORKERS": raw}
+    if expected is ConfigurationError:
+        with pytest.raises(ConfigurationError):
+            ImagingSettings.from_env(settings, env)
+        return
+    default = max(1, min(os.cpu_count() or 1, 4))
+    assert ImagingSettings.from_env(settings, env).processes == (expected or default)
