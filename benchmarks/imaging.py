@@ -220,6 +220,21 @@ def tree_rss_mb(pid: int) -> float:
     return total
 
 
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size (``Pss`` of /proc/<pid>/smaps_rollup: shared pages divided among the processes that
+    share them) of a process plus its living child processes, now — not a peak like :func:`tree_rss_mb`."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) / 1024
+    except OSError:
+        return 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        total += sum(tree_pss_mb(int(child)) for child in task.read_text().split())
+    return total
+
+
 class ThreadCPU:
     """With --spy: CPU time of each thread of ours during a transfer (sampled every 50 ms, as threads end with
     their association), reported per kind of thread (names from py-spy's stacks) in ms per instance."""
@@ -297,6 +312,7 @@ def load_scenarios(root: Path, rounds: int, count: int, only: list[str], receive
     results: dict[str, dict[str, list[float]]] = {}
     acknowledged: dict[str, dict[str, list[int]]] = {}
     rss: list[float] = []
+    pss: list[float] = []
     for scenario, (receivers, folders) in scenarios.items():
         total = sum(len(list(f.iterdir())) for f in folders)
         results[scenario] = {r: [] for r in receivers}
@@ -313,6 +329,7 @@ def load_scenarios(root: Path, rounds: int, count: int, only: list[str], receive
                     cpu = cpu_seconds(proc.pid) - cpu
                     if name == "ours" and scenario == "ten":
                         rss.append(tree_rss_mb(proc.pid))
+                        pss.append(tree_pss_mb(proc.pid))
                 finally:
                     stop(proc)
                 results[scenario][name].append(elapsed)
@@ -336,7 +353,8 @@ def load_scenarios(root: Path, rounds: int, count: int, only: list[str], receive
     if rss:
         print(
             f"  ten associations × 50: ours acknowledged {acknowledged['ten']['ours']} of 500 per round; listener "
-            f"peak RSS {max(rss):.0f} MB, all its processes (need < 300)"
+            f"peak RSS {max(rss):.0f} MB, all its processes (need < 300); their PSS after the transfer "
+            f"{max(pss):.0f} MB (shared pages counted once)"
         )
 
 

@@ -90,6 +90,7 @@ def _env(tmp_path: Path, demo: DemoInstance) -> dict[str, str]:
         "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
         "TUMORBOARD_SECRET_KEY": "r" * 48,
         "TUMORBOARD_DICOM_PORT": str(_free_port()),  # the listener starts too; 11112 may be taken
+        "TUMORBOARD_DICOM_WORKERS": "2",  # and one worker process of its own, whatever the CPU count
     }
     env.pop("TUMORBOARD_DATABASE_URL", None)
     return env
@@ -198,6 +199,8 @@ def test_a_killed_listener_comes_back_while_the_web_keeps_answering(tmp_path, de
         _wait_until(lambda: _login_ok(port) and _echo_ok(dicom_port), 60, proc, log)
         old = _listener(proc.pid)
         assert old is not None
+        old_workers = [p for p, cmd in _children(old).items() if "imaging worker" in cmd]
+        assert len(old_workers) == 1, _children(old)
         scheduler = next(p for p, cmd in _children(proc.pid).items() if "jobs run" in cmd)
         os.kill(old, signal.SIGKILL)
         # The web server answers throughout, the listener is back within 10 s as a new process.
@@ -206,6 +209,9 @@ def test_a_killed_listener_comes_back_while_the_web_keeps_answering(tmp_path, de
         assert back < 10
         assert _login_ok(port) and _alive(scheduler) and proc.poll() is None
         assert f"listener (pid {old}) ended with -9" in log.read_text()
+        assert not [p for p in old_workers if _alive(p)]  # its worker went with it
+        new_workers = [p for p, cmd in _children(_listener(proc.pid) or 0).items() if "imaging worker" in cmd]
+        assert len(new_workers) == 1
         _stop_and_check_nothing_left(proc, signal.SIGTERM, log)
 
 

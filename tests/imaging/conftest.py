@@ -51,6 +51,8 @@ class Listener:
             "TUMORBOARD_IMAGING_PATH": str(self.storage),
             "TUMORBOARD_DICOM_PORT": str(self.port),
             "TUMORBOARD_IMAGING_MIN_FREE_MB": "0",
+            # the listener and one worker process, whatever the machine's CPU count (workers.py)
+            "TUMORBOARD_DICOM_WORKERS": "2",
             **self.extra_env,
         }
 
@@ -90,6 +92,14 @@ class Listener:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def workers(self) -> list[int]:
+        """The pids of the listener's worker processes."""
+        assert self.proc is not None
+        found = []
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            found += [int(pid) for pid in task.read_text().split()]
+        return found
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and echoscu(self.port).returncode == 0

@@ -31,9 +31,14 @@ def demo_env(tmp_path: Path, demo_instance: DemoInstance) -> dict[str, str]:
         "TUMORBOARD_INSTANCE_PATH": str(tmp_path),
         "TUMORBOARD_SECRET_KEY": "r" * 48,
         "TUMORBOARD_DICOM_PORT": str(free_port()),
+        "TUMORBOARD_DICOM_WORKERS": "2",
     }
     env.pop("TUMORBOARD_DATABASE_URL", None)
     return env
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").glob("*/children") for child in task.read_text().split()]
 
 
 def _wait_for_echo(port: int, proc: subprocess.Popen[bytes], log: Path, **kw: str) -> None:
@@ -77,8 +82,11 @@ def test_a_listener_started_with_sigint_ignored_still_stops_on_sigint(demo_env, 
         )  # fmt: skip
         try:
             _wait_for_echo(port, proc, log_path, aet="SUEDPARK_PACS")
+            workers = _children(proc.pid)
+            assert workers, "no worker process"  # TUMORBOARD_DICOM_WORKERS=2 (demo_env)
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=10) == 0
+            assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # stopped with it
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import socket
+import sys
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,14 +35,64 @@ def listen(host: str | None, port: int | None, ae_title: str | None) -> None:
 
     rt = runtime()
     settings = rt.imaging
+    host = host or settings.host
+    port = port or settings.port
+    ae_title = normalize_ae_title(ae_title) if ae_title else settings.ae_title
+
+    def worker_argv(number: int, control_fd: int, parent: int) -> list[str]:
+        return [sys.executable, "-m", "tumorboard", "imaging", "worker", "--number", str(number),
+                "--control-fd", str(control_fd), "--parent", str(parent), "--host", host, "--port", str(port),
+                "--ae-title", ae_title]  # fmt: skip
+
+    # SIGTERM (how `tumorboard run` and service managers stop it) ends it as Ctrl-C does: the workers are
+    # stopped before it exits.
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         start_listener(
             rt.session_factory,
             rt.clock,
             settings.storage_path,
-            host=host or settings.host,
-            port=port or settings.port,
-            ae_title=normalize_ae_title(ae_title) if ae_title else settings.ae_title,
+            host=host,
+            port=port,
+            ae_title=ae_title,
+            min_free_bytes=settings.min_free_mb * 1024 * 1024,
+            index_timeout=settings.index_timeout_s,
+            limits=settings.limits,
+            processes=settings.processes,
+            worker_argv=worker_argv,
+        )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@imaging.command("worker", hidden=True)
+@click.option("--number", type=int, required=True)
+@click.option("--control-fd", type=int, required=True)
+@click.option("--parent", type=int, required=True)
+@click.option("--host", required=True)
+@click.option("--port", type=int, required=True)
+@click.option("--ae-title", required=True)
+@handles_errors
+def worker(number: int, control_fd: int, parent: int, host: str, port: int, ae_title: str) -> None:
+    """Internal: one of the listener's worker processes (started by ``imaging listen``, never by hand)."""
+    from tumorboard.imaging.dicom.listener import serve_worker
+
+    control = socket.socket(fileno=control_fd)
+    rt = runtime()
+    settings = rt.imaging
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_worker(
+            control,
+            rt.session_factory,
+            rt.clock,
+            settings.storage_path,
+            number=number,
+            parent=parent,
+            host=host,
+            port=port,
+            ae_title=ae_title,
             min_free_bytes=settings.min_free_mb * 1024 * 1024,
             index_timeout=settings.index_timeout_s,
             limits=settings.limits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ class ImagingSettings:
     #: Resources (0xA700); until then the sender simply waits.
     index_timeout_s: int
     limits: AssociationLimits = field(default_factory=AssociationLimits)
+    #: Processes that serve associations, the listener itself included (issue 16: pynetdicom and the header
+    #: parse run under one interpreter lock per process). 1: the listener alone; default: one per CPU, at most 4.
+    processes: int = 1
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> ImagingSettings:
@@ -69,7 +73,13 @@ class ImagingSettings:
             min_free_mb=_int(env, "TUMORBOARD_IMAGING_MIN_FREE_MB", 1024, 0, 10_000_000),
             index_timeout_s=_int(env, "TUMORBOARD_IMAGING_INDEX_TIMEOUT", 30, 1, 3600),
             limits=_limits(env),
+            processes=_int(env, "TUMORBOARD_DICOM_WORKERS", default_processes(), 1, 64),
         )
+
+
+def default_processes() -> int:
+    """One association-serving process per CPU, at most 4 (beyond, the disk and the index's one writer bound)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def _limits(env: Mapping[str, str]) -> AssociationLimits:

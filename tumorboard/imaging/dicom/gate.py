@@ -61,10 +61,13 @@ class GuardedSocket:
     """The accepted socket as pynetdicom sees it: reads end (as at EOF, and the socket is shut down) once an
     unauthorized peer has sent :data:`MAX_REQUEST_BYTES`; everything else is the socket's own."""
 
-    def __init__(self, sock: socket.socket, address: str) -> None:
+    def __init__(self, sock: socket.socket, address: str, *, over_limit: bool = False) -> None:
         self._sock = sock
         self._address = address
         self._left: int | None = MAX_REQUEST_BYTES
+        #: Accepted while ``max_associations`` associations were already served by all processes together: the
+        #: request is answered with A-ASSOCIATE-RJ "local limit exceeded" (pynetdicom counts only its process).
+        self.over_limit = over_limit
 
     def recv(self, bufsize: int) -> bytes:
         if self._left is None:
@@ -95,6 +98,17 @@ class GuardedSocket:
 
 
 @dataclass(eq=False)
+class Remote:
+    """A connection the listener handed to a worker process (tumorboard/imaging/dicom/workers.py): the worker
+    reports when it is authorized and when it ended; meanwhile the listener keeps its own descriptor of the
+    socket, for the network-timeout sweep and to see a peer's close."""
+
+    worker: int
+    conn_id: int
+    ended: bool = False
+
+
+@dataclass(eq=False)
 class _Pending:
     sock: socket.socket
     address: str
@@ -104,13 +118,22 @@ class _Pending:
     closed_by_us: bool = field(default=False)
     #: From an address inside a registered partner network (does not count against ``max_unauthorized``).
     partner: bool = False
+    #: Served by a worker process; ``sock`` is then the listener's own descriptor, closed once forgotten.
+    remote: Remote | None = None
 
     def over(self) -> bool:
         """The connection is gone: its socket was closed (by pynetdicom or by its peer) or its association thread
-        ended."""
+        ended (in this process or, for a remote one, in its worker)."""
         if self.assoc is not None and not self.assoc.is_alive():
             return True
+        if self.remote is not None and self.remote.ended:
+            return True
         return peer_closed(self.sock)
+
+    def forget(self) -> None:
+        """Out of the gate: a remote connection's descriptor here closes (the worker's stays open)."""
+        if self.remote is not None:
+            self.sock.close()
 
 
 def peer_closed(sock: socket.socket) -> bool:
@@ -177,12 +200,22 @@ class Gate:
             return False
         return any(ip in network for network in self._networks)
 
+    def _prune(self) -> None:
+        """Under the lock: forget the connections that are over."""
+        kept = []
+        for pending in self._pending:
+            if pending.over():
+                pending.forget()
+            else:
+                kept.append(pending)
+        self._pending = kept
+
     def admit(self, sock: socket.socket, address: str, client_address: Any = None) -> Admission:
         """Called at ``accept``: hold the connection (with the network timeout on its socket), let it wait for a
         slot of its address (partner addresses only) or refuse it."""
         partner = self.is_partner_address(address)
         with self._lock:
-            self._pending = [p for p in self._pending if not p.over()]
+            self._prune()
             same = sum(1 for p in self._pending if p.address == address)
             strangers = sum(1 for p in self._pending if not p.partner)
             if same >= self.limits.max_unauthorized_per_address:
@@ -218,7 +251,7 @@ class Gate:
 
     def opened(self, assoc: Any) -> None:
         """EVT_CONN_OPEN: remember the association that serves the socket (its thread tells when it ended)."""
-        sock = _raw_socket(assoc)
+        sock = raw_socket(assoc)
         with self._lock:
             for pending in self._pending:
                 if pending.guarded is sock:
@@ -232,12 +265,31 @@ class Gate:
                     pending.guarded.lift()
             self._pending = [p for p in self._pending if p.assoc is not assoc]
 
+    def handed_off(self, sock: socket.socket, remote: Remote | None) -> None:
+        """The admitted connection on ``sock`` is served by a worker (``None``: by this process after all, the
+        hand-off failed)."""
+        with self._lock:
+            for pending in self._pending:
+                if pending.sock is sock:
+                    pending.remote = remote
+                    return
+        if remote is not None:
+            sock.close()  # not held (cannot happen: only admitted connections are handed off)
+
+    def remote_settled(self, remote: Remote) -> None:
+        """A worker reported its connection authorized or ended: it no longer counts as unauthorized."""
+        with self._lock:
+            for pending in self._pending:
+                if pending.remote is remote:
+                    pending.forget()
+            self._pending = [p for p in self._pending if p.remote is not remote]
+
     def sweep(self) -> list[tuple[socket.socket, Any]]:
         """Shut down the connections whose time to complete the association request is over, close the waiting
         ones whose time is over, and return the waiting ones that now have a slot (to be served, in order)."""
         now = self._monotonic()
         with self._lock:
-            self._pending = [p for p in self._pending if not p.over()]
+            self._prune()
             expired = [p for p in self._pending if p.deadline <= now and not p.closed_by_us]
             for pending in expired:
                 pending.closed_by_us = True
@@ -282,7 +334,13 @@ class Gate:
             return len(self._waiting)
 
 
-def _raw_socket(assoc: Any) -> Any:
+def over_limit(assoc: Any) -> bool:
+    """Whether ``assoc`` was accepted beyond ``max_associations`` of all processes together."""
+    sock = raw_socket(assoc)
+    return isinstance(sock, GuardedSocket) and sock.over_limit
+
+
+def raw_socket(assoc: Any) -> Any:
     wrapper = getattr(assoc.dul, "socket", None)
     return getattr(wrapper, "socket", None)
 
@@ -293,6 +351,9 @@ class GuardedServer(AssociationServer):
     association before the next one is admitted."""
 
     gate: Gate
+    #: Hands an admitted connection to a worker process and returns True, or returns False: served here
+    #: (tumorboard/imaging/dicom/workers.py; None: no workers).
+    hand_off: Callable[[socket.socket, Any, GuardedSocket], bool] | None = None
     #: Seconds between two sweeps when no connection arrives (pynetdicom: 0.5): a waiting connection gets its
     #: slot at most this long after an earlier one of its address was authorized.
     POLL_INTERVAL = 0.05
@@ -310,8 +371,12 @@ class GuardedServer(AssociationServer):
         super().shutdown_request(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        guarded = self.gate.guarded(request)
+        hand_off = self.hand_off
+        if hand_off is not None and isinstance(guarded, GuardedSocket) and hand_off(request, client_address, guarded):
+            return
         # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
-        super().process_request(cast(socket.socket, self.gate.guarded(request)), client_address)
+        super().process_request(cast(socket.socket, guarded), client_address)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         super().serve_forever(min(poll_interval, self.POLL_INTERVAL))
@@ -335,6 +400,8 @@ class ListenerAE(AE):
     def __init__(self, ae_title: str, gate: Gate) -> None:
         super().__init__(ae_title=ae_title)
         self.gate = gate
+        #: Given to the servers it makes (:attr:`GuardedServer.hand_off`).
+        self.hand_off: Callable[[socket.socket, Any, GuardedSocket], bool] | None = None
 
     def make_server(
         self,
@@ -362,4 +429,5 @@ class ListenerAE(AE):
             ),
         )
         server.gate = self.gate
+        server.hand_off = self.hand_off
         return server

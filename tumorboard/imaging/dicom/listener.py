@@ -15,15 +15,19 @@ import logging
 import mmap
 import os
 import shutil
+import socket
+import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from weakref import WeakKeyDictionary
 
 from pynetdicom import _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.transport import AssociationServer
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,8 +38,10 @@ from tumorboard.clock import Clock
 from tumorboard.db import make_session_factory, read_only_engine
 from tumorboard.imaging.config import AssociationLimits
 from tumorboard.imaging.dicom.dataset import BadDataset, DatasetMismatch, Header, read_header
-from tumorboard.imaging.dicom.gate import Gate, ListenerAE
+from tumorboard.imaging.dicom.gate import Gate, ListenerAE, over_limit
+from tumorboard.imaging.dicom.reactor import QuietRequestHandler
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
+from tumorboard.imaging.dicom.workers import Connections, Workers, die_with_parent, serving, temp_prefix
 from tumorboard.imaging.index import is_indexed
 from tumorboard.imaging.indexer import GroupIndexer, IndexUnavailable
 from tumorboard.imaging.reconcile import reconcile_store
@@ -80,10 +86,14 @@ PROCESSING_FAILURE = 0x0110
 
 # A-ASSOCIATE-RJ: rejected permanent / transient, by the service user; diagnostics 1 / 3 / 7.
 _REJECT_PERMANENT, _REJECT_TRANSIENT, _SERVICE_USER = 0x01, 0x02, 0x01
+# … and pynetdicom's own "local limit exceeded": transient, by the service provider (presentation), reason 2.
+_LOCAL_LIMIT_EXCEEDED = (0x02, 0x03, 0x02)
 _NO_REASON, _CALLING_AE_NOT_RECOGNIZED, _CALLED_AE_NOT_RECOGNIZED = 0x01, 0x03, 0x07
 DEFAULT_LIMITS = AssociationLimits()
 #: Seconds between two readings of the partner networks the gate keeps room for.
 PARTNER_NETWORKS_REFRESH_S = 5.0
+#: Seconds the listener waits for its worker processes to be ready before it serves.
+WORKERS_READY_S = 30
 #: Seconds the audit event of a rejection may wait for a PostgreSQL lock (SQLite: its busy timeout, 10 s).
 AUDIT_LOCK_TIMEOUT_S = 10
 
@@ -338,11 +348,19 @@ def _ae(value: Any) -> str:
 
 
 # --- handlers (short: delegate to Intake) ---------------------------------------------------------------------
-def handle_open(event: Any, gate: Gate) -> None:
+def handle_open(event: Any, gate: Gate | Connections) -> None:
     gate.opened(event.assoc)
 
 
-def handle_requested(event: Any, intake: Intake, gate: Gate) -> None:
+def handle_requested(event: Any, intake: Intake, gate: Gate | Connections) -> None:
+    if over_limit(event.assoc):
+        # More than max_associations in all processes together; pynetdicom only counts its own process.
+        try:
+            event.assoc.acse.send_reject(*_LOCAL_LIMIT_EXCEEDED)
+        finally:
+            event.assoc.kill()
+        log.warning("association from %s rejected: local limit exceeded", event.assoc.requestor.address)
+        return
     try:
         authorized = intake.check_association(event.assoc)
     except Exception:
@@ -352,6 +370,9 @@ def handle_requested(event: Any, intake: Intake, gate: Gate) -> None:
         return
     if authorized:
         gate.authorized(event.assoc)
+        # which process serves it (tests/imaging/test_workers.py checks that several do)
+        log.debug("association of partner %s served by process %d", intake.peers[event.assoc].partner_id,
+                  os.getpid())  # fmt: skip
 
 
 def handle_store(event: Any, intake: Intake) -> int:
@@ -391,9 +412,14 @@ def start_listener(
     index_timeout: float = 30.0,
     limits: AssociationLimits = DEFAULT_LIMITS,
     block: bool = True,
+    processes: int = 1,
+    worker_argv: Callable[[int, int, int], Sequence[str]] | None = None,
 ) -> Any:
     """Prepare the store (removing temp files a killed process left), reconcile it with the index, and serve.
-    Returns the server when ``block`` is False (tests), else runs until interrupted."""
+    Returns the server when ``block`` is False (tests), else runs until interrupted.
+
+    ``processes`` > 1 (only with ``block``): ``processes - 1`` worker processes serve associations too, each
+    started with ``worker_argv(number, control_fd, parent_pid)`` (tumorboard/imaging/dicom/workers.py)."""
     spool = Spool(storage)
 
     def indexed(sha256: str) -> bool:
@@ -410,9 +436,7 @@ def start_listener(
     for relative in reconciled.remove_after_commit:
         spool.remove(relative)
     spool.use_for_temporary_files()
-    _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
-    _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    _configure_pynetdicom()
     intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
     gate = Gate(limits)
     intake.refresh_partner_networks(gate)
@@ -438,4 +462,103 @@ def start_listener(
         limits.max_unauthorized,
         limits.max_unauthorized_per_address,
     )
-    return ae.start_server((host, port), block=block, evt_handlers=handlers)
+    if not block or processes <= 1 or worker_argv is None:
+        return ae.start_server((host, port), block=block, evt_handlers=handlers)
+
+    def clean_after(number: int) -> None:
+        removed, recovered = spool.prepare(indexed, prefix=temp_prefix(number))
+        if removed or recovered:
+            log.info("temp files of DICOM worker %d: %d unfinished removed, %d indexed moved into place", number,
+                     removed, recovered)  # fmt: skip
+
+    workers = Workers(processes - 1, worker_argv, gate, lambda: _acceptors(ae), limits.max_associations,
+                      after_death=clean_after)  # fmt: skip
+    ae.hand_off = workers.hand_off
+    # The workers start only now: the store is prepared and reconciled, and none of them touches incoming/'s
+    # leftovers. Connections go to ready workers only; the door waits for them (a second or two of imports) so
+    # that work is shared from the first connection on, and serves alone should they not come up.
+    workers.start()
+    if not workers.wait_ready(WORKERS_READY_S):
+        log.error("DICOM workers not ready after %d s: the listener serves alone until they are", WORKERS_READY_S)
+    log.info("DICOM listener serves with %d worker processes (pids %s)", processes - 1, workers.pids())
+    try:
+        ae.start_server((host, port), block=True, evt_handlers=handlers)
+    finally:
+        workers.stop()
+    return None
+
+
+def _acceptors(ae: Any) -> int:
+    return sum(1 for assoc in ae.active_associations if assoc.is_acceptor and serving(assoc))
+
+
+def _configure_pynetdicom() -> None:
+    _config.STORE_RECV_CHUNKED_DATASET = True  # large objects go to disk, not RAM
+    _config.LOG_HANDLER_LEVEL = "none"  # pynetdicom's standard handlers would log dataset details
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
+def serve_worker(
+    control: socket.socket,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    storage: Path,
+    *,
+    number: int,
+    parent: int,
+    host: str,
+    port: int,
+    ae_title: str,
+    min_free_bytes: int = 0,
+    index_timeout: float = 30.0,
+    limits: AssociationLimits = DEFAULT_LIMITS,
+) -> None:
+    """A worker process (``tumorboard imaging worker``): serve the connections the listener hands over on
+    ``control`` with the same handlers, until the listener is gone. The listener has prepared the store; a
+    worker never touches other processes' temp files."""
+    die_with_parent(parent)
+    spool = Spool(storage)
+    spool.use_for_temporary_files()
+    tempfile.template = temp_prefix(number)  # its temp files, for the listener to remove should it die
+    _configure_pynetdicom()
+    intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
+    connections = Connections(control)
+    ae = build_ae(ae_title, limits)
+    handlers: list[Any] = [
+        (evt.EVT_CONN_OPEN, handle_open, [connections]),
+        (evt.EVT_REQUESTED, handle_requested, [intake, connections]),
+        (evt.EVT_C_STORE, handle_store, [intake]),
+        (evt.EVT_C_ECHO, handle_echo, [intake]),
+    ]
+    server = HandedServer(ae, (host, port), ae_title, ae.supported_contexts, evt_handlers=handlers,
+                          request_handler=QuietRequestHandler)  # fmt: skip
+    connections.watch()
+    connections.ready()
+    log.info("DICOM worker %d ready (pid %d)", number, os.getpid())
+    while (received := connections.receive()) is not None:
+        connection, client_address = received
+        connection.guarded.settimeout(limits.network_timeout)
+        # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
+        request = cast(socket.socket, connection.guarded)
+        try:
+            server.finish_request(request, client_address)
+        except Exception:
+            log.exception("DICOM worker %d: a connection could not be served", number)
+            server.shutdown_request(request)
+            connections.failed(connection)
+        else:
+            log.debug("association from %s in worker %d", client_address[0], number)
+    log.info("DICOM worker %d: the listener is gone, exiting", number)
+    intake.indexer.stop()
+
+
+class HandedServer(AssociationServer):
+    """pynetdicom's association server without a socket of its own: a worker serves the connections the
+    listener hands over (``finish_request``); ``server_address`` is the listener's."""
+
+    def server_bind(self) -> None:
+        pass  # never bound: only the listener holds the listening socket
+
+    def server_activate(self) -> None:
+        if self.socket is not None:
+            self.socket.close()

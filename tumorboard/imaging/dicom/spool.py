@@ -52,7 +52,7 @@ class Spool:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
 
-    def prepare(self, indexed: Callable[[str], bool] = lambda sha256: False) -> tuple[int, int]:
+    def prepare(self, indexed: Callable[[str], bool] = lambda sha256: False, *, prefix: str = "") -> tuple[int, int]:
         """Create the folders and deal with the temp files a killed process left behind; returns how many were
         removed and how many recovered.
 
@@ -60,10 +60,15 @@ class Spool:
         row for its bytes while the object file is missing: the listener commits the row while the folder fsync
         after the rename is still running, so a crash in between can leave a committed row and a rename that
         did not reach the disk. Such a file was fsynced before the rename (and before the commit began), so its
-        bytes are complete. Every other leftover (an interrupted transfer) is deleted."""
+        bytes are complete. Every other leftover (an interrupted transfer) is deleted.
+
+        ``prefix``: only the temp files whose names begin with it (those of one dead worker process, while the
+        others keep receiving)."""
         self.create_folders()
         removed = recovered = 0
         for leftover in self.incoming.iterdir():
+            if not leftover.name.startswith(prefix):
+                continue
             sha256 = file_digest(leftover)
             if not self.object_path(sha256).exists() and indexed(sha256):
                 self.move(leftover, sha256, leftover.stat().st_size)
