@@ -14,6 +14,7 @@ SQLite's busy timeout applies instead of a read-then-upgrade failing at once
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -22,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,14 @@ class _Pending:
     done: Future[None] = field(default_factory=Future)
 
 
+@dataclass
+class _Rehearsal:
+    """Instances indexed and rolled back, see :meth:`GroupIndexer.rehearse`."""
+
+    instances: list[_Pending]
+    done: Future[None] = field(default_factory=Future)
+
+
 class GroupIndexer:
     """One thread, one transaction per group of instances that arrived together."""
 
@@ -61,8 +70,10 @@ class GroupIndexer:
         self.fast = FastIndex.for_engine(self.engine)
         self.actor = actor
         self.timeout = timeout
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Rehearsal | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="dicom-indexer", daemon=True)
+        #: Used by the indexer thread only (and by stop() once that thread has ended).
+        self._conn: Connection | None = None
         #: Transactions committed and instances indexed (the benchmark and tests read them).
         self.commits = 0
         self.indexed = 0
@@ -73,6 +84,8 @@ class GroupIndexer:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._drop_connection()
         if self._own_engine:
             self.engine.dispose()
 
@@ -83,12 +96,28 @@ class GroupIndexer:
         self._queue.put(pending)
         return pending.done
 
+    def rehearse(self, headers: list[Header], *, partner_id: int, **row: Any) -> Future[None]:
+        """Index ``headers`` (made-up instances) in one transaction on the indexer's own connection and roll it back:
+        every statement the first real study needs is compiled and cached before the listener serves, so the first
+        partner after a start does not wait for it. Nothing is kept; the future raises what the attempt raised.
+        ``row`` as for :meth:`submit` (``sha256`` gets the instance's position appended)."""
+        instances = [
+            _Pending(header, partner_id, {**row, "sha256": f"{row['sha256'][:-3]}{n:03d}"})
+            for n, header in enumerate(headers)
+        ]
+        rehearsal = _Rehearsal(instances)
+        self._queue.put(rehearsal)
+        return rehearsal.done
+
     # --- the indexer thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, _Rehearsal):
+                self._rehearse(first)
+                continue
             batch = [first]
             stopping = False
             while len(batch) < MAX_BATCH:
@@ -99,6 +128,9 @@ class GroupIndexer:
                 if more is None:
                     stopping = True
                     break
+                if isinstance(more, _Rehearsal):
+                    self._rehearse(more)
+                    continue
                 batch.append(more)
             try:
                 self._index(batch)
@@ -145,25 +177,68 @@ class GroupIndexer:
         """One transaction for the batch: the common instance on the connection's DBAPI cursor, anything else
         through a session joined to the same transaction (created only when needed: it costs more than the
         fast path itself)."""
-        with self.engine.connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE (see write_locking_engine)
-            if conn.dialect.name == "postgresql":
-                # PostgreSQL waits for a row or table lock without end; like SQLite's busy timeout, give up after
-                # 10 s so that the retry loop above can count the time against the instances' timeout.
-                conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-            session: Session | None = None
-            try:
-                for pending in batch:
-                    header, row = pending.header, pending.row
-                    if self.fast is not None and self.fast.ingest(conn, header, **row):
-                        continue
-                    if session is None:
-                        session = Session(bind=conn, expire_on_commit=False)
-                    ingest_instance(session, header, partner_id=pending.partner_id, actor=self.actor, **row)
-            finally:
-                if session is not None:
-                    session.close()
+        conn = self._connection()
+        try:
+            self._transaction(conn, batch)
+        except BaseException:
+            self._drop_connection()  # whatever state it is in (broken, mid-transaction): the next group starts anew
+            raise
         self.commits += 1
         self.indexed += len(batch)
+
+    def _connection(self) -> Connection:
+        """The indexer's connection, kept between groups: a pool checkout and checkin per group cost about as much
+        GIL time as indexing a common instance."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()  # not back into the pool: its state is unknown
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _rehearse(self, rehearsal: _Rehearsal) -> None:
+        try:
+            conn = self._connection()
+            try:
+                with conn.begin() as transaction:
+                    self._write(conn, rehearsal.instances)
+                    transaction.rollback()
+            except BaseException:
+                self._drop_connection()
+                raise
+        except Exception as err:
+            rehearsal.done.set_exception(err)
+        else:
+            rehearsal.done.set_result(None)
+
+    def _transaction(self, conn: Connection, batch: list[_Pending]) -> None:
+        with conn.begin():  # SQLite: BEGIN IMMEDIATE (see write_locking_engine)
+            self._write(conn, batch)
+
+    def _write(self, conn: Connection, batch: list[_Pending]) -> None:
+        """The batch's rows, inside the caller's transaction: the common instance on the connection's DBAPI cursor,
+        anything else through a session joined to the same transaction (created only when needed)."""
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL waits for a row or table lock without end; like SQLite's busy timeout, give up after
+            # 10 s so that the retry loop above can count the time against the instances' timeout.
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+        session: Session | None = None
+        try:
+            for pending in batch:
+                header, row = pending.header, pending.row
+                if self.fast is not None and self.fast.ingest(conn, header, **row):
+                    continue
+                if session is None:
+                    session = Session(bind=conn, expire_on_commit=False)
+                ingest_instance(session, header, partner_id=pending.partner_id, actor=self.actor, **row)
+        finally:
+            if session is not None:
+                session.close()
 
 
 def write_locking_engine(engine: Engine, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:

@@ -224,7 +224,7 @@ def pynetdicom_file_meta(sop_class_uid: str, sop_instance_uid: str, transfer_syn
 
 
 # --- the DIMSE provider's two methods ----------------------------------------------------------------------------
-class _FastStoreRQ(C_STORE_RQ):
+class _FastStoreRQ(C_STORE_RQ):  # decode_msg: see the end of the module
     """A C-STORE-RQ read by :func:`read_store_request`: its primitive is built from the parsed parameters."""
 
     request: StoreRequest
@@ -297,6 +297,11 @@ class _Message(DIMSEMessage):
                 if control_header_byte & 2 != 0:
                     return True
         return False
+
+
+# The data set fragments after the command set arrive at the message whose class is now _FastStoreRQ: they are
+# written by the same decode_msg (memoryview slices: no copy of each 128 kB fragment).
+_FastStoreRQ.decode_msg = _Message.decode_msg  # type: ignore[method-assign,assignment]
 
 
 def _open_data_set_file(

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from weakref import WeakKeyDictionary
 
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID
 from pynetdicom import _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.transport import AssociationServer
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
@@ -45,6 +47,7 @@ from tumorboard.imaging.dicom.workers import Connections, Workers, die_with_pare
 from tumorboard.imaging.index import is_indexed
 from tumorboard.imaging.indexer import GroupIndexer, IndexUnavailable
 from tumorboard.imaging.reconcile import reconcile_store
+from tumorboard.partners.models import Partner
 from tumorboard.partners.services import authorize_peer, known_ae_title, partner_networks
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,10 @@ PARTNER_NETWORKS_REFRESH_S = 5.0
 WORKERS_READY_S = 30
 #: Seconds the audit event of a rejection may wait for a PostgreSQL lock (SQLite: its busy timeout, 10 s).
 AUDIT_LOCK_TIMEOUT_S = 10
+#: Seconds the start-up rehearsal of the index may take before the listener serves without it.
+WARM_UP_TIMEOUT_S = 15
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 
 @dataclass
@@ -144,6 +151,24 @@ class Intake:
         self.ae_title = ae_title
         self.peers: WeakKeyDictionary[Any, Peer] = WeakKeyDictionary()
         self._stopping = threading.Event()
+
+    def warm_up(self) -> None:
+        """Before serving: parse two made-up CT instances of a new study and let the indexer index and roll them
+        back (:meth:`GroupIndexer.rehearse`), so that what a process does only once — compiling the index's and
+        the matching's statements, the parser's first decode — is not done while the first partner after a start
+        waits. Best effort: whatever fails is logged and left to the first real study. Nothing is stored."""
+        try:
+            with self.read_sessions() as session:
+                partner_id = session.scalar(select(Partner.id).order_by(Partner.id).limit(1))
+            if partner_id is None:
+                return  # nobody may send yet
+            headers = [_rehearsal_header(n) for n in (1, 2)]
+            self.indexer.rehearse(
+                headers, partner_id=partner_id, sha256="0" * 64, size=0, calling_ae_title=self.ae_title,
+                peer_address="127.0.0.1", at=self.clock.now(),
+            ).result(timeout=WARM_UP_TIMEOUT_S)  # fmt: skip
+        except Exception as err:
+            log.warning("warm-up skipped (%s): the first study compiles what it needs", type(err).__name__)
 
     # --- association ---------------------------------------------------------------------------------------------
     def check_association(self, assoc: Any) -> bool:
@@ -307,6 +332,26 @@ class Intake:
             raise folder_error
 
 
+def _rehearsal_header(number: int) -> Header:
+    """A made-up CT instance's header (two share study and series), read by the listener's parser from bytes."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = UID(CT_IMAGE_STORAGE)
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(f"2.25.{number}")
+    ds.file_meta.TransferSyntaxUID = UID(EXPLICIT_VR_LITTLE_ENDIAN)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID, ds.SOPInstanceUID = CT_IMAGE_STORAGE, f"2.25.{number}"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "2.25.0.1", "2.25.0.2"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Probe^Start", "START-PROBE", "20000101", "O"
+    ds.AccessionNumber, ds.StudyDate, ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "", "20000101", "CT", 1, number
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return read_header(
+        buffer, sop_class_uid=CT_IMAGE_STORAGE, sop_instance_uid=f"2.25.{number}",
+        transfer_syntax_uid=EXPLICIT_VR_LITTLE_ENDIAN,
+    )  # fmt: skip
+
+
 @dataclass
 class Received:
     """One received object on its way from ``incoming/`` to its content address."""
@@ -438,6 +483,7 @@ def start_listener(
     spool.use_for_temporary_files()
     _configure_pynetdicom()
     intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
+    intake.warm_up()
     gate = Gate(limits)
     intake.refresh_partner_networks(gate)
     intake.keep_partner_networks_fresh(gate)
@@ -522,6 +568,7 @@ def serve_worker(
     tempfile.template = temp_prefix(number)  # its temp files, for the listener to remove should it die
     _configure_pynetdicom()
     intake = Intake(session_factory, clock, spool, ae_title, min_free_bytes, index_timeout)
+    intake.warm_up()
     connections = Connections(control)
     ae = build_ae(ae_title, limits)
     handlers: list[Any] = [

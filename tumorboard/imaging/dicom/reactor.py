@@ -32,6 +32,7 @@ import logging
 import os
 import queue
 import select
+import struct
 import threading
 import time
 import types
@@ -39,6 +40,7 @@ from typing import Any
 
 from pynetdicom import evt
 from pynetdicom.pdu import A_ABORT_RQ
+from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import RequestHandler
 from pynetdicom.utils import make_target
 
@@ -210,7 +212,7 @@ def _dul_reactor(self: Any) -> None:
             try:
                 if self._process_recv_primitive():
                     pass
-                elif self._is_transport_event():
+                elif _transport_event(self):
                     self._idle_timer.restart()
             except Exception as exc:
                 log.error("Exception in DUL.run(), aborting association")
@@ -234,6 +236,89 @@ def _dul_reactor(self: Any) -> None:
     finally:
         self._waker.close()
         self.assoc._work.set()  # the association reactor checks whether the DUL still runs
+
+
+#: pynetdicom events whose handlers want the P-DATA-TF PDU objects and state-machine steps the direct path skips.
+_PDU_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_PDU_RECV, evt.EVT_FSM_TRANSITION)
+_P_DATA_TF = 0x04
+_PDU_HEADER = struct.Struct(">BBL")
+_ITEM_LENGTH = struct.Struct(">L")
+
+
+def _transport_event(dul: Any) -> bool:
+    """pynetdicom 3.0.4 ``DULServiceProvider._is_transport_event`` whose PDUs are read by :func:`_read_pdu` on an
+    established association (Sta6) without handlers for the PDU-level events; elsewhere pynetdicom's own."""
+    if dul.state_machine.current_state != "Sta6" or any(dul.assoc.get_handlers(e) for e in _PDU_EVENTS):
+        return bool(dul._is_transport_event())
+    sock = dul.socket
+    if sock and sock.ready:
+        _read_pdu(dul)
+        return True
+    return False
+
+
+def _read_pdu(dul: Any) -> None:
+    """pynetdicom 3.0.4 ``DULServiceProvider._read_pdu_data``, except that a P-DATA-TF PDU (in Sta6 Evt10 always
+    leads to DT-2 and back to Sta6) is handed to the DIMSE provider directly, as DT-2 does — without copying it three
+    more times, building a PDU object per fragment and passing it through the event queue and the state machine (a
+    fifth of the listener's GIL time for a CT series). Other PDUs are decoded and queued as pynetdicom does. A PDU
+    cut short is Evt17, an unknown type or malformed items Evt19."""
+    sock = dul.socket
+    try:
+        header = sock.recv(6)
+        pdu_type, _, length = _PDU_HEADER.unpack(header)
+    except (OSError, TimeoutError, struct.error):
+        log.error("Connection closed before the entire PDU was received")
+        dul.event_queue.put("Evt17")
+        return
+    if pdu_type not in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07):
+        log.error("Unknown PDU type received '0x%02X'", pdu_type)
+        dul.event_queue.put("Evt19")
+        return
+    try:
+        body = sock.recv(length) if length else bytearray()
+    except (OSError, TimeoutError):
+        body = None
+    if body is None or len(body) != length:
+        log.error("Connection closed before the entire PDU was received")
+        dul.event_queue.put("Evt17")
+        return
+    if pdu_type != _P_DATA_TF:
+        try:
+            pdu, event = dul._decode_pdu(header + body)
+            dul.event_queue.put(event)
+        except Exception as exc:
+            log.error("Unable to decode the received PDU data")
+            log.exception(exc)
+            dul.event_queue.put("Evt19")
+            return
+        dul._recv_pdu.put(pdu)
+        return
+    items = _pdv_items(body)
+    if items is None:
+        log.error("Unable to decode the received PDU data")
+        dul.event_queue.put("Evt19")
+        return
+    primitive = P_DATA()
+    primitive.presentation_data_value_list.extend(items)  # as pynetdicom's to_primitive: no per-item type check
+    dul.assoc.dimse.receive_primitive(primitive)
+
+
+def _pdv_items(body: bytearray) -> list[tuple[int, Any]] | None:
+    """The (context ID, message control header + fragment) pairs of a P-DATA-TF PDU's items (PS3.8 9.3.5.1), as
+    views into ``body``; None when an item is shorter than its header or runs past the PDU (pynetdicom: Evt19)."""
+    items: list[tuple[int, Any]] = []
+    view = memoryview(body)
+    offset, length = 0, len(body)
+    while offset < length:
+        if length - offset < 5:
+            return None
+        (item_length,) = _ITEM_LENGTH.unpack_from(body, offset)
+        if item_length < 1 or offset + 4 + item_length > length:
+            return None
+        items.append((body[offset + 4], view[offset + 5 : offset + 4 + item_length]))
+        offset += 4 + item_length
+    return items or None
 
 
 def _association_reactor(self: Any) -> None:

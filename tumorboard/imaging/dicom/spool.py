@@ -47,10 +47,20 @@ class Spool:
         self.previews = root / "previews"
 
     def create_folders(self) -> None:
-        # 0700: the objects carry patient data; only the service's user reads them
+        """The store's folders, 0700 (the objects carry patient data; only the service's user reads them), including
+        the 256 prefix folders of ``objects/`` once, made durable together: otherwise each of a new store's first
+        few hundred instances pays a ``mkdir`` and an fsync of ``objects/`` while its sender waits."""
         for folder in (self.root, self.incoming, self.objects, self.previews):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
+        made = False
+        for n in range(256):
+            prefix = self.objects / f"{n:02x}"
+            if not prefix.is_dir():
+                prefix.mkdir(mode=0o700, exist_ok=True)
+                made = True
+        if made:
+            _fsync_dir(self.objects)
 
     def prepare(self, indexed: Callable[[str], bool] = lambda sha256: False, *, prefix: str = "") -> tuple[int, int]:
         """Create the folders and deal with the temp files a killed process left behind; returns how many were
