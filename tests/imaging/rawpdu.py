@@ -33,7 +33,9 @@ def associate_rq(
     body = struct.pack(">HH", 1, 0) + called.ljust(16).encode() + calling.ljust(16).encode() + bytes(32)
     body += _item(0x10, b"1.2.840.10008.3.1.1.1")
     for context_id, abstract in contexts:
-        body += _item(0x20, bytes([context_id, 0, 0, 0]) + _item(0x30, abstract.encode()) + _item(0x40, EXPLICIT.encode()))
+        body += _item(
+            0x20, bytes([context_id, 0, 0, 0]) + _item(0x30, abstract.encode()) + _item(0x40, EXPLICIT.encode())
+        )
     body += _item(0x50, _item(0x51, struct.pack(">I", 65536)) + _item(0x52, b"1.2.826.0.1.3680043.9.9999"))
     return pdu(0x01, body)
 
