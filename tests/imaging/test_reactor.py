@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.imaging.conftest import Listener
-from tests.imaging.rawpdu import COMMAND, LAST, RawAssociation, instance, pdata, pdu, pdv, store_command
+from tests.imaging.rawpdu import COMMAND, LAST, RawAssociation, associate_rq, instance, pdata, pdu, pdv, store_command
 from tumorboard.imaging.dicom.spool import Spool
 from tumorboard.imaging.models import ImagingInstance
 
@@ -121,6 +121,8 @@ ATTACKS = {
     "connection closed in the middle of a PDU": (_cut, {"closed"}),
     "connection closed in a PDU header": (_then(b"\x04\x00\x00"), {"closed"}),
     "unknown PDU type": (_then(pdu(0x09, b"abcd")), {"abort"}),
+    "A-ASSOCIATE-RQ on an established association": (_then(associate_rq()), {"abort"}),
+    "A-RELEASE-RP nobody asked for": (_then(pdu(0x06, bytes(4))), {"abort"}),
 }
 
 
