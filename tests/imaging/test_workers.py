@@ -181,7 +181,7 @@ def test_a_listener_stopped_during_ten_transfers_answers_no_instance_with_a_fail
                 sender.kill()
                 sender.wait()
     statuses = [status for log in logs for status in parse_storescu(log.read_text()).values()]
-    assert statuses.count("success") >= 150
+    assert statuses.count("success") >= 100  # indexed before the stop; most of them acknowledged
     assert [s for s in statuses if s not in ("success", "not sent")] == []
 
 
