@@ -93,6 +93,10 @@ class Listener:
                 self.proc.kill()
                 self.proc.wait()
 
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def workers(self) -> list[int]:
         """The pids of the listener's worker processes."""
         assert self.proc is not None

@@ -155,6 +155,36 @@ def test_a_stopped_listener_stops_its_workers(listener_engine: Engine, tmp_path:
     _wait_for(lambda: not any(_alive(pid) for pid in workers), 10 - (time.monotonic() - started))
 
 
+@pytest.mark.parametrize("processes", ["1", "3"])
+def test_a_listener_stopped_during_ten_transfers_answers_no_instance_with_a_failure(
+    listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path, processes: str
+) -> None:
+    # SIGTERM (the service manager's stop) may cut the transfers off — the senders send again — but must not
+    # answer an instance in flight with an error status: a sender takes that as final and drops the instance.
+    proc = _start(listener_engine, tmp_path, TUMORBOARD_DICOM_WORKERS=processes)
+    studies = [write_study(tmp_path / f"p{n}", series=1, per_series=60, size=64) for n in range(10)]
+    logs = [tmp_path / f"storescu{n}.log" for n in range(10)]
+    senders = [_sender(proc.port, files, log) for (_, files), log in zip(studies, logs, strict=True)]
+    try:
+        deadline = time.monotonic() + 120
+        while _indexed(listener_sessions) < 150:
+            assert time.monotonic() < deadline, proc.log.read_text()[-2000:]
+            time.sleep(0.02)
+        assert proc.proc is not None
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(10) == 0
+        for sender in senders:
+            sender.wait(60)
+    finally:
+        for sender in senders:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+    statuses = [status for log in logs for status in parse_storescu(log.read_text()).values()]
+    assert statuses.count("success") >= 100  # indexed before the stop; most of them acknowledged
+    assert [s for s in statuses if s not in ("success", "not sent")] == []
+
+
 def test_unauthorized_connections_held_by_workers_count_against_the_limit_of_their_address(
     listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:

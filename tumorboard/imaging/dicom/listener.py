@@ -40,7 +40,7 @@ from tumorboard.clock import Clock
 from tumorboard.db import make_session_factory, read_only_engine
 from tumorboard.imaging.config import AssociationLimits
 from tumorboard.imaging.dicom.dataset import BadDataset, DatasetMismatch, Header, read_header
-from tumorboard.imaging.dicom.gate import Gate, ListenerAE, over_limit
+from tumorboard.imaging.dicom.gate import Gate, ListenerAE, over_limit, raw_socket
 from tumorboard.imaging.dicom.reactor import QuietRequestHandler
 from tumorboard.imaging.dicom.spool import OutOfSpace, Spool, Stored, digest
 from tumorboard.imaging.dicom.workers import Connections, Workers, die_with_parent, serving, temp_prefix
@@ -508,8 +508,14 @@ def start_listener(
         limits.max_unauthorized,
         limits.max_unauthorized_per_address,
     )
-    if not block or processes <= 1 or worker_argv is None:
-        return ae.start_server((host, port), block=block, evt_handlers=handlers)
+    if not block:
+        return ae.start_server((host, port), block=False, evt_handlers=handlers)
+    if processes <= 1 or worker_argv is None:
+        try:
+            ae.start_server((host, port), block=True, evt_handlers=handlers)
+        finally:
+            cut_off(ae)
+        return None
 
     def clean_after(number: int) -> None:
         removed, recovered = spool.prepare(indexed, prefix=temp_prefix(number))
@@ -530,8 +536,21 @@ def start_listener(
     try:
         ae.start_server((host, port), block=True, evt_handlers=handlers)
     finally:
+        cut_off(ae)
         workers.stop()
     return None
+
+
+def cut_off(ae: Any) -> None:
+    """Stopping (SIGTERM, Ctrl-C, the listener gone): shut down the connections of the associations still running,
+    as the end of the process would. Their threads outlive the server loop and would otherwise answer the
+    instances in flight with an error status once the process tears down what the handlers use (the parse
+    workers, the indexer) — a status a sender takes as final — where a cut-off connection is sent again."""
+    for assoc in ae.active_associations:
+        sock = raw_socket(assoc)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _acceptors(ae: Any) -> int:
@@ -582,20 +601,23 @@ def serve_worker(
     connections.watch()
     connections.ready()
     log.info("DICOM worker %d ready (pid %d)", number, os.getpid())
-    while (received := connections.receive()) is not None:
-        connection, client_address = received
-        connection.guarded.settimeout(limits.network_timeout)
-        # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
-        request = cast(socket.socket, connection.guarded)
-        try:
-            server.finish_request(request, client_address)
-        except Exception:
-            log.exception("DICOM worker %d: a connection could not be served", number)
-            server.shutdown_request(request)
-            connections.failed(connection)
-        else:
-            log.debug("association from %s in worker %d", client_address[0], number)
-    log.info("DICOM worker %d: the listener is gone, exiting", number)
+    try:
+        while (received := connections.receive()) is not None:
+            connection, client_address = received
+            connection.guarded.settimeout(limits.network_timeout)
+            # pynetdicom uses recv/send/shutdown/close/fileno of what it gets: the proxy has them all.
+            request = cast(socket.socket, connection.guarded)
+            try:
+                server.finish_request(request, client_address)
+            except Exception:
+                log.exception("DICOM worker %d: a connection could not be served", number)
+                server.shutdown_request(request)
+                connections.failed(connection)
+            else:
+                log.debug("association from %s in worker %d", client_address[0], number)
+        log.info("DICOM worker %d: the listener is gone, exiting", number)
+    finally:
+        cut_off(ae)
     intake.indexer.stop()
 
 

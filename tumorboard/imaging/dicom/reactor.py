@@ -145,19 +145,27 @@ class QuietRequestHandler(RequestHandler):
         return assoc
 
 
+#: Bytes set aside for a PDU before any of them arrived; beyond, the buffer doubles as they come. A PDU header's
+#: length is the peer's claim (up to 4 GiB, and the listener accepts any PDU size): reserving it at once let six
+#: bytes from anyone cost 4 GiB of zeroed memory.
+FIRST_READ = 1 << 20
+
+
 def _recv(self: Any, nr_bytes: int) -> bytearray:
-    """``AssociationSocket.recv``: read ``nr_bytes`` (fewer only when the connection ends), blocking."""
-    buffer = bytearray(nr_bytes)
-    view = memoryview(buffer)
+    """``AssociationSocket.recv``: read ``nr_bytes`` (fewer only when the connection ends), blocking. Memory grows
+    with what arrives (at most twice that), not with what ``nr_bytes`` announces."""
+    buffer = bytearray(min(nr_bytes, FIRST_READ))
     read = 0
     sock = self.socket
     while read < nr_bytes:
-        got = sock.recv_into(view[read:], nr_bytes - read)
+        if read == len(buffer):
+            buffer.extend(bytes(min(len(buffer), nr_bytes - read)))
+        with memoryview(buffer) as view, view[read:] as rest:
+            got = sock.recv_into(rest, len(rest))
         if not got:
             break
         read += got
-    view.release()
-    if read < nr_bytes:
+    if read < len(buffer):
         del buffer[read:]
     return buffer
 
