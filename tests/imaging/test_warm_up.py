@@ -166,14 +166,11 @@ connection.close()
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found in review (not from issue 16): the start-up reconciliation needs the write lock and the listener "
-    "exits with 'database busy' when another process holds it past the busy timeout",
-)
 def test_the_listener_starts_and_serves_while_another_process_holds_the_write_lock(
     listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
+    """Found in review: the start-up reconciliation needs the write lock, and the listener exited with "database
+    busy" while another process held it past the busy timeout. It now waits and tries again."""
     if listener_engine.dialect.name != "sqlite":
         pytest.skip("another process's write lock: SQLite")
     locker = subprocess.Popen(

@@ -18,6 +18,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pynetdicom import _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.transport import AssociationServer
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tumorboard.audit.services import record_event
@@ -38,6 +40,7 @@ from tumorboard.audit.tags import SubjectType, Tag
 from tumorboard.auth.actors import Actor
 from tumorboard.clock import Clock
 from tumorboard.db import make_session_factory, read_only_engine
+from tumorboard.dbfaults import is_busy
 from tumorboard.imaging.config import AssociationLimits
 from tumorboard.imaging.dicom.dataset import BadDataset, DatasetMismatch, Header, read_header
 from tumorboard.imaging.dicom.gate import Gate, ListenerAE, over_limit, raw_socket
@@ -332,6 +335,30 @@ class Intake:
             raise folder_error
 
 
+#: Seconds between two attempts of the start-up reconciliation while the database stays busy (at most).
+RECONCILE_RETRY_MAX_S = 30.0
+
+
+def _reconcile_when_the_database_lets_us(session_factory: sessionmaker[Session], spool: Spool, clock: Clock) -> Any:
+    """The start-up reconciliation (it writes: it needs SQLite's write lock). While another process holds the lock
+    past the busy timeout, or PostgreSQL's lock wait gives up, wait and try again — logged, never given up: the
+    listener accepts no association before the store and the index agree, and exiting would only make its
+    supervisor start it again into the same lock. Any other error ends the start as before."""
+    delay = 1.0
+    while True:
+        try:
+            with session_factory() as session:
+                reconciled = reconcile_store(session, spool, at=clock.now(), actor=LISTENER)
+                session.commit()
+            return reconciled
+        except OperationalError as err:
+            if not is_busy(err):
+                raise
+            log.warning("database busy: the start-up reconciliation tries again in %.0f s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, RECONCILE_RETRY_MAX_S)
+
+
 def _rehearsal_header(number: int) -> Header:
     """A made-up CT instance's header (two share study and series), read by the listener's parser from bytes."""
     ds = Dataset()
@@ -475,9 +502,7 @@ def start_listener(
     if removed or recovered:
         log.info("temp files of a previous run: %d unfinished removed, %d indexed moved into place", removed, recovered)
     # Before the first association: every object file indexed, every index row with its file.
-    with session_factory() as session:
-        reconciled = reconcile_store(session, spool, at=clock.now(), actor=LISTENER)
-        session.commit()
+    reconciled = _reconcile_when_the_database_lets_us(session_factory, spool, clock)
     for relative in reconciled.remove_after_commit:
         spool.remove(relative)
     spool.use_for_temporary_files()
