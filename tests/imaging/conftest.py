@@ -51,8 +51,9 @@ class Listener:
             "TUMORBOARD_IMAGING_PATH": str(self.storage),
             "TUMORBOARD_DICOM_PORT": str(self.port),
             "TUMORBOARD_IMAGING_MIN_FREE_MB": "0",
-            # the listener and one worker process, whatever the machine's CPU count (workers.py)
-            "TUMORBOARD_DICOM_WORKERS": "2",
+            # one process unless the test asks for more (the listener fixture: LISTENER_PROCESSES of the test
+            # module); a worker's start costs ~2 s, and per-association behaviour is the same in every process
+            "TUMORBOARD_DICOM_WORKERS": "1",
             **self.extra_env,
         }
 
@@ -131,10 +132,16 @@ def listener_sessions(listener_engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def listener(listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Listener]:
+def listener(
+    request: pytest.FixtureRequest, listener_engine: Engine, listener_sessions: sessionmaker[Session], tmp_path: Path
+) -> Iterator[Listener]:
+    """``tumorboard imaging listen`` on its own database; with ``LISTENER_PROCESSES`` processes when the test module
+    sets it (the issue-16 acceptance modules — load, gate, crash — run the listener and one worker process)."""
+    processes = str(getattr(request.module, "LISTENER_PROCESSES", 1))
     proc = Listener(
-        listener_engine.url.render_as_string(hide_password=False), tmp_path / "imaging", tmp_path / "listener.log"
-    )
+        listener_engine.url.render_as_string(hide_password=False), tmp_path / "imaging", tmp_path / "listener.log",
+        TUMORBOARD_DICOM_WORKERS=processes,
+    )  # fmt: skip
     proc.start()
     yield proc
     proc.stop()

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from tests.imaging.dicomfiles import DCMTK_ENV, STORESCU, parse_storescu, storescu, write_study
 from tumorboard.imaging.models import ImagingInstance, ImagingStudy
 
+#: The listener and one worker process (tests/imaging/conftest.py): issue 16's acceptance runs across processes.
+LISTENER_PROCESSES = 2
 pytestmark = pytest.mark.db
 COUNT = 500
 

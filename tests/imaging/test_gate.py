@@ -28,6 +28,9 @@ from tumorboard.errors import ConfigurationError
 from tumorboard.imaging.config import AssociationLimits, ImagingSettings
 from tumorboard.imaging.models import ImagingInstance
 
+#: The listener and one worker process (tests/imaging/conftest.py): issue 16's acceptance runs across processes.
+LISTENER_PROCESSES = 2
+
 #: The first six bytes of an A-ASSOCIATE-RQ: PDU type 1, reserved, length 4096 — and then nothing.
 HEADER_ONLY = bytes([0x01, 0x00, 0x00, 0x00, 0x10, 0x00])
 VERIFICATION = "1.2.840.10008.1.1"
@@ -94,6 +97,7 @@ def test_stalled_connections_and_an_idle_association_are_closed_after_the_networ
         listener_engine.url.render_as_string(hide_password=False),
         tmp_path / "imaging",
         tmp_path / "listener.log",
+        TUMORBOARD_DICOM_WORKERS=str(LISTENER_PROCESSES),
         TUMORBOARD_DICOM_NETWORK_TIMEOUT="2",
         TUMORBOARD_DICOM_ACSE_TIMEOUT="2",
         TUMORBOARD_DICOM_DIMSE_TIMEOUT="2",
@@ -299,6 +303,7 @@ def test_a_partner_address_over_its_limit_waits_for_a_slot_instead_of_being_clos
         listener_engine.url.render_as_string(hide_password=False),
         tmp_path / "imaging",
         tmp_path / "listener.log",
+        TUMORBOARD_DICOM_WORKERS=str(LISTENER_PROCESSES),
         TUMORBOARD_DICOM_NETWORK_TIMEOUT="3",
     )
     proc.start()

@@ -27,6 +27,8 @@ from tumorboard.conferences.models import Board
 from tumorboard.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from tumorboard.patients.models import Patient
 
+#: The listener and one worker process (tests/imaging/conftest.py): issue 16's acceptance runs across processes.
+LISTENER_PROCESSES = 2
 pytestmark = pytest.mark.db
 
 ASSOCIATIONS, PER_ASSOCIATION, REGISTRATIONS = 10, 50, 12
@@ -88,8 +90,9 @@ def listener(listener_engine: Engine, listener_sessions: sessionmaker[Session], 
     """Ten partner sites, all sending from 127.0.0.1, with the default limits: of ten connections opened at once
     from one partner address, those beyond its four unauthorized slots wait for one (tests/imaging/test_gate.py)."""
     proc = Listener(
-        listener_engine.url.render_as_string(hide_password=False), tmp_path / "imaging", tmp_path / "listener.log"
-    )
+        listener_engine.url.render_as_string(hide_password=False), tmp_path / "imaging", tmp_path / "listener.log",
+        TUMORBOARD_DICOM_WORKERS=str(LISTENER_PROCESSES),
+    )  # fmt: skip
     proc.start()
     yield proc
     proc.stop()
@@ -212,6 +215,7 @@ def test_out_of_resources_only_once_the_database_stays_locked_past_the_timeout(
         listener_engine.url.render_as_string(hide_password=False),
         tmp_path / "imaging",
         tmp_path / "listener.log",
+        TUMORBOARD_DICOM_WORKERS=str(LISTENER_PROCESSES),
         TUMORBOARD_IMAGING_INDEX_TIMEOUT="2",
     )
     proc.start()
